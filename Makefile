@@ -1,0 +1,55 @@
+# lambdarec — the two commands: `make demo` and `make test`. See README.md.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+VENVS ?= $(ROOT)/.venvs
+export LAMBDAREC_VENVS := $(VENVS)
+export LAMBDAREC_DATA_DIR ?= $(ROOT)/var/data
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+PY := $(VENVS)/pipeline/bin/python
+STAMP := $(VENVS)/.setup-stamp
+LOCKS := $(wildcard requirements/*.lock) requirements/training-nodeps.txt scripts/setup_envs.sh
+
+.PHONY: setup demo pipeline serve test bench lint fmt lock redis clean airflow
+
+setup: $(STAMP) redis  ## create the locked environments and make sure Redis answers
+
+$(STAMP): $(LOCKS)
+	bash scripts/setup_envs.sh all
+	touch $@
+
+redis:
+	bash scripts/ensure_redis.sh
+
+demo: setup  ## sample data -> dbt -> Spark features (-> ... ), with a summary
+	bash scripts/demo.sh
+
+pipeline: setup  ## run the batch pipeline on LAMBDAREC_RAW_DIR (or generated sample data)
+	bash scripts/pipeline.sh
+
+serve: setup  ## start the serving API on PORT (default 8000)
+	bash scripts/serve.sh
+
+test: setup  ## every test, each group in its own environment
+	bash scripts/run_tests.sh
+
+bench: setup  ## benchmarks; prints the figures
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy lambdarec_contracts serving
+
+fmt:
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+lock:  ## re-resolve requirements/*.in into the lock files
+	cd requirements && for e in pipeline training serving; do uv pip compile $$e.in --python-version 3.11 -q -o $$e.lock; done
+	cd requirements && uv pip compile embed.in --python-version 3.11 --find-links /opt/wheels -q -o embed.lock
+
+clean:  ## remove what the demo and the pipeline made (keeps the environments)
+	rm -rf var dbt/target dbt/logs spark-warehouse metastore_db derby.log
+
+distclean: clean
+	rm -rf $(VENVS)

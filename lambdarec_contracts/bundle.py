@@ -1,0 +1,69 @@
+"""The model bundle: one versioned directory that training publishes and serving loads.
+
+Layout of ``bundles/<version>/``::
+
+    manifest.json            BundleManifest (below)
+    query_tower.onnx         inputs/outputs named in manifest.onnx_inputs["query_tower"]
+    ranker.onnx              inputs/outputs named in manifest.onnx_inputs["ranker"]
+    item_embeddings.npy      float32 [n_items, dim], row i is item_vocab[i]
+    user_vocab.json          list of user ids; index 0 is the out-of-vocabulary bucket ("[OOV]")
+    item_vocab.json          list of item ids; index 0 is the out-of-vocabulary bucket ("[OOV]")
+    items.json               catalogue snapshot: {item_id: {"title", "genres", "year"}}
+    popular.json             {"overall": [item_id, ...], "by_genre": {genre: [item_id, ...]}}
+    neighbours_collab.json   {item_id: [[neighbour_id, score], ...]} from the item embeddings
+    neighbours_text.json     {item_id: [[neighbour_id, score], ...]} from the text embeddings
+    report.json, report.md   evaluation report
+
+Publishing writes ``bundles/<version>/``, verifies it, then atomically replaces the
+``current`` symlink (``os.replace`` of a temporary link), so a reader sees either
+the old or the new bundle, never a mix. ``version`` is sortable (UTC timestamp based).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+MANIFEST_FILE = "manifest.json"
+QUERY_TOWER_FILE = "query_tower.onnx"
+RANKER_FILE = "ranker.onnx"
+ITEM_EMBEDDINGS_FILE = "item_embeddings.npy"
+USER_VOCAB_FILE = "user_vocab.json"
+ITEM_VOCAB_FILE = "item_vocab.json"
+ITEMS_FILE = "items.json"
+POPULAR_FILE = "popular.json"
+NEIGHBOURS_COLLAB_FILE = "neighbours_collab.json"
+NEIGHBOURS_TEXT_FILE = "neighbours_text.json"
+REPORT_JSON_FILE = "report.json"
+REPORT_MD_FILE = "report.md"
+OOV_TOKEN = "[OOV]"
+
+
+class TensorSpec(BaseModel):
+    name: str
+    dtype: str  # "int64" | "float32" | "string"
+    shape: list[int | None]  # None for dynamic dimensions
+
+
+class ModelIO(BaseModel):
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+
+class BundleManifest(BaseModel):
+    bundle_version: str
+    created_at: str  # ISO-8601 UTC
+    contracts_version: str
+    training_data_start: str  # ISO date, inclusive
+    training_data_end: str  # ISO date, exclusive (the evaluation cut-off)
+    feature_services: dict[str, str]  # {"retrieval": "retrieval_v1", "ranker": "ranker_v1"}
+    embedding_model: str  # text-embedding model name
+    embedding_dim: int  # text-embedding dimension
+    retrieval_dim: int  # two-tower embedding dimension
+    history_len: int  # padded history length the query tower expects
+    user_feature_names: list[str]  # order of the query tower / ranker user-feature vector
+    item_feature_names: list[str]  # order of the ranker item-feature vector
+    value_model_weights: dict[str, float]  # ranker head name -> weight in the final score
+    onnx_models: dict[str, ModelIO]  # "query_tower", "ranker"
+    metrics: dict[str, float] = Field(default_factory=dict)
+    baselines: dict[str, dict[str, float]] = Field(default_factory=dict)
+    built_from: dict[str, str] = Field(default_factory=dict)  # artifact -> version/hash

@@ -1,0 +1,61 @@
+"""Entities, feature views, feature names and feature services (Feast names)."""
+
+USER_ENTITY = "user"
+ITEM_ENTITY = "item"
+USER_JOIN_KEY = "user_id"
+ITEM_JOIN_KEY = "item_id"
+
+FEAST_PROJECT = "lambdarec"
+
+# Feature views: <entity>_<grain>
+USER_STATS_VIEW = "user_stats"  # from the Spark user_features table
+ITEM_STATS_VIEW = "item_stats"  # from the Spark item_features table
+ITEM_TEXT_VIEW = "item_text_embedding"  # from the embeddings job
+USER_REALTIME_VIEW = "user_realtime"  # pushed by the speed layer
+ITEM_REALTIME_VIEW = "item_realtime"  # pushed by the speed layer
+USER_REALTIME_PUSH_SOURCE = "user_realtime_push"
+ITEM_REALTIME_PUSH_SOURCE = "item_realtime_push"
+
+# Columns of the Spark user_features table (besides user_id, event_timestamp)
+USER_FEATURES = {
+    "n_interactions_7d": "int64",
+    "n_interactions_30d": "int64",
+    "n_interactions_total": "int64",
+    "rating_mean": "float64",
+    "rating_std": "float64",
+    "genre_affinity": "array<float32>",  # len(GENRES), share of positive interactions per genre
+    "recent_items": "array<string>",  # most recent first, at most RECENT_HISTORY_LEN
+    "recent_positive_items": "array<string>",  # most recent positive interactions first
+    "last_active_ts": "int64",  # unix seconds
+}
+# Columns of the Spark item_features table (besides item_id, event_timestamp)
+ITEM_FEATURES = {
+    "n_interactions_7d": "int64",
+    "n_interactions_30d": "int64",
+    "n_interactions_total": "int64",
+    "rating_mean": "float64",
+    "bayes_rating": "float64",
+    "trending_score": "float64",
+    "genres": "array<string>",
+    "year": "int64",  # 0 when unknown
+    "cooc_items": "array<string>",  # co-occurrence neighbours, best first, at most COOC_NEIGHBOURS
+}
+ITEM_TEXT_FEATURES = {
+    "embedding": "array<float32>",
+    "embedding_model": "string",
+    "content_hash": "string",
+}
+USER_REALTIME_FEATURES = {
+    "rt_recent_items": "array<string>",  # most recent first
+    "rt_n_events_1h": "int64",
+}
+ITEM_REALTIME_FEATURES = {
+    "rt_n_events_1h": "int64",
+}
+
+RECENT_HISTORY_LEN = 20
+COOC_NEIGHBOURS = 20
+
+# Feature services, one per model version.
+RETRIEVAL_SERVICE = "retrieval_v1"
+RANKER_SERVICE = "ranker_v1"

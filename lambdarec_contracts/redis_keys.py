@@ -1,0 +1,54 @@
+"""Redis key layout of everything lambdarec keeps in Redis outside Feast's own keys.
+
+Feast's online store keeps its own layout (project-prefixed hashes keyed by the
+serialized entity key); serving reads those directly on its fast path.
+"""
+
+PREFIX = "lambdarec"
+
+EVENTS_STREAM = f"{PREFIX}:events"  # Redis Stream of events and impressions
+EVENTS_GROUP = "speed-layer"  # consumer group of the stream worker
+EVENT_DEDUP_TTL_S = 7 * 24 * 3600
+
+
+def event_seen(event_id: str) -> str:
+    """SET NX marker: the API accepted this event id (idempotent POST /v1/events)."""
+    return f"{PREFIX}:evt:{event_id}"
+
+
+def event_applied(event_id: str) -> str:
+    """SET NX marker: the worker applied this event's side effects (counters) once."""
+    return f"{PREFIX}:evt-applied:{event_id}"
+
+
+def seen_items(user_id: str) -> str:
+    """SET of item ids the user interacted with (filter)."""
+    return f"{PREFIX}:seen:{user_id}"
+
+
+def not_interested(user_id: str) -> str:
+    """SET of item ids the user marked not interested (filter)."""
+    return f"{PREFIX}:neg:{user_id}"
+
+
+def recent_items(user_id: str) -> str:
+    """LIST of the user's most recent item ids from the stream, newest first."""
+    return f"{PREFIX}:recent:{user_id}"
+
+
+def trending(bucket_hour: int) -> str:
+    """ZSET item_id -> event count within one hour bucket (unix_seconds // 3600)."""
+    return f"{PREFIX}:trending:{bucket_hour}"
+
+
+TRENDING_TTL_S = 8 * 24 * 3600
+
+
+def rec_cache(variant: str, user_id: str, params_hash: str) -> str:
+    """STRING (JSON) cached final recommendation list."""
+    return f"{PREFIX}:rec:{variant}:{user_id}:{params_hash}"
+
+
+def rec_cache_generation(user_id: str) -> str:
+    """INT bumped by each of the user's events; part of the cache key so old lists go stale."""
+    return f"{PREFIX}:recgen:{user_id}"

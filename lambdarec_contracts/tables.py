@@ -1,0 +1,92 @@
+"""Artifact names and column schemas exchanged between batch-layer steps.
+
+Layout under ``Paths.data_dir`` (default ``<repo>/var/data``)::
+
+    landing/                      canonical raw tables written by jobs.ingest
+        items.parquet             LANDING_ITEMS_COLUMNS
+        users.parquet             LANDING_USERS_COLUMNS
+        interactions/             LANDING_INTERACTIONS_COLUMNS, part-*.parquet
+        ingest_report.json        counts of rows read / rejected per file and reason
+    warehouse.duckdb              dbt's DuckDB database (staging views, marts)
+    marts/<model>.parquet         dbt marts exported for Spark (dim_items, dim_users, fct_interactions)
+    features/<table>/ds=YYYY-MM-DD/part-*.parquet
+                                  Spark feature tables, one partition per data interval
+    embeddings/item_text_embeddings.parquet
+    events/landed/date=YYYY-MM-DD/hour=HH/*.parquet   events landed by the speed layer
+    training_sets/ds=YYYY-MM-DD/training_set.parquet  point-in-time set from Feast
+    models/bundles/<version>/     model bundles; models/current -> bundles/<version>
+"""
+
+# --- landing (canonical raw schema; ids are strings, kept exactly as in the source) ---
+LANDING_ITEMS_COLUMNS = {
+    "item_id": "string",
+    "title": "string",  # without the "(1995)" suffix when the source puts the year there
+    "genres": "string",  # pipe-separated, MovieLens spelling, "" when none
+    "year": "int32",  # nullable
+    "tags": "string",  # pipe-separated free-text tags, "" when none
+    "description": "string",  # one line, "" when none
+}
+LANDING_USERS_COLUMNS = {
+    "user_id": "string",
+    "gender": "string",  # nullable: "M" / "F"
+    "age": "int32",  # nullable
+    "occupation": "string",  # nullable
+    "zip_code": "string",  # nullable
+}
+LANDING_INTERACTIONS_COLUMNS = {
+    "user_id": "string",
+    "item_id": "string",
+    "rating": "float64",  # explicit rating, nullable for implicit events
+    "event_type": "string",  # rating | view | click | like | not_interested
+    "event_ts": "timestamp[us, UTC]",
+}
+
+# --- dbt marts (exported to Parquet for Spark) ---
+DIM_ITEMS = "dim_items"  # item_id, title, genres (list<string>), year, tags, description, first_seen_ts
+DIM_USERS = "dim_users"  # user_id, gender, age, occupation, first_seen_ts, n_interactions
+FCT_INTERACTIONS = "fct_interactions"  # interaction_id, user_id, item_id, rating, event_type, event_ts, is_positive
+MARTS = (DIM_ITEMS, DIM_USERS, FCT_INTERACTIONS)
+
+# --- Spark feature tables (one row per entity per data interval, with event_timestamp) ---
+USER_FEATURES_TABLE = "user_features"
+ITEM_FEATURES_TABLE = "item_features"
+ITEM_EMBEDDINGS_TABLE = "item_text_embeddings"
+
+# A rating at or above this value counts as a positive interaction (likes/clicks always do).
+POSITIVE_RATING = 4.0
+
+# Genres known to the system, in a fixed order: genre-affinity vectors use this order.
+# The union of MovieLens genre vocabularies (100k, 1m, latest); unknown genres map to "(other)".
+GENRES = (
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "IMAX",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+    "(other)",
+)
+# MovieLens 100k spells one genre differently.
+GENRE_ALIASES = {"Children's": "Children", "unknown": "(other)", "(no genres listed)": "(other)"}
+
+EVENT_TYPES = ("view", "click", "rating", "like", "not_interested")
+
+# --- training sets (pipeline env, Feast get_historical_features, full_feature_names=True) ---
+# training_sets/ds=<ds>/training_set.parquet: one row per interaction in [start, ds] with
+# user_id, item_id, event_timestamp, rating, event_type, label (1 = positive, 0 = not), and
+# every feature of the RETRIEVAL_SERVICE and RANKER_SERVICE as "<view>__<feature>" columns,
+# each as of event_timestamp (point-in-time: no value computed after the event is visible).
+TRAINING_SET_FILE = "training_set.parquet"

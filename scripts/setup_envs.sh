@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Creates the locked environments under .venvs/ (pipeline+tests, training, embed, serving).
+# Idempotent: `uv pip sync` only changes what differs from requirements/*.lock.
+# Usage: scripts/setup_envs.sh [all|pipeline|training|embed|serving]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=${LAMBDAREC_PYTHON:-python3.11}
+VENVS=${LAMBDAREC_VENVS:-$ROOT/.venvs}
+# Bytecode at install time: this machine sets PYTHONDONTWRITEBYTECODE, which makes imports slow.
+export UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+
+if ! command -v uv >/dev/null 2>&1; then
+  echo "[setup] installing uv"
+  "$PY" -m pip install --quiet "uv==0.13.8"
+fi
+
+make_env() {  # name [extra uv args...]
+  local name=$1; shift
+  [ -x "$VENVS/$name/bin/python" ] || uv venv --quiet --python "$PY" "$VENVS/$name"
+  echo "[setup] syncing $VENVS/$name from requirements/$name.lock"
+  uv pip sync --quiet --python "$VENVS/$name/bin/python" "$@" "requirements/$name.lock"
+  # The repo's packages (lambdarec_contracts, jobs, training, serving) via a .pth, not an
+  # editable install: new modules are importable without re-running setup.
+  local site
+  site=$("$VENVS/$name/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "$ROOT" > "$site/lambdarec.pth"
+}
+
+want() { [ "$which" = all ] || [ "$which" = "$1" ]; }
+which=${1:-all}
+if want pipeline; then
+  if ! command -v java >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "[setup] installing a Java runtime for Spark"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    else
+      echo "[setup] ERROR: Spark needs Java 17+; install openjdk-17-jre-headless (needs root)" >&2; exit 1
+    fi
+  fi
+  make_env pipeline
+fi
+want serving && make_env serving
+if want training; then
+  make_env training
+  # --no-deps: their metadata would pull the full `tensorflow` wheel next to tensorflow-cpu.
+  uv pip install --quiet --python "$VENVS/training/bin/python" --no-deps -r requirements/training-nodeps.txt
+fi
+want embed && make_env embed --find-links /opt/wheels
+echo "[setup] environments ready in $VENVS/"
