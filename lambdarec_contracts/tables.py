@@ -41,11 +41,51 @@ LANDING_INTERACTIONS_COLUMNS = {
     "event_ts": "timestamp[us, UTC]",
 }
 
-# --- dbt marts (exported to Parquet for Spark) ---
-DIM_ITEMS = "dim_items"  # item_id, title, genres (list<string>), year, tags, description, first_seen_ts
-DIM_USERS = "dim_users"  # user_id, gender, age, occupation, first_seen_ts, n_interactions
-FCT_INTERACTIONS = "fct_interactions"  # interaction_id, user_id, item_id, rating, event_type, event_ts, is_positive
+# --- events landed by the speed layer (events/landed/date=YYYY-MM-DD/hour=HH/*.parquet) ---
+LANDED_EVENTS_COLUMNS = {
+    "event_id": "string",
+    "user_id": "string",
+    "item_id": "string",
+    "event_type": "string",  # one of EVENT_TYPES
+    "value": "float64",  # rating value for "rating", nullable otherwise
+    "event_ts": "timestamp[us, UTC]",
+    "ingested_at": "timestamp[us, UTC]",
+}
+
+# --- dbt marts (exported to Parquet for Spark: marts/<name>.parquet) ---
+DIM_ITEMS = "dim_items"
+DIM_USERS = "dim_users"
+FCT_INTERACTIONS = "fct_interactions"
 MARTS = (DIM_ITEMS, DIM_USERS, FCT_INTERACTIONS)
+DIM_ITEMS_COLUMNS = {
+    "item_id": "string",
+    "title": "string",
+    "genres": "list<string>",  # canonical names from GENRES (aliases mapped), ["(other)"] when none
+    "year": "int32",  # nullable
+    "tags": "string",
+    "description": "string",
+    "first_seen_ts": "timestamp[us, UTC]",  # first interaction, nullable for items never interacted with
+}
+DIM_USERS_COLUMNS = {
+    "user_id": "string",
+    "gender": "string",
+    "age": "int32",
+    "occupation": "string",
+    "zip_code": "string",
+    "first_seen_ts": "timestamp[us, UTC]",
+    "last_seen_ts": "timestamp[us, UTC]",
+    "n_interactions": "int64",
+}
+FCT_INTERACTIONS_COLUMNS = {
+    "interaction_id": "string",  # md5 of user_id|item_id|event_type|event_ts (or the event_id of landed events)
+    "user_id": "string",
+    "item_id": "string",
+    "rating": "float64",  # nullable for implicit events
+    "event_type": "string",
+    "event_ts": "timestamp[us, UTC]",
+    "event_date": "date32",
+    "is_positive": "bool",  # rating >= POSITIVE_RATING, or like/click
+}
 
 # --- Spark feature tables (one row per entity per data interval, with event_timestamp) ---
 USER_FEATURES_TABLE = "user_features"
