@@ -14,6 +14,16 @@ Layout of ``bundles/<version>/``::
     neighbours_text.json     {item_id: [[neighbour_id, score], ...]} from the text embeddings
     report.json, report.md   evaluation report
 
+ONNX signatures (names recorded in the manifest; serving reads them from there):
+    query_tower: user_idx int64 [N], history_idx int64 [N, history_len] (0 = padding/OOV),
+                 history_mask float32 [N, history_len] (1 = real item), user_features float32 [N, F_u]
+                 -> query_embedding float32 [N, retrieval_dim]
+    ranker:      user_features float32 [N, F_u], item_features float32 [N, F_i],
+                 query_embedding float32 [N, D], item_embedding float32 [N, D]
+                 -> one float32 [N, 1] output per head (e.g. "rating" in stars, "p_positive" in 0..1)
+    Feature vectors come from lambdarec_contracts.feature_vectors (user_vector / item_vector).
+    Value model: score = sum(value_model_weights[h] * normalised head h), rating heads divided by 5.
+
 Publishing writes ``bundles/<version>/``, verifies it, then atomically replaces the
 ``current`` symlink (``os.replace`` of a temporary link), so a reader sees either
 the old or the new bundle, never a mix. ``version`` is sortable (UTC timestamp based).

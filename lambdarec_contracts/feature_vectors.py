@@ -1,0 +1,127 @@
+"""The one place where raw feature values become model input vectors.
+
+Training (TensorFlow env) and serving (slim env) both call these functions, so the
+transform cannot drift between them (training-serving skew). numpy only.
+
+Keys are Feast full feature names, ``"<view>__<feature>"`` (what
+``get_historical_features(..., full_feature_names=True)`` returns as columns and
+what serving's online fast path returns). A missing or null value counts as 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .features import ITEM_REALTIME_VIEW, ITEM_STATS_VIEW, USER_REALTIME_VIEW, USER_STATS_VIEW
+from .tables import GENRE_ALIASES, GENRES
+
+_GENRE_INDEX = {g: i for i, g in enumerate(GENRES)}
+
+
+def _num(v: Any) -> float:
+    if v is None:
+        return 0.0
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if math.isnan(f) else f
+
+
+def _log1p(v: Any) -> float:
+    return math.log1p(max(_num(v), 0.0))
+
+
+def genre_multi_hot(genres: Iterable[str] | None) -> np.ndarray:
+    out = np.zeros(len(GENRES), dtype=np.float32)
+    for g in genres or ():
+        g = GENRE_ALIASES.get(g, g)
+        out[_GENRE_INDEX.get(g, _GENRE_INDEX["(other)"])] = 1.0
+    return out
+
+
+# The names of the vector's slots, in order (recorded in the bundle manifest).
+USER_VECTOR_NAMES: list[str] = [
+    f"{USER_STATS_VIEW}__log_n_interactions_7d",
+    f"{USER_STATS_VIEW}__log_n_interactions_30d",
+    f"{USER_STATS_VIEW}__log_n_interactions_total",
+    f"{USER_STATS_VIEW}__rating_mean_scaled",
+    f"{USER_STATS_VIEW}__rating_std",
+    *[f"{USER_STATS_VIEW}__genre_affinity[{g}]" for g in GENRES],
+    f"{USER_REALTIME_VIEW}__log_rt_n_events_1h",
+]
+ITEM_VECTOR_NAMES: list[str] = [
+    f"{ITEM_STATS_VIEW}__log_n_interactions_7d",
+    f"{ITEM_STATS_VIEW}__log_n_interactions_30d",
+    f"{ITEM_STATS_VIEW}__log_n_interactions_total",
+    f"{ITEM_STATS_VIEW}__rating_mean_scaled",
+    f"{ITEM_STATS_VIEW}__bayes_rating_scaled",
+    f"{ITEM_STATS_VIEW}__trending_score_clipped",
+    f"{ITEM_STATS_VIEW}__year_scaled",
+    *[f"{ITEM_STATS_VIEW}__genre[{g}]" for g in GENRES],
+    f"{ITEM_REALTIME_VIEW}__log_rt_n_events_1h",
+]
+
+# The raw Feast features the vectors read (feature refs "<view>:<feature>").
+USER_VECTOR_FEATURE_REFS = [
+    f"{USER_STATS_VIEW}:n_interactions_7d",
+    f"{USER_STATS_VIEW}:n_interactions_30d",
+    f"{USER_STATS_VIEW}:n_interactions_total",
+    f"{USER_STATS_VIEW}:rating_mean",
+    f"{USER_STATS_VIEW}:rating_std",
+    f"{USER_STATS_VIEW}:genre_affinity",
+    f"{USER_REALTIME_VIEW}:rt_n_events_1h",
+]
+ITEM_VECTOR_FEATURE_REFS = [
+    f"{ITEM_STATS_VIEW}:n_interactions_7d",
+    f"{ITEM_STATS_VIEW}:n_interactions_30d",
+    f"{ITEM_STATS_VIEW}:n_interactions_total",
+    f"{ITEM_STATS_VIEW}:rating_mean",
+    f"{ITEM_STATS_VIEW}:bayes_rating",
+    f"{ITEM_STATS_VIEW}:trending_score",
+    f"{ITEM_STATS_VIEW}:year",
+    f"{ITEM_STATS_VIEW}:genres",
+    f"{ITEM_REALTIME_VIEW}:rt_n_events_1h",
+]
+
+
+def user_vector(f: Mapping[str, Any]) -> np.ndarray:
+    """User feature vector (float32, len(USER_VECTOR_NAMES)) from full-feature-name values."""
+    v = USER_STATS_VIEW
+    affinity = np.zeros(len(GENRES), dtype=np.float32)
+    raw = f.get(f"{v}__genre_affinity")
+    if raw is not None and len(raw) == len(GENRES):
+        affinity = np.nan_to_num(np.asarray(raw, dtype=np.float32))
+    head = [
+        _log1p(f.get(f"{v}__n_interactions_7d")),
+        _log1p(f.get(f"{v}__n_interactions_30d")),
+        _log1p(f.get(f"{v}__n_interactions_total")),
+        _num(f.get(f"{v}__rating_mean")) / 5.0,
+        _num(f.get(f"{v}__rating_std")),
+    ]
+    tail = [_log1p(f.get(f"{USER_REALTIME_VIEW}__rt_n_events_1h"))]
+    return np.concatenate([np.asarray(head, np.float32), affinity, np.asarray(tail, np.float32)])
+
+
+def item_vector(f: Mapping[str, Any]) -> np.ndarray:
+    """Item feature vector (float32, len(ITEM_VECTOR_NAMES)) from full-feature-name values."""
+    v = ITEM_STATS_VIEW
+    year = _num(f.get(f"{v}__year"))
+    head = [
+        _log1p(f.get(f"{v}__n_interactions_7d")),
+        _log1p(f.get(f"{v}__n_interactions_30d")),
+        _log1p(f.get(f"{v}__n_interactions_total")),
+        _num(f.get(f"{v}__rating_mean")) / 5.0,
+        _num(f.get(f"{v}__bayes_rating")) / 5.0,
+        min(max(_num(f.get(f"{v}__trending_score")), 0.0), 10.0) / 10.0,
+        (year - 1900.0) / 100.0 if year > 0 else 0.0,
+    ]
+    genres = f.get(f"{v}__genres")
+    tail = [_log1p(f.get(f"{ITEM_REALTIME_VIEW}__rt_n_events_1h"))]
+    return np.concatenate(
+        [np.asarray(head, np.float32), genre_multi_hot(genres), np.asarray(tail, np.float32)]
+    )
