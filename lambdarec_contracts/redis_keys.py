@@ -52,3 +52,12 @@ def rec_cache(variant: str, user_id: str, params_hash: str) -> str:
 def rec_cache_generation(user_id: str) -> str:
     """INT bumped by each of the user's events; part of the cache key so old lists go stale."""
     return f"{PREFIX}:recgen:{user_id}"
+
+
+# --- speed layer (additive) ---
+EVENTS_DEAD_LETTER_STREAM = f"{PREFIX}:events:dead"  # unparsable entries, with the reason
+
+
+def user_activity(bucket_hour: int) -> str:
+    """ZSET user_id -> event count within one hour bucket (unix_seconds // 3600); TRENDING_TTL_S."""
+    return f"{PREFIX}:user-activity:{bucket_hour}"

@@ -45,6 +45,11 @@ class BaseLambdarecSettings(BaseSettings):
         return self.data_dir / "events" / "landed"
 
     @property
+    def impressions_dir(self) -> Path:
+        """Impressions landed by the speed layer (kept apart: dbt globs events/landed/**)."""
+        return self.data_dir / "events" / "impressions"
+
+    @property
     def training_sets_dir(self) -> Path:
         return self.data_dir / "training_sets"
 

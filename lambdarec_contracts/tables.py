@@ -13,6 +13,7 @@ Layout under ``Paths.data_dir`` (default ``<repo>/var/data``)::
                                   Spark feature tables, one partition per data interval
     embeddings/item_text_embeddings.parquet
     events/landed/date=YYYY-MM-DD/hour=HH/*.parquet   events landed by the speed layer
+    events/impressions/date=YYYY-MM-DD/hour=HH/*.parquet  impressions landed by the speed layer
     training_sets/ds=YYYY-MM-DD/training_set.parquet  point-in-time set from Feast
     models/bundles/<version>/     model bundles; models/current -> bundles/<version>
 """
@@ -49,6 +50,20 @@ LANDED_EVENTS_COLUMNS = {
     "event_type": "string",  # one of EVENT_TYPES
     "value": "float64",  # rating value for "rating", nullable otherwise
     "event_ts": "timestamp[us, UTC]",
+    "ingested_at": "timestamp[us, UTC]",
+}
+
+# --- impressions landed by the speed layer (events/impressions/date=YYYY-MM-DD/hour=HH/*.parquet) ---
+LANDED_IMPRESSIONS_COLUMNS = {
+    "request_id": "string",
+    "user_id": "string",
+    "item_id": "string",
+    "position": "int32",
+    "model_version": "string",
+    "variant": "string",
+    "experiment": "string",  # nullable
+    "source": "string",
+    "impression_ts": "timestamp[us, UTC]",
     "ingested_at": "timestamp[us, UTC]",
 }
 

@@ -1,0 +1,48 @@
+"""Shared settings of lambdarec's DAGs: default args, assets, environment-aware commands.
+
+Only cheap definitions live here (no I/O, no heavy imports): Airflow parses the DAG
+files often. Every step of the pipeline is a CLI of its own component, run in the
+environment it belongs to (pipeline, embed, training), so the DAGs stay thin and a
+step can be re-run by hand with the same flags.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from airflow.sdk import Asset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+OWNER = "data-team"
+
+FEATURES_ASSET = Asset(name="lambdarec_online_features", uri="lambdarec://features/online")
+BUNDLE_ASSET = Asset(name="lambdarec_model_bundle", uri="lambdarec://models/current")
+LANDED_EVENTS_ASSET = Asset(name="lambdarec_landed_events", uri="lambdarec://events/landed")
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    # LAMBDAREC_DAG_RETRIES=0 in tests and one-shot demo runs: fail fast instead of backing off.
+    "retries": int(os.environ.get("LAMBDAREC_DAG_RETRIES", "2")),
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=15),
+    "execution_timeout": timedelta(hours=2),
+}
+# Data-quality failures are deterministic: retrying a failed dbt test cannot fix the data.
+NO_RETRY = {"retries": 0}
+
+
+def python_of(env: str) -> str:
+    """Shell expression for an environment's python, resolved when the task runs.
+
+    ``LAMBDAREC_<ENV>_PYTHON`` overrides it (container images install each env elsewhere).
+    """
+    return f'"${{LAMBDAREC_{env.upper()}_PYTHON:-${{LAMBDAREC_VENVS:-{REPO_ROOT}/.venvs}}/{env}/bin/python}}"'
+
+
+def cli(env: str, module: str, *args: str) -> str:
+    """A bash command that runs ``python -m module args`` from the repo root, failing loudly."""
+    return f"set -euo pipefail; cd {REPO_ROOT}; exec {python_of(env)} -m {module} {' '.join(args)}"

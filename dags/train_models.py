@@ -1,0 +1,96 @@
+"""
+### train_models
+
+Trains, evaluates and publishes a model bundle. Scheduled on the **lambdarec_online_features**
+asset (each fresh feature build), and triggerable by hand (conf `{"ds": "YYYY-MM-DD"}`).
+
+`resolve_ds` (which data interval) → `training_set` (Feast point-in-time training set from the
+`retrieval_v1` / `ranker_v1` feature services) → `train_and_evaluate` (TFRS two-tower retrieval +
+multi-head ranker in the training environment, run as an external Python; time-based evaluation
+against popularity and co-occurrence baselines; ONNX export with a parity check) →
+`publish_bundle` (**quality gate**: refuses a bundle whose Recall@10 is worse than the published
+one's beyond the tolerance; atomic pointer flip) → emits **lambdarec_model_bundle**, which
+serving hot-swaps without a restart.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import dag, task
+from dags.lambdarec_common import BUNDLE_ASSET, DEFAULT_ARGS, FEATURES_ASSET, REPO_ROOT, START_DATE, cli, python_of
+
+TRAINING_PYTHON = os.environ.get(
+    "LAMBDAREC_TRAINING_PYTHON", str(REPO_ROOT / ".venvs" / "training" / "bin" / "python")
+)
+
+
+def _train(ds: str, epochs: str) -> str:
+    """Runs in the training environment (TensorFlow); returns the staged bundle's path."""
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from training.train import run
+
+    return str(run(ds=ds, epochs=int(epochs) if epochs else None))
+
+
+@dag(
+    dag_id="train_models",
+    schedule=[FEATURES_ASSET],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["lambdarec", "batch", "training"],
+    doc_md=__doc__,
+    params={"ds": None, "epochs": None},
+)
+def train_models() -> None:
+    @task(doc_md="The data interval to train on: the triggering asset event's `ds`, else conf, else the logical date.")
+    def resolve_ds(*, dag_run=None, params=None, triggering_asset_events=None, logical_date=None) -> str:  # noqa: ANN001
+        for events in (triggering_asset_events or {}).values():
+            for event in reversed(list(events)):
+                if (event.extra or {}).get("ds"):
+                    return str(event.extra["ds"])
+        conf = (dag_run.conf or {}) if dag_run else {}
+        ds = conf.get("ds") or (params or {}).get("ds")
+        if ds:
+            return str(ds)
+        if logical_date is None:
+            raise ValueError("no ds: trigger with conf {\"ds\": \"YYYY-MM-DD\"} or through the features asset")
+        return logical_date.strftime("%Y-%m-%d")
+
+    ds = resolve_ds()
+
+    training_set = BashOperator(
+        task_id="training_set",
+        doc_md="Feast `get_historical_features` over the feature services: one point-in-time row per interaction.",
+        bash_command=cli("pipeline", "jobs.training_set", "--ds {{ ti.xcom_pull(task_ids='resolve_ds') }}"),
+    )
+
+    train_and_evaluate = task.external_python(
+        task_id="train_and_evaluate",
+        python=TRAINING_PYTHON,
+        expect_airflow=False,
+        execution_timeout=timedelta(hours=3),
+        doc_md="TFRS training, evaluation and ONNX export in the training environment.",
+    )(_train)(ds, "{{ params.epochs or '' }}")
+
+    publish_bundle = BashOperator(
+        task_id="publish_bundle",
+        doc_md="Quality gate and atomic publish of the staged bundle.",
+        bash_command=cli(
+            "training", "training.publish", "--bundle {{ ti.xcom_pull(task_ids='train_and_evaluate') }}"
+        ),
+        outlets=[BUNDLE_ASSET],
+        env={"TF_USE_LEGACY_KERAS": "1"},
+        append_env=True,
+    )
+
+    ds >> training_set >> train_and_evaluate >> publish_bundle
+
+
+train_models()

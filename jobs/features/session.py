@@ -1,0 +1,41 @@
+"""The SparkSession of the feature jobs: quiet, UTC, sized from settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from jobs.features.settings import FeaturesSettings
+
+
+def build_spark_session(settings: FeaturesSettings, app_name: str = "lambdarec-features") -> SparkSession:
+    """Start (or reuse) a SparkSession configured for the feature jobs."""
+    from pyspark.sql import SparkSession
+
+    # Python workers must run this environment's interpreter, not whatever `python` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master(settings.spark_master)
+        .appName(app_name)
+        .config("spark.driver.memory", settings.spark_driver_memory)
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        # Snapshots are defined in UTC; the JVM's zone must not shift day boundaries.
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        # Feast / pyarrow read INT64 micros as timestamp[us, UTC]; Spark's default INT96 is legacy.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Keep Spark's scratch data out of the current directory.
+        .config("spark.sql.warehouse.dir", str(settings.data_dir / "spark-warehouse"))
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

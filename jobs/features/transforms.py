@@ -1,0 +1,271 @@
+"""Pure DataFrame -> DataFrame transforms computing feature snapshots "as of the end of day ds".
+
+Time semantics (all UTC): the snapshot of day ``ds`` becomes valid at ``ds + 1 day 00:00``
+(its ``event_timestamp``) and sees exactly the interactions with ``event_ts`` strictly before
+that instant. An N-day window covers ``[snapshot - N days, snapshot)``.
+
+Inputs have the columns of the dbt marts (``FCT_INTERACTIONS_COLUMNS``, ``DIM_ITEMS_COLUMNS``);
+outputs have exactly the columns and types of ``schemas.output_schema``. No transform runs a
+Spark action: each returns a lazy DataFrame, the caller decides when to compute it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lambdarec_contracts.features import COOC_NEIGHBOURS, RECENT_HISTORY_LEN
+from lambdarec_contracts.tables import GENRE_ALIASES, GENRES
+
+from .schemas import EVENT_TIMESTAMP, item_features_schema, user_features_schema
+
+OTHER_GENRE = "(other)"
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Tunable parameters of the feature definitions (CLI flags of the job)."""
+
+    bayes_m: float = 10.0  # weight of the global-mean prior in the Bayesian average, in ratings
+    trending_smoothing: float = 1.0  # pseudo-count in the trending score's denominator
+    cooc_history_len: int = 50  # most recent positives per user that form co-occurrence pairs
+    cooc_window_days: int | None = None  # only positives this recent form pairs (None: all history)
+    cooc_neighbours: int = COOC_NEIGHBOURS
+    recent_len: int = RECENT_HISTORY_LEN
+
+    def __post_init__(self) -> None:
+        if self.bayes_m < 0:
+            raise ValueError("bayes_m must be >= 0")
+        if self.trending_smoothing <= 0:
+            raise ValueError("trending_smoothing must be > 0")
+        if self.cooc_history_len < 2:
+            raise ValueError("cooc_history_len must be >= 2 (a pair needs two items)")
+        if self.cooc_window_days is not None and self.cooc_window_days < 1:
+            raise ValueError("cooc_window_days must be >= 1")
+        if self.cooc_neighbours < 1 or self.recent_len < 1:
+            raise ValueError("cooc_neighbours and recent_len must be >= 1")
+
+
+def snapshot_time(ds: dt.date) -> dt.datetime:
+    """The instant the snapshot of day ``ds`` becomes valid: ds + 1 day, 00:00 UTC."""
+    return dt.datetime.combine(ds + dt.timedelta(days=1), dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def _ts(instant: dt.datetime) -> Column:
+    # Built from epoch seconds so neither the driver's nor the JVM's time zone can shift it.
+    return F.timestamp_seconds(F.lit(int(instant.timestamp())))
+
+
+def _since(ds: dt.date, days: int) -> Column:
+    return _ts(snapshot_time(ds) - dt.timedelta(days=days))
+
+
+def visible_interactions(interactions: DataFrame, ds: dt.date) -> DataFrame:
+    """Interactions a snapshot of day ``ds`` may see: event_ts < ds + 1 day 00:00 UTC."""
+    return interactions.where(F.col("event_ts") < _ts(snapshot_time(ds)))
+
+
+def _window_counts(ds: dt.date) -> list[Column]:
+    """Aggregations: counts over the 7-day, 30-day and all-time windows ending at the snapshot."""
+    return [
+        F.count(F.when(F.col("event_ts") >= _since(ds, 7), 1)).alias("n_interactions_7d"),
+        F.count(F.when(F.col("event_ts") >= _since(ds, 30), 1)).alias("n_interactions_30d"),
+        F.count(F.lit(1)).alias("n_interactions_total"),
+    ]
+
+
+def _empty_strings() -> Column:
+    return F.array().cast(T.ArrayType(T.StringType()))
+
+
+def latest_items(events: DataFrame, key: str, limit: int, out: str) -> DataFrame:
+    """(key, item_id, event_ts) rows -> (key, out): distinct items, most recent first.
+
+    An item appears once, at its latest event; equal timestamps are ordered by item_id
+    ascending so the list is deterministic.
+    """
+    per_item = events.groupBy(key, "item_id").agg(F.max("event_ts").alias("_ts"))
+    order = Window.partitionBy(key).orderBy(F.col("_ts").desc(), F.col("item_id").asc())
+    ranked = per_item.withColumn("_rn", F.row_number().over(order)).where(F.col("_rn") <= limit)
+    return ranked.groupBy(key).agg(
+        F.transform(F.array_sort(F.collect_list(F.struct("_rn", "item_id"))), lambda s: s["item_id"]).alias(
+            out
+        )
+    )
+
+
+def canonical_genres(items: DataFrame) -> DataFrame:
+    """(item_id, genres) with genres mapped to GENRES: aliases resolved, unknown or none -> "(other)".
+
+    dbt already canonicalises genres; this keeps the affinity vector well-defined if it did not.
+    """
+    known = F.array(*[F.lit(g) for g in GENRES])
+    aliases = F.create_map(*[F.lit(x) for pair in GENRE_ALIASES.items() for x in pair])
+    raw = F.filter(F.coalesce(F.col("genres"), _empty_strings()), lambda g: g.isNotNull())
+    mapped = F.transform(raw, lambda g: F.coalesce(aliases[g], g))
+    mapped = F.array_distinct(
+        F.transform(mapped, lambda g: F.when(F.array_contains(known, g), g).otherwise(F.lit(OTHER_GENRE)))
+    )
+    genres = F.when(F.size(mapped) > 0, mapped).otherwise(F.array(F.lit(OTHER_GENRE)))
+    return items.select("item_id", genres.alias("genres"))
+
+
+def genre_affinity(positives: DataFrame, items: DataFrame) -> DataFrame:
+    """(user_id, genre_affinity): share of the user's positive interactions per genre, GENRES order.
+
+    Each positive interaction is one vote, split equally among its item's genres, so the
+    vector sums to 1. Users without positives (on known items) get no row here.
+    """
+    item_genres = canonical_genres(items)
+    votes = positives.join(item_genres, "item_id").select(
+        "user_id", F.explode("genres").alias("genre"), (F.lit(1.0) / F.size("genres")).alias("w")
+    )
+    per_genre = votes.groupBy("user_id", "genre").agg(F.sum("w").alias("w"))
+    per_user = per_genre.groupBy("user_id").agg(
+        F.map_from_entries(F.collect_list(F.struct("genre", "w"))).alias("_m"),
+        F.sum("w").alias("_total"),
+    )
+    vector = F.array(
+        *[(F.coalesce(F.col("_m")[g], F.lit(0.0)) / F.col("_total")).cast("float") for g in GENRES]
+    )
+    return per_user.select("user_id", vector.alias("genre_affinity"))
+
+
+def _conform(df: DataFrame, schema: T.StructType) -> DataFrame:
+    """Select the schema's columns in order, cast to its types (the contract is the schema)."""
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def user_features(
+    interactions: DataFrame, items: DataFrame, ds: dt.date, params: FeatureParams | None = None
+) -> DataFrame:
+    """One row per user with at least one visible interaction, as of the end of day ``ds``."""
+    params = params or FeatureParams()
+    vis = visible_interactions(interactions, ds).select(
+        "user_id",
+        "item_id",
+        "rating",
+        "event_ts",
+        F.coalesce(F.col("is_positive"), F.lit(False)).alias("pos"),
+    )
+    stats = vis.groupBy("user_id").agg(
+        *_window_counts(ds),
+        F.avg("rating").alias("rating_mean"),
+        F.stddev_pop("rating").alias("rating_std"),  # population std: 0 for a single rating
+        F.max("event_ts").alias("_last_ts"),
+    )
+    positives = vis.where(F.col("pos"))
+    affinity = genre_affinity(positives, items)
+    recent = latest_items(vis, "user_id", params.recent_len, "recent_items")
+    recent_pos = latest_items(positives, "user_id", params.recent_len, "recent_positive_items")
+
+    zeros = F.array(*[F.lit(0.0).cast("float") for _ in GENRES])
+    out = (
+        stats.join(affinity, "user_id", "left")
+        .join(recent, "user_id", "left")
+        .join(recent_pos, "user_id", "left")
+        .select(
+            "user_id",
+            _ts(snapshot_time(ds)).alias(EVENT_TIMESTAMP),
+            "n_interactions_7d",
+            "n_interactions_30d",
+            "n_interactions_total",
+            F.coalesce(F.col("rating_mean"), F.lit(0.0)).alias("rating_mean"),
+            F.coalesce(F.col("rating_std"), F.lit(0.0)).alias("rating_std"),
+            F.coalesce(F.col("genre_affinity"), zeros).alias("genre_affinity"),
+            F.coalesce(F.col("recent_items"), _empty_strings()).alias("recent_items"),
+            F.coalesce(F.col("recent_positive_items"), _empty_strings()).alias("recent_positive_items"),
+            F.unix_timestamp(F.col("_last_ts")).alias("last_active_ts"),
+        )
+    )
+    return _conform(out, user_features_schema())
+
+
+def cooc_neighbours(interactions: DataFrame, ds: dt.date, params: FeatureParams | None = None) -> DataFrame:
+    """(item_id, cooc_items): items most often liked by the same users, best first.
+
+    The score of a pair (a, b) is the number of users with both a and b among their
+    ``cooc_history_len`` most recent distinct positive items (optionally only positives within
+    ``cooc_window_days`` of the snapshot). Capping each user's history bounds the pairs a heavy
+    user contributes to cap*(cap-1), instead of growing quadratically with their history.
+    Ties are broken by neighbour item_id ascending. Items without neighbours get no row here.
+    """
+    params = params or FeatureParams()
+    pos = visible_interactions(interactions, ds).where(F.coalesce(F.col("is_positive"), F.lit(False)))
+    if params.cooc_window_days is not None:
+        pos = pos.where(F.col("event_ts") >= _since(ds, params.cooc_window_days))
+    per_item = pos.groupBy("user_id", "item_id").agg(F.max("event_ts").alias("_ts"))
+    latest = Window.partitionBy("user_id").orderBy(F.col("_ts").desc(), F.col("item_id").asc())
+    history = (
+        per_item.withColumn("_rn", F.row_number().over(latest))
+        .where(F.col("_rn") <= params.cooc_history_len)
+        .select("user_id", "item_id")
+    )
+    a, b = history.alias("a"), history.alias("b")
+    pairs = a.join(b, (F.col("a.user_id") == F.col("b.user_id")) & (F.col("a.item_id") != F.col("b.item_id")))
+    counts = pairs.groupBy(F.col("a.item_id").alias("item_id"), F.col("b.item_id").alias("other")).agg(
+        F.count(F.lit(1)).alias("n_users")
+    )
+    best = Window.partitionBy("item_id").orderBy(F.col("n_users").desc(), F.col("other").asc())
+    top = counts.withColumn("_rn", F.row_number().over(best)).where(F.col("_rn") <= params.cooc_neighbours)
+    return top.groupBy("item_id").agg(
+        F.transform(F.array_sort(F.collect_list(F.struct("_rn", "other"))), lambda s: s["other"]).alias(
+            "cooc_items"
+        )
+    )
+
+
+def item_features(
+    interactions: DataFrame, items: DataFrame, ds: dt.date, params: FeatureParams | None = None
+) -> DataFrame:
+    """One row per item of ``items`` (seen or not), as of the end of day ``ds``.
+
+    - bayes_rating = (m*C + sum of the item's ratings) / (m + number of its ratings), with C the
+      mean of all visible ratings (0 when there are none) and m = ``bayes_m``; C for unrated items.
+    - trending_score = (n_7d - e) / sqrt(e + s), with e = n_30d * 7/30 the 7-day count expected
+      from the 30-day daily rate and s = ``trending_smoothing``: a Poisson-style z-score, > 0 when
+      the last week beats the month's pace, growing with volume; 0 for items without events.
+    """
+    params = params or FeatureParams()
+    vis = visible_interactions(interactions, ds)
+    stats = vis.groupBy("item_id").agg(
+        *_window_counts(ds),
+        F.avg("rating").alias("rating_mean"),
+        F.sum("rating").alias("_rating_sum"),
+        F.count("rating").alias("_rating_n"),
+    )
+    global_mean = vis.agg(F.coalesce(F.avg("rating"), F.lit(0.0)).alias("_c"))
+    m = F.lit(float(params.bayes_m))
+    n7 = F.coalesce(F.col("n_interactions_7d"), F.lit(0))
+    n30 = F.coalesce(F.col("n_interactions_30d"), F.lit(0))
+    n_ratings = F.coalesce(F.col("_rating_n"), F.lit(0))
+    expected_7d = n30 * F.lit(7.0 / 30.0)
+    bayes = F.when(
+        m + n_ratings > 0, (m * F.col("_c") + F.coalesce(F.col("_rating_sum"), F.lit(0.0))) / (m + n_ratings)
+    ).otherwise(F.col("_c"))
+    trending = (n7 - expected_7d) / F.sqrt(expected_7d + F.lit(float(params.trending_smoothing)))
+
+    out = (
+        items.select("item_id", "genres", "year")
+        .join(stats, "item_id", "left")
+        .join(cooc_neighbours(interactions, ds, params), "item_id", "left")
+        .crossJoin(F.broadcast(global_mean))
+        .select(
+            "item_id",
+            _ts(snapshot_time(ds)).alias(EVENT_TIMESTAMP),
+            n7.alias("n_interactions_7d"),
+            n30.alias("n_interactions_30d"),
+            F.coalesce(F.col("n_interactions_total"), F.lit(0)).alias("n_interactions_total"),
+            F.coalesce(F.col("rating_mean"), F.lit(0.0)).alias("rating_mean"),
+            bayes.alias("bayes_rating"),
+            trending.alias("trending_score"),
+            F.filter(F.coalesce(F.col("genres"), _empty_strings()), lambda g: g.isNotNull()).alias("genres"),
+            F.coalesce(F.col("year"), F.lit(0)).alias("year"),
+            F.coalesce(F.col("cooc_items"), _empty_strings()).alias("cooc_items"),
+        )
+    )
+    return _conform(out, item_features_schema())

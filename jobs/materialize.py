@@ -1,0 +1,259 @@
+"""Materialize the batch feature views from the offline Parquet into the Redis online store.
+
+    python -m jobs.materialize --start 2024-01-01T00:00:00+00:00 --end 2024-01-02T00:00:00+00:00 [--apply]
+
+The Spark snapshot of day ``ds=D`` is stamped ``D + 1 day 00:00 UTC`` (when its values became
+known), so the interval ``(start, end]`` covers the partitions whose snapshot time falls in it:
+for the Airflow data interval of ``ds=D`` (``start=D``, ``end=D+1``) that is exactly ``ds=D``.
+Every such partition must exist and pass validation before anything is written, so a missing or
+broken partition stops the DAG and Redis keeps its last good values. Re-running an interval is a no-op
+for Redis: Feast skips rows whose event timestamp is not newer than the stored one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from feature_repo.feast_settings import FeastSettings, open_store
+from lambdarec_contracts.features import (
+    ITEM_FEATURES,
+    ITEM_JOIN_KEY,
+    ITEM_STATS_VIEW,
+    ITEM_TEXT_FEATURES,
+    ITEM_TEXT_VIEW,
+    USER_FEATURES,
+    USER_JOIN_KEY,
+    USER_STATS_VIEW,
+)
+from lambdarec_contracts.tables import ITEM_EMBEDDINGS_TABLE, ITEM_FEATURES_TABLE, USER_FEATURES_TABLE
+
+log = logging.getLogger("jobs.materialize")
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What one batch feature view reads and how its source is validated."""
+
+    view: str
+    join_key: str
+    columns: dict[str, str]
+    partitioned: bool  # ds=YYYY-MM-DD/ directories (Spark) vs one file (embeddings)
+
+    def path(self, settings: FeastSettings) -> Path:
+        if self.view == USER_STATS_VIEW:
+            return settings.features_dir / USER_FEATURES_TABLE
+        if self.view == ITEM_STATS_VIEW:
+            return settings.features_dir / ITEM_FEATURES_TABLE
+        return settings.embeddings_dir / f"{ITEM_EMBEDDINGS_TABLE}.parquet"
+
+
+SOURCES: dict[str, SourceSpec] = {
+    USER_STATS_VIEW: SourceSpec(USER_STATS_VIEW, USER_JOIN_KEY, USER_FEATURES, partitioned=True),
+    ITEM_STATS_VIEW: SourceSpec(ITEM_STATS_VIEW, ITEM_JOIN_KEY, ITEM_FEATURES, partitioned=True),
+    ITEM_TEXT_VIEW: SourceSpec(ITEM_TEXT_VIEW, ITEM_JOIN_KEY, ITEM_TEXT_FEATURES, partitioned=False),
+}
+DEFAULT_VIEWS = (USER_STATS_VIEW, ITEM_STATS_VIEW, ITEM_TEXT_VIEW)
+
+
+class MaterializeError(Exception):
+    """Expected bad input: reported without a stack trace, exit code 2."""
+
+
+def parse_utc(value: str) -> datetime:
+    """ISO date or datetime; naive values are taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date/datetime: {value!r}") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def snapshot_time(ds: date) -> datetime:
+    """When the snapshot of day ``ds`` becomes valid (jobs.features' convention): ds + 1 day, 00:00 UTC."""
+    return datetime.combine(ds + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+def partitions_for_interval(start: datetime, end: datetime) -> list[date]:
+    """Dates ``D`` of the daily partitions whose snapshot time lies in ``(start, end]``."""
+    if end <= start:
+        raise MaterializeError(f"--end ({end.isoformat()}) must be after --start ({start.isoformat()})")
+    first, last = start.date(), end.date() - timedelta(days=1)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    days = [d for d in days if start < snapshot_time(d) <= end]
+    if not days:
+        raise MaterializeError(
+            f"({start.isoformat()}, {end.isoformat()}] contains no daily snapshot time (00:00 UTC)"
+        )
+    return days
+
+
+def _type_matches(field_type: pa.DataType, logical: str) -> bool:
+    if logical == "int64":
+        return pa.types.is_integer(field_type)
+    if logical == "float64":
+        return pa.types.is_floating(field_type)
+    if logical == "string":
+        return pa.types.is_string(field_type) or pa.types.is_large_string(field_type)
+    if logical.startswith("array<"):
+        if not (pa.types.is_list(field_type) or pa.types.is_large_list(field_type)):
+            return False
+        return _type_matches(field_type.value_type, logical[len("array<") : -1].replace("float32", "float64"))
+    return False
+
+
+def schema_problems(schema: pa.Schema, spec: SourceSpec) -> list[str]:
+    """Missing or mistyped columns of a source file compared with the contract."""
+    problems = []
+    expected = {spec.join_key: "string", **spec.columns}
+    for name, logical in expected.items():
+        idx = schema.get_field_index(name)
+        if idx < 0:
+            problems.append(f"missing column {name!r}")
+        elif not _type_matches(schema.field(idx).type, logical):
+            problems.append(f"column {name!r} is {schema.field(idx).type}, expected {logical}")
+    ts_idx = schema.get_field_index("event_timestamp")
+    if ts_idx < 0:
+        problems.append("missing column 'event_timestamp'")
+    elif not pa.types.is_timestamp(schema.field(ts_idx).type):
+        problems.append(f"column 'event_timestamp' is {schema.field(ts_idx).type}, expected a timestamp")
+    return problems
+
+
+def _parquet_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    # Spark leaves _SUCCESS and .crc files next to the data; readers ignore _/. prefixes too.
+    return sorted(p for p in path.rglob("*.parquet") if not p.name.startswith(("_", ".")))
+
+
+def validate_files(files: Iterable[Path], spec: SourceSpec, label: str) -> list[str]:
+    """Problems with a set of Parquet files: schema, emptiness, null keys or timestamps."""
+    files = list(files)
+    if not files:
+        return [f"{label}: no Parquet files"]
+    problems: list[str] = []
+    rows = 0
+    for f in files:
+        try:
+            schema = pq.read_schema(f)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is a bad partition
+            problems.append(f"{label}: unreadable {f.name}: {exc}")
+            continue
+        bad = schema_problems(schema, spec)
+        if bad:
+            problems.append(f"{label}: {f.name}: " + "; ".join(bad))
+            continue
+        table = pq.read_table(f, columns=[spec.join_key, "event_timestamp"])
+        rows += table.num_rows
+        for col in (spec.join_key, "event_timestamp"):
+            if table.column(col).null_count:
+                problems.append(f"{label}: {f.name}: {table.column(col).null_count} null {col!r}")
+    if not problems and rows == 0:
+        problems.append(f"{label}: no rows")
+    return problems
+
+
+def validate_sources(
+    settings: FeastSettings, start: datetime, end: datetime, views: Sequence[str]
+) -> list[str]:
+    """Everything wrong with the sources the interval needs (empty list when all is well)."""
+    problems: list[str] = []
+    days = partitions_for_interval(start, end)
+    for view in views:
+        spec = SOURCES[view]
+        root = spec.path(settings)
+        if not spec.partitioned:
+            if not root.is_file():
+                problems.append(f"{view}: source file {root} is missing")
+            else:
+                problems += validate_files([root], spec, view)
+            continue
+        for day in days:
+            part = root / f"ds={day.isoformat()}"
+            if not part.is_dir():
+                problems.append(f"{view}: partition {part} is missing")
+                continue
+            problems += validate_files(_parquet_files(part), spec, f"{view} ds={day.isoformat()}")
+    return problems
+
+
+def apply_repo(settings: FeastSettings) -> None:
+    """``feast apply`` (idempotent: an unchanged repo applies no changes)."""
+    from feature_repo.feast_cli import run_feast
+
+    result = run_feast(["apply"], settings, capture=True)
+    if result.returncode != 0:
+        raise MaterializeError(f"feast apply failed:\n{result.stdout}\n{result.stderr}")
+    log.info("feast apply: %s", result.stdout.strip().splitlines()[-1:] or "ok")
+
+
+def materialize(
+    settings: FeastSettings,
+    start: datetime,
+    end: datetime,
+    views: Sequence[str] = DEFAULT_VIEWS,
+    *,
+    apply: bool = False,
+) -> dict[str, float]:
+    """Validate the interval's sources, then materialize them; returns timings per view."""
+    unknown = [v for v in views if v not in SOURCES]
+    if unknown:
+        raise MaterializeError(f"unknown feature view(s) {unknown}; choose from {sorted(SOURCES)}")
+    problems = validate_sources(settings, start, end, views)
+    if problems:
+        raise MaterializeError(
+            "refusing to materialize, the online store was not touched:\n  " + "\n  ".join(problems)
+        )
+    if apply:
+        apply_repo(settings)
+    store = open_store(settings)
+    timings: dict[str, float] = {}
+    for view in views:
+        t0 = time.perf_counter()
+        # The embeddings file holds one row per item whose timestamp is when its content was first
+        # known, so it is materialized whole; Redis only takes rows newer than what it holds.
+        # Feast's file store filters inclusively on both ends; +1µs makes the interval (start, end].
+        view_start = EPOCH if not SOURCES[view].partitioned else start + timedelta(microseconds=1)
+        store.materialize(view_start, end, feature_views=[view])
+        timings[view] = time.perf_counter() - t0
+    return timings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m jobs.materialize", description=__doc__.split("\n")[0])
+    parser.add_argument("--start", required=True, type=parse_utc, help="interval start, exclusive (ISO, UTC if naive)")
+    parser.add_argument("--end", required=True, type=parse_utc, help="interval end, inclusive (ISO)")
+    parser.add_argument("--apply", action="store_true", help="run `feast apply` first (idempotent)")
+    parser.add_argument(
+        "--views", nargs="+", default=list(DEFAULT_VIEWS), help=f"feature views (default: {' '.join(DEFAULT_VIEWS)})"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        timings = materialize(FeastSettings(), args.start, args.end, args.views, apply=args.apply)
+    except MaterializeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for view, seconds in timings.items():
+        log.info("materialized %s for (%s, %s] in %.2fs", view, args.start, args.end, seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Every Prometheus metric of the serving API, by name (dashboards are checked against these).
+
+Metrics live in a registry per app instance (tests build many apps in one process).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REQUEST_LATENCY = "lambdarec_http_request_duration_seconds"
+STAGE_LATENCY = "lambdarec_stage_duration_seconds"
+CANDIDATES = "lambdarec_candidates_total"
+GENERATOR_FAILURES = "lambdarec_generator_failures_total"
+FILTER_DROPS = "lambdarec_filter_dropped_total"
+CACHE = "lambdarec_cache_requests_total"
+DEGRADED = "lambdarec_degraded_responses_total"
+BUNDLE_INFO = "lambdarec_bundle_info"
+BUNDLE_LOADS = "lambdarec_bundle_loads_total"
+EVENTS = "lambdarec_events_total"
+IMPRESSIONS = "lambdarec_impressions_total"
+COVERAGE = "lambdarec_catalogue_coverage_ratio"
+DIVERSITY = "lambdarec_intra_list_diversity"
+RECOMMENDATIONS = "lambdarec_recommendations_total"
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """The serving metrics, registered in their own registry."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.request_latency = Histogram(
+            REQUEST_LATENCY, "HTTP request latency", ["endpoint", "method", "status"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.stage_latency = Histogram(
+            STAGE_LATENCY, "Latency of one stage of the recommendation path", ["stage"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.candidates = Counter(CANDIDATES, "Candidates produced per generator", ["generator"], registry=r)
+        self.generator_failures = Counter(
+            GENERATOR_FAILURES, "Generator runs that failed or timed out", ["generator", "kind"], registry=r
+        )
+        self.filter_drops = Counter(FILTER_DROPS, "Candidates dropped per filter", ["filter"], registry=r)
+        self.cache = Counter(CACHE, "Recommendation cache lookups", ["layer", "result"], registry=r)
+        self.degraded = Counter(DEGRADED, "Responses served degraded, by reason", ["reason"], registry=r)
+        self.bundle_info = Gauge(BUNDLE_INFO, "1 for the bundle version being served", ["version"], registry=r)
+        self.bundle_loads = Counter(BUNDLE_LOADS, "Bundle loads by result", ["result"], registry=r)
+        self.events = Counter(EVENTS, "Posted events by result", ["result"], registry=r)
+        self.impressions = Counter(IMPRESSIONS, "Items served", ["variant", "source"], registry=r)
+        self.recommendations = Counter(
+            RECOMMENDATIONS, "Recommendation responses", ["variant", "cached"], registry=r
+        )
+        self.coverage = Gauge(
+            COVERAGE, "Share of the bundle catalogue served since the bundle was loaded", registry=r
+        )
+        self.diversity = Histogram(
+            DIVERSITY, "Intra-list diversity of served lists (1 - mean pairwise genre Jaccard)",
+            buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), registry=r,
+        )
+
+    def set_bundle(self, version: str) -> None:
+        self.bundle_info.clear()
+        self.bundle_info.labels(version=version).set(1)

@@ -1,0 +1,68 @@
+"""Serving configuration: environment variables parsed once into one settings object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+
+from lambdarec_contracts.settings import REPO_ROOT, BaseLambdarecSettings, reject_placeholder_secret
+
+
+class ServingSettings(BaseLambdarecSettings):
+    """Every knob of the serving API (env var names in the aliases; see serving/README.md)."""
+
+    api_key: SecretStr | None = Field(default=None, alias="LAMBDAREC_API_KEY")
+    experiments_file: Path = Field(
+        default=REPO_ROOT / "serving" / "experiments.yaml", alias="LAMBDAREC_EXPERIMENTS_FILE"
+    )
+    # Overrides settings.current_bundle_link (the models/current symlink) when set.
+    bundle_path: Path | None = Field(default=None, alias="LAMBDAREC_BUNDLE_PATH")
+    bundle_poll_s: float = Field(default=5.0, ge=0.0, alias="LAMBDAREC_BUNDLE_POLL_S")
+
+    # Latency budget of one recommendation request and of each candidate generator.
+    latency_budget_ms: float = Field(default=150.0, gt=0, alias="LAMBDAREC_LATENCY_BUDGET_MS")
+    generator_timeout_ms: float = Field(default=60.0, gt=0, alias="LAMBDAREC_GENERATOR_TIMEOUT_MS")
+    # Comma-separated generator names, in tie-break priority order.
+    generators: str = Field(
+        default="two_tower,because_you_liked,trending,popular", alias="LAMBDAREC_GENERATORS"
+    )
+    candidates_per_generator: int = Field(default=100, ge=1, le=2000, alias="LAMBDAREC_CANDIDATES_PER_GENERATOR")
+    hnsw_threshold: int = Field(default=20000, ge=1, alias="LAMBDAREC_HNSW_THRESHOLD")
+    trending_window_h: int = Field(default=24, ge=1, alias="LAMBDAREC_TRENDING_WINDOW_H")
+    trending_fallback_window_h: int = Field(default=168, ge=1, alias="LAMBDAREC_TRENDING_FALLBACK_WINDOW_H")
+    liked_anchors: int = Field(default=5, ge=1, alias="LAMBDAREC_LIKED_ANCHORS")
+
+    # Ranking
+    diversity_max_per_genre: int = Field(default=3, ge=1, alias="LAMBDAREC_DIVERSITY_MAX_PER_GENRE")
+    diversity_window: int = Field(default=10, ge=0, alias="LAMBDAREC_DIVERSITY_WINDOW")
+    exploration_share: float = Field(default=0.05, ge=0.0, le=0.5, alias="LAMBDAREC_EXPLORATION_SHARE")
+    # JSON {source: additive boost} applied to the value-model score of items from that generator.
+    source_boosts: dict[str, float] = Field(default_factory=dict, alias="LAMBDAREC_SOURCE_BOOSTS")
+
+    # Caching
+    cache_ttl_s: float = Field(default=60.0, ge=0.0, alias="LAMBDAREC_CACHE_TTL_S")
+    local_cache_size: int = Field(default=10000, ge=0, alias="LAMBDAREC_LOCAL_CACHE_SIZE")
+    local_cache_ttl_s: float = Field(default=5.0, ge=0.0, alias="LAMBDAREC_LOCAL_CACHE_TTL_S")
+
+    # Redis client: short timeouts so a dead store degrades a request instead of hanging it.
+    redis_socket_timeout_s: float = Field(default=0.1, gt=0, alias="LAMBDAREC_REDIS_SOCKET_TIMEOUT_S")
+    redis_backoff_s: float = Field(default=1.0, ge=0.0, alias="LAMBDAREC_REDIS_BACKOFF_S")
+    stream_maxlen: int = Field(default=1_000_000, ge=1000, alias="LAMBDAREC_STREAM_MAXLEN")
+    log_impressions: bool = Field(default=True, alias="LAMBDAREC_LOG_IMPRESSIONS")
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder_key(cls, v: SecretStr | None) -> SecretStr | None:
+        v = reject_placeholder_secret(v)
+        if v is not None and len(v.get_secret_value()) < 12:
+            raise ValueError("LAMBDAREC_API_KEY must be at least 12 characters")
+        return v
+
+    @property
+    def bundle_link(self) -> Path:
+        return self.bundle_path or self.current_bundle_link
+
+    @property
+    def generator_names(self) -> list[str]:
+        return [g.strip() for g in self.generators.split(",") if g.strip()]

@@ -1,0 +1,78 @@
+"""Redis access for serving: short timeouts, no retries, and a brief back-off after a failure.
+
+A dead Redis must cost a request at most one fast failure, and the service must pick Redis
+up again by itself: after ``backoff_s`` the next call simply tries again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+T = TypeVar("T")
+
+
+class StoreUnavailable(RuntimeError):
+    """Redis is down or timed out (the caller degrades)."""
+
+
+class Store:
+    def __init__(self, url: str, socket_timeout_s: float, backoff_s: float) -> None:
+        self.client = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=socket_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            max_connections=64,
+        )
+        self.backoff_s = backoff_s
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def up(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def run(self, fn: Callable[[redis.Redis], T]) -> T:
+        """Run ``fn(client)``; any connection/timeout error becomes StoreUnavailable."""
+        if not self.up:
+            raise StoreUnavailable("redis marked down (back-off)")
+        try:
+            return fn(self.client)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+            with self._lock:
+                self._down_until = time.monotonic() + self.backoff_s
+            # Drop pooled sockets so the next attempt reconnects cleanly.
+            self.client.connection_pool.disconnect()
+            raise StoreUnavailable(str(e)) from e
+
+    def pipeline(self, queue: Callable[[Any], None]) -> list[Any]:
+        """One non-transactional pipeline round trip."""
+
+        def go(c: redis.Redis) -> list[Any]:
+            with c.pipeline(transaction=False) as p:
+                queue(p)
+                return p.execute()
+
+        return self.run(go)
+
+    def ping(self) -> bool:
+        """Checks Redis even during back-off (readiness must see recovery promptly)."""
+        try:
+            ok = bool(self.client.ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            self.client.connection_pool.disconnect()
+            return False
+        if ok:
+            self._down_until = 0.0
+        return ok
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,87 @@
+"""DagBag checks: the DAGs import cleanly and follow the team's conventions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.airflow
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+EXPECTED = {
+    "build_features_daily": [
+        "ingest_raw", "dbt_build", "spark_features", "text_embeddings", "feast_materialize", "announce_features",
+    ],
+    "train_models": ["resolve_ds", "training_set", "train_and_evaluate", "publish_bundle"],
+    "land_events_hourly": ["land_events"],
+}
+HEAVY_MODULES = {"pyspark", "tensorflow", "feast", "pandas", "numpy", "dbt", "redis", "pyarrow", "duckdb"}
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_home: Path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_DIR))
+
+
+def test_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+
+
+def test_expected_dags_and_tasks(dagbag) -> None:
+    assert set(dagbag.dag_ids) == set(EXPECTED)
+    for dag_id, tasks in EXPECTED.items():
+        dag = dagbag.dags[dag_id]
+        assert [t.task_id for t in dag.topological_sort()] == tasks, dag_id
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_conventions(dagbag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert dag.owner == "data-team"
+    assert "lambdarec" in dag.tags
+    assert dag.doc_md and dag.doc_md.strip().startswith(f"### {dag_id}")
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    for t in dag.tasks:
+        assert t.execution_timeout is not None, t.task_id
+        assert t.doc_md, f"{dag_id}.{t.task_id} has no doc_md"
+        if t.task_id != "dbt_build":  # data-quality failures are not retried
+            assert t.retries >= 1 or __import__("os").environ.get("LAMBDAREC_DAG_RETRIES") == "0", t.task_id
+    assert (DAGS_DIR / f"{dag_id}.py").exists(), "DAG id = file name"
+
+
+def test_dbt_failures_are_not_retried(dagbag) -> None:
+    assert dagbag.dags["build_features_daily"].get_task("dbt_build").retries == 0
+
+
+def test_training_runs_in_the_training_environment(dagbag) -> None:
+    task = dagbag.dags["train_models"].get_task("train_and_evaluate")
+    assert task.python.endswith("/training/bin/python")
+    assert task.expect_airflow is False
+
+
+def test_assets_chain_features_to_training(dagbag) -> None:
+    features = dagbag.dags["build_features_daily"]
+    train = dagbag.dags["train_models"]
+    produced = {a.uri for t in features.tasks for a in t.outlets}
+    assert "lambdarec://features/online" in produced
+    consumed = {a.uri for a in train.timetable.asset_condition.objects}
+    assert consumed == {"lambdarec://features/online"}
+
+
+@pytest.mark.parametrize("path", sorted(DAGS_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_no_heavy_imports_at_module_level(path: Path) -> None:
+    """DAG files are parsed often: heavy libraries may only be imported inside tasks."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for n in names:
+            assert n.split(".")[0] not in HEAVY_MODULES, f"{path.name} imports {n} at module level"

@@ -1,0 +1,165 @@
+"""The feature transforms against hand-computed expectations on tiny hand-made frames.
+
+Snapshot day ds = 2024-01-10: the snapshot is valid from 2024-01-11 00:00 UTC and sees events
+strictly before it; the 7-day window starts 2024-01-04 00:00, the 30-day one 2023-12-12 00:00.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from jobs.features.schemas import item_features_schema, user_features_schema
+from jobs.features.transforms import FeatureParams, cooc_neighbours, genre_affinity, item_features, user_features
+from lambdarec_contracts.tables import GENRES
+
+pytestmark = pytest.mark.spark
+
+DS = dt.date(2024, 1, 10)
+SNAPSHOT = dt.datetime(2024, 1, 11, tzinfo=dt.UTC)
+
+ITEMS = [
+    ("i1", ["Action", "Comedy"], 1995),
+    ("i2", ["Drama"], None),
+    ("i3", ["Action"], 2000),
+    ("i4", ["Comedy"], 2001),  # never interacted with
+]
+EVENTS = [
+    # user, item, rating, type, event_ts (UTC)
+    ("u1", "i1", 5.0, "rating", "2024-01-10 23:59:59"),  # last visible second, in 7d
+    ("u1", "i2", 3.0, "rating", "2024-01-04 00:00:00"),  # exactly the 7d window start: in 7d
+    ("u1", "i3", None, "click", "2024-01-03 23:59:59"),  # just outside 7d, in 30d
+    ("u1", "i2", None, "view", "2023-12-12 00:00:00"),  # exactly the 30d window start: in 30d
+    ("u1", "i1", None, "view", "2023-12-11 23:59:59"),  # just outside 30d: total only
+    ("u1", "i3", 4.0, "rating", "2024-01-11 00:00:00"),  # the snapshot instant: NOT visible
+    ("u2", "i2", 4.0, "rating", "2024-01-05 12:00:00"),
+    ("u2", "i3", 4.0, "rating", "2024-01-05 12:00:00"),  # same instant: tie broken by item_id
+    ("u3", "i1", None, "like", "2024-01-11 00:00:00"),  # only invisible events: no u3 row
+    ("u4", "i2", None, "view", "2024-01-09 08:00:00"),  # no rating, no positive
+]
+
+
+def _affinity(**shares: float) -> list[float]:
+    return [shares.get(g, 0.0) for g in GENRES]
+
+
+def test_user_features_hand_computed(spark, make_interactions, make_items):
+    actual = user_features(make_interactions(EVENTS), make_items(ITEMS), DS)
+    # u1: visible = 5 events (7d: 2, 30d: 4); ratings 5, 3 -> mean 4, population std 1;
+    #     positives i1 (Action|Comedy, half a vote each) and i3 click (Action) -> 0.75 / 0.25.
+    # u2: ratings 4, 4 -> std 0; positives i2 (Drama), i3 (Action).
+    # u4: one view, nothing rated or liked -> zeros and an empty positive list.
+    expected = spark.createDataFrame(
+        [
+            ("u1", SNAPSHOT, 2, 4, 5, 4.0, 1.0, _affinity(Action=0.75, Comedy=0.25),
+             ["i1", "i2", "i3"], ["i1", "i3"], 1704931199),
+            ("u2", SNAPSHOT, 2, 2, 2, 4.0, 0.0, _affinity(Action=0.5, Drama=0.5),
+             ["i2", "i3"], ["i2", "i3"], 1704456000),
+            ("u4", SNAPSHOT, 1, 1, 1, 0.0, 0.0, _affinity(), ["i2"], [], 1704787200),
+        ],
+        user_features_schema(),
+    )  # fmt: skip
+    assertDataFrameEqual(actual, expected)
+
+
+def test_user_features_one_rating_has_zero_std_and_history_is_capped(spark, make_interactions, make_items):
+    # 25 distinct items on consecutive days, one of them rated; RECENT_HISTORY_LEN is 20.
+    events = [("u9", f"x{n:02d}", None, "view", f"2023-12-{n + 1:02d} 10:00:00") for n in range(25)]
+    events.append(("u9", "x03", 2.0, "rating", "2023-12-04 11:00:00"))
+    items = [(f"x{n:02d}", ["Drama"], 2000) for n in range(25)]
+    row = user_features(make_interactions(events), make_items(items), DS).collect()[0]
+    assert row.rating_mean == 2.0
+    assert row.rating_std == 0.0
+    assert row.recent_items == [f"x{n:02d}" for n in range(24, 4, -1)]  # x24 .. x05, newest first
+    assert row.recent_positive_items == []
+    assert row.genre_affinity == [0.0] * len(GENRES)
+    assert row.n_interactions_total == 26
+
+
+def test_genre_affinity_maps_aliases_and_unknown_genres(spark, make_interactions, make_items):
+    items = make_items([("m1", ["Children's", "Space Opera"], 1990), ("m2", [], 1991), ("m3", ["Drama"], 1992)])
+    positives = make_interactions(
+        [("u", "m1", 5.0, "rating", "2024-01-01 00:00:00"), ("u", "m2", None, "like", "2024-01-02 00:00:00"),
+         ("u", "m3", 4.0, "rating", "2024-01-03 00:00:00"), ("u", "m3", 4.5, "rating", "2024-01-04 00:00:00")]
+    )  # fmt: skip
+    # 4 votes: m1 -> Children 1/2, (other) 1/2; m2 (no genre) -> (other) 1; m3 twice -> Drama 2.
+    [row] = genre_affinity(positives, items).collect()
+    assert row.genre_affinity == pytest.approx(_affinity(Children=0.125, Drama=0.5, **{"(other)": 0.375}))
+
+
+def test_item_features_hand_computed(spark, make_interactions, make_items):
+    actual = item_features(make_interactions(EVENTS), make_items(ITEMS), DS)
+    # Visible ratings 5, 3, 4, 4 -> global mean C = 4; m = 10.
+    # i1: 7d 1, 30d 1, total 2, ratings [5];  i2: 7d 3, 30d 4, total 4, ratings [3, 4];
+    # i3: 7d 1, 30d 2, total 2, ratings [4];  i4: unseen.
+    # trending = (n7 - e) / sqrt(e + 1) with e = n30 * 7 / 30.
+    # Co-occurrence of positives: u1 liked {i1, i3}, u2 liked {i2, i3}.
+    expected = spark.createDataFrame(
+        [
+            ("i1", SNAPSHOT, 1, 1, 2, 5.0, 45 / 11, (1 - 7 / 30) / math.sqrt(7 / 30 + 1),
+             ["Action", "Comedy"], 1995, ["i3"]),
+            ("i2", SNAPSHOT, 3, 4, 4, 3.5, 47 / 12, (3 - 28 / 30) / math.sqrt(28 / 30 + 1),
+             ["Drama"], 0, ["i3"]),
+            ("i3", SNAPSHOT, 1, 2, 2, 4.0, 44 / 11, (1 - 14 / 30) / math.sqrt(14 / 30 + 1),
+             ["Action"], 2000, ["i1", "i2"]),
+            ("i4", SNAPSHOT, 0, 0, 0, 0.0, 4.0, 0.0, ["Comedy"], 2001, []),
+        ],
+        item_features_schema(),
+    )  # fmt: skip
+    assertDataFrameEqual(actual, expected)
+
+
+def test_bayes_weight_is_configurable(spark, make_interactions, make_items):
+    events = [("u1", "a", 5.0, "rating", "2024-01-01 00:00:00"), ("u2", "b", 1.0, "rating", "2024-01-01 00:00:00"),
+              ("u3", "b", 3.0, "rating", "2024-01-01 00:00:00")]  # fmt: skip
+    items = make_items([("a", ["Drama"], 2000), ("b", ["Drama"], 2000)])
+    rows = item_features(make_interactions(events), items, DS, FeatureParams(bayes_m=2.0)).collect()
+    bayes = {r.item_id: r.bayes_rating for r in rows}
+    # C = (5 + 1 + 3) / 3 = 3; a: (2*3 + 5) / 3; b: (2*3 + 4) / 4.
+    assert bayes == pytest.approx({"a": 11 / 3, "b": 10 / 4})
+
+
+def test_cooc_counts_users_and_breaks_ties_by_item_id(spark, make_interactions):
+    liked = {"uA": "abc", "uB": "ab", "uC": "ac", "uD": "ad", "uE": "bc", "uF": "ad", "uG": "ad"}
+    events = [(u, item, None, "like", "2024-01-02 00:00:00") for u, items in liked.items() for item in items]
+    events += [("uA", "e", None, "view", "2024-01-02 00:00:00"), ("uB", "e", 2.0, "rating", "2024-01-02 00:00:00")]
+    actual = cooc_neighbours(make_interactions(events), DS)
+    # a-d: uD, uF, uG = 3; a-b: uA, uB = 2; a-c: uA, uC = 2; b-c: uA, uE = 2; e is never positive.
+    expected = spark.createDataFrame(
+        [("a", ["d", "b", "c"]), ("b", ["a", "c"]), ("c", ["a", "b"]), ("d", ["a"])],
+        "item_id string, cooc_items array<string>",
+    )
+    assertDataFrameEqual(actual, expected)
+
+
+def test_cooc_history_cap_window_and_neighbour_limit(spark, make_interactions):
+    events = [
+        ("uH", "x1", 5.0, "rating", "2024-01-01 00:00:00"),
+        ("uH", "x2", 5.0, "rating", "2024-01-02 00:00:00"),
+        ("uH", "x3", 5.0, "rating", "2024-01-03 00:00:00"),
+        ("uJ", "x1", None, "like", "2023-11-01 00:00:00"),  # outside a 30-day window
+        ("uJ", "x3", None, "like", "2024-01-03 00:00:00"),
+    ]
+    frame = make_interactions(events)
+    # Only uH's 2 most recent positives (x3, x2) pair up; uJ's x1 is older than the window.
+    capped = cooc_neighbours(frame, DS, FeatureParams(cooc_history_len=2, cooc_window_days=30))
+    assertDataFrameEqual(
+        capped,
+        spark.createDataFrame([("x2", ["x3"]), ("x3", ["x2"])], "item_id string, cooc_items array<string>"),
+    )
+    # No cap, no window, one neighbour: x3 has x1 (uH, uJ) = 2 before x2 (uH) = 1.
+    top1 = {r.item_id: r.cooc_items for r in cooc_neighbours(frame, DS, FeatureParams(cooc_neighbours=1)).collect()}
+    assert top1 == {"x1": ["x3"], "x2": ["x1"], "x3": ["x1"]}
+
+
+def test_snapshot_of_an_earlier_day_sees_less(spark, make_interactions, make_items):
+    # ds = 2024-01-04: visible until 2024-01-05 00:00, so u2's events (01-05 12:00) are not.
+    rows = user_features(make_interactions(EVENTS), make_items(ITEMS), dt.date(2024, 1, 4)).collect()
+    by_user = {r.user_id: (r.n_interactions_7d, r.n_interactions_30d, r.n_interactions_total) for r in rows}
+    # u1 as of 01-05 00:00: 7d from 12-29 -> 01-04, 01-03 23:59:59; 30d from 12-06 -> also both 12-1x.
+    assert by_user == {"u1": (2, 4, 4)}
+    # PySpark returns naive datetimes in the driver's local zone; astimezone() reads them as such.
+    assert rows[0].event_timestamp.astimezone(dt.UTC) == dt.datetime(2024, 1, 5, tzinfo=dt.UTC)
