@@ -9,7 +9,7 @@ PY := $(VENVS)/pipeline/bin/python
 STAMP := $(VENVS)/.setup-stamp
 LOCKS := $(wildcard requirements/*.lock) requirements/training-nodeps.txt scripts/setup_envs.sh
 
-.PHONY: setup demo pipeline serve test bench lint fmt lock redis clean airflow
+.PHONY: setup demo pipeline serve test bench lint fmt lock redis clean distclean airflow stop
 
 setup: $(STAMP) redis  ## create the locked environments and make sure Redis answers
 
@@ -28,6 +28,12 @@ pipeline: setup  ## run the batch pipeline on LAMBDAREC_RAW_DIR (or generated sa
 
 serve: setup  ## start the serving API on PORT (default 8000)
 	bash scripts/serve.sh
+
+airflow: setup  ## the Airflow UI (standalone) with the DAGs and their run history
+	bash scripts/airflow_ui.sh
+
+stop:  ## stop the demo's background worker and API
+	bash scripts/services.sh stop
 
 test: setup  ## every test, each group in its own environment
 	bash scripts/run_tests.sh
@@ -48,7 +54,7 @@ lock:  ## re-resolve requirements/*.in into the lock files
 	cd requirements && for e in pipeline training serving; do uv pip compile $$e.in --python-version 3.11 -q -o $$e.lock; done
 	cd requirements && uv pip compile embed.in --python-version 3.11 --find-links /opt/wheels -q -o embed.lock
 
-clean:  ## remove what the demo and the pipeline made (keeps the environments)
+clean: stop  ## remove what the demo and the pipeline made (keeps the environments)
 	rm -rf var dbt/target dbt/logs spark-warehouse metastore_db derby.log
 
 distclean: clean

@@ -35,7 +35,8 @@ ENV PATH=/opt/venvs/serving/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     LAMBDAREC_DATA_DIR=/data \
     PORT=8000
-USER lambdarec
+# Numeric, so Kubernetes runAsNonRoot can verify it.
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "/app/docker/healthcheck.py", "http", "http://127.0.0.1:8000/healthz"]

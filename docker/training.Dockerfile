@@ -30,7 +30,8 @@ ENV PATH=/opt/venvs/training/bin:$PATH \
     LAMBDAREC_DATA_DIR=/data \
     TF_USE_LEGACY_KERAS=1 \
     TF_CPP_MIN_LOG_LEVEL=1
-USER lambdarec
+# Numeric, so Kubernetes runAsNonRoot can verify it.
+USER 10001:10001
 # A batch job, not a service: the orchestrator judges it by its exit code, and a periodic
 # probe would only import TensorFlow again on cores the training run needs.
 HEALTHCHECK NONE

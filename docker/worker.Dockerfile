@@ -28,7 +28,8 @@ ENV PATH=/opt/venvs/pipeline/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LAMBDAREC_DATA_DIR=/data
-USER lambdarec
+# Numeric, so Kubernetes runAsNonRoot can verify it.
+USER 10001:10001
 # Healthy while some consumer of the speed-layer group polled the stream in the last 2 minutes
 # (Redis updates a consumer's idle time on every blocking read, even on an empty stream).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \

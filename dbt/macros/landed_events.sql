@@ -5,12 +5,21 @@
   schema (LANDED_EVENTS_COLUMNS).
 #}
 
+{% macro landed_events_glob() %}
+    {#- Same pattern as the external_location of source speed_layer.landed_events. -#}
+    {{ return(env_var('LAMBDAREC_DATA_DIR') ~ '/events/landed/**/*.parquet') }}
+{% endmacro %}
+
 {% macro landed_event_files_exist() %}
     {#- At parse time nothing runs: say yes, so dbt records the dependency on the source. -#}
     {%- if not execute -%}
         {{ return(true) }}
     {%- endif -%}
-    {%- set pattern = var('landed_events_glob') | replace("'", "''") -%}
+    {#- In a unit test the source is a fixture, whatever is on disk. -#}
+    {%- if model is mapping and model.get('resource_type') == 'unit_test' -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set pattern = landed_events_glob() | replace("'", "''") -%}
     {%- set result = run_query("select count(*) from glob('" ~ pattern ~ "')") -%}
     {{ return(result.columns[0].values()[0] > 0) }}
 {% endmacro %}

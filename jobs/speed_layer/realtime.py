@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import redis
@@ -19,6 +20,7 @@ from lambdarec_contracts.features import (
     USER_JOIN_KEY,
     USER_REALTIME_PUSH_SOURCE,
 )
+from lambdarec_contracts.settings import BaseLambdarecSettings
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +102,26 @@ class FeastPusher:
             self._store.push(USER_REALTIME_PUSH_SOURCE, users, to=PushMode.ONLINE)
         if len(items):
             self._store.push(ITEM_REALTIME_PUSH_SOURCE, items, to=PushMode.ONLINE)
+
+
+def feast_environment(settings: BaseLambdarecSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    """``FEAST_REGISTRY_URL`` / ``FEAST_REDIS_CONNECTION`` for feature_store.yaml, unless already set.
+
+    Same convention as ``feature_repo``'s own helper (SQLite registry under the data dir,
+    Feast's ``host:port,db=N`` string from REDIS_URL), repeated because components share
+    only the contracts package.
+    """
+    out: dict[str, str] = {}
+    if not environ.get("FEAST_REGISTRY_URL"):
+        (settings.data_dir / "feast").mkdir(parents=True, exist_ok=True)
+        out["FEAST_REGISTRY_URL"] = f"sqlite:///{settings.data_dir / 'feast' / 'registry.db'}"
+    if not environ.get("FEAST_REDIS_CONNECTION"):
+        u = urlparse(settings.redis_url)
+        parts = [f"{u.hostname or '127.0.0.1'}:{u.port or 6379}", f"db={int((u.path or '/0').lstrip('/') or 0)}"]
+        if u.password:
+            parts.append(f"password={unquote(u.password)}")
+        if u.scheme == "rediss":
+            parts.append("ssl=true")
+        out["FEAST_REDIS_CONNECTION"] = ",".join(parts)
+    out.setdefault("LAMBDAREC_DATA_DIR", environ.get("LAMBDAREC_DATA_DIR") or str(settings.data_dir))
+    return out

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+from pydantic import ValidationError
 
 from lambdarec_contracts.events import (
     STREAM_KIND_EVENT,
@@ -69,6 +70,15 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def _reason(exc: ValueError) -> str:
+    """A one-line reason for a dead letter (pydantic's per-field messages without the URLs)."""
+    if isinstance(exc, ValidationError):
+        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+    else:
+        text = str(exc)
+    return " ".join(text.split())[:500]
+
+
 def parse_entries(entries: list[tuple[Any, Any]]) -> ParsedBatch:
     """Decode raw ``(stream_id, fields)`` pairs; bad entries become dead letters, never errors.
 
@@ -83,7 +93,7 @@ def parse_entries(entries: list[tuple[Any, Any]]) -> ParsedBatch:
         try:
             record = stream_fields_to_record(fields)
         except ValueError as exc:  # pydantic's ValidationError and UnicodeDecodeError are ValueErrors
-            reason = " ".join(str(exc).split())[:500]
+            reason = _reason(exc)
             batch.dead.append(DeadLetter(sid, reason, {_text(k): _text(v) for k, v in fields.items()}))
             continue
         record["stream_id"] = sid

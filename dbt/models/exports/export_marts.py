@@ -31,7 +31,7 @@ def _write_all(relations: dict, export_dir: Path, stamp: str) -> dict[str, int]:
             tmp = export_dir / f".{name}.parquet.{stamp}.tmp"
             staged[name] = tmp
             relation.order(SORT_KEYS[name]).write_parquet(str(tmp), compression="zstd")
-            rows[name] = relation.aggregate("count(*)").fetchone()[0]
+            rows[name] = relation.aggregate("count(*)").fetchall()[0][0]
     except Exception:
         for tmp in staged.values():
             tmp.unlink(missing_ok=True)

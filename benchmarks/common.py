@@ -1,0 +1,60 @@
+"""Helpers shared by the benchmarks: timing subprocesses, peak memory, percentiles, tables."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VENVS = Path(os.environ.get("LAMBDAREC_VENVS", REPO_ROOT / ".venvs"))
+
+
+def venv_python(env: str) -> str:
+    return str(VENVS / env / "bin" / "python")
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float  # largest resident set of the process tree (GNU time %M semantics)
+    stdout: str
+
+
+def timed(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = REPO_ROOT) -> Run:
+    """Run a command under GNU time: wall seconds and the peak RSS of its process tree; raise on failure."""
+    full_env = {**os.environ, **(env or {})}
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", tf.name, *cmd], env=full_env, cwd=cwd, capture_output=True, text=True
+        )
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            raise SystemExit(f"benchmark step failed: {' '.join(cmd)} (exit {proc.returncode})")
+        peak_kb = float(tf.read().strip().splitlines()[-1])
+    return Run(seconds, peak_kb / 1024.0, proc.stdout)
+
+
+def percentiles(values: Sequence[float], ps: Sequence[float] = (50, 95, 99)) -> dict[str, float]:
+    s = sorted(values)
+    out = {}
+    for p in ps:
+        k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
+        out[f"p{int(p)}"] = s[k]
+    out["median"] = statistics.median(s)
+    return out
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=False)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([f"\n## {title}", line(header), sep, *[line(r) for r in rows]])

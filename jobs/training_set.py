@@ -1,0 +1,149 @@
+"""Build the point-in-time training set from the interactions mart and the two feature services.
+
+    python -m jobs.training_set --ds 2024-01-31 --start 2024-01-01
+
+One row per interaction with ``event_date`` in ``[start, ds]`` (user_id, item_id, event_timestamp,
+rating, event_type, label) plus every feature of ``retrieval_v1`` and ``ranker_v1`` as
+``<view>__<feature>``, each as of the interaction's timestamp (Feast's point-in-time join: a
+feature row is visible only if its event_timestamp <= the interaction's). Writes
+``training_sets/ds=<ds>/training_set.parquet`` atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from feature_repo.feast_settings import FeastSettings, open_store
+from lambdarec_contracts.features import RANKER_SERVICE, RETRIEVAL_SERVICE
+from lambdarec_contracts.tables import FCT_INTERACTIONS, TRAINING_SET_FILE
+
+log = logging.getLogger("jobs.training_set")
+
+LABEL_COLUMNS = ["user_id", "item_id", "event_timestamp", "rating", "event_type", "label"]
+
+
+class TrainingSetError(Exception):
+    """Expected bad input: reported without a stack trace, exit code 2."""
+
+
+def entity_frame(interactions: pd.DataFrame, start: date, ds: date) -> pd.DataFrame:
+    """Interactions with event_date in [start, ds] as Feast's entity dataframe (+ label columns)."""
+    event_date = pd.to_datetime(interactions["event_ts"], utc=True).dt.date
+    rows = interactions.loc[(event_date >= start) & (event_date <= ds)]
+    frame = pd.DataFrame(
+        {
+            "user_id": rows["user_id"].astype(str),
+            "item_id": rows["item_id"].astype(str),
+            "event_timestamp": pd.to_datetime(rows["event_ts"], utc=True),
+            "rating": rows["rating"].astype("float64"),
+            "event_type": rows["event_type"].astype(str),
+            "label": rows["is_positive"].fillna(False).astype("int64"),
+        }
+    )
+    return frame.reset_index(drop=True)
+
+
+def service_feature_refs(store, services: Sequence[str]) -> list[str]:
+    """``view:feature`` references of the services, deduplicated, in service order."""
+    refs: list[str] = []
+    for name in services:
+        for projection in store.get_feature_service(name).feature_view_projections:
+            for feature in projection.features:
+                ref = f"{projection.name_to_use()}:{feature.name}"
+                if ref not in refs:
+                    refs.append(ref)
+    return refs
+
+
+def _has_offline_data(path: str) -> bool:
+    p = Path(path)
+    return p.is_file() or (p.is_dir() and any(p.rglob("*.parquet")))
+
+
+def split_by_offline_data(store, refs: list[str]) -> tuple[list[str], list[str]]:
+    """Refs whose view has offline data, and refs of views with none yet (e.g. push-only views)."""
+    available, missing = [], []
+    for ref in refs:
+        view = store.get_feature_view(ref.split(":", 1)[0])
+        source = view.batch_source
+        (available if _has_offline_data(source.path) else missing).append(ref)
+    return available, missing
+
+
+def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.DataFrame:
+    """The point-in-time training set for interactions in [start, ds]."""
+    if start > ds:
+        raise TrainingSetError(f"--start {start} is after --ds {ds}")
+    mart = settings.marts_dir / f"{FCT_INTERACTIONS}.parquet"
+    if not mart.exists():
+        raise TrainingSetError(f"{mart} is missing (run dbt first)")
+    interactions = pd.read_parquet(mart, columns=["user_id", "item_id", "rating", "event_type", "event_ts", "is_positive"])
+    entities = entity_frame(interactions, start, ds)
+    if entities.empty:
+        raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
+
+    store = open_store(settings)
+    refs = service_feature_refs(store, [RETRIEVAL_SERVICE, RANKER_SERVICE])
+    available, missing = split_by_offline_data(store, refs)
+    if missing:
+        # Push-only views have no offline history until the speed layer lands it; the columns
+        # stay (null) so the schema does not depend on what has landed.
+        log.warning("no offline data yet for %s: those columns are null", sorted({r.split(':')[0] for r in missing}))
+    t0 = time.perf_counter()
+    # Feast returns rows in its own order; keep an explicit row id to restore the input order.
+    entities["_row"] = range(len(entities))
+    joined = store.get_historical_features(entity_df=entities, features=available, full_feature_names=True).to_df()
+    joined = joined.sort_values("_row").drop(columns="_row").reset_index(drop=True)
+    for ref in missing:
+        joined[ref.replace(":", "__")] = None
+    log.info("point-in-time join of %d rows x %d features in %.2fs", len(joined), len(refs), time.perf_counter() - t0)
+    return joined[LABEL_COLUMNS + [r.replace(":", "__") for r in refs]]
+
+
+def write_training_set(frame: pd.DataFrame, settings: FeastSettings, ds: date) -> Path:
+    """Write ``training_sets/ds=<ds>/training_set.parquet`` (replace, never half-written)."""
+    out_dir = settings.training_sets_dir / f"ds={ds.isoformat()}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / TRAINING_SET_FILE
+    tmp = out_dir / f".{TRAINING_SET_FILE}.tmp"
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, target)
+    return target
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.training_set", description=__doc__.split("\n")[0])
+    parser.add_argument("--ds", required=True, type=_iso_date, help="last interaction date (inclusive)")
+    parser.add_argument("--start", required=True, type=_iso_date, help="first interaction date (inclusive)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = FeastSettings()
+    try:
+        frame = build_training_set(settings, args.ds, args.start)
+    except TrainingSetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    target = write_training_set(frame, settings, args.ds)
+    log.info("wrote %s (%d rows, %d columns)", target, len(frame), len(pq.read_schema(target)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""The FastAPI app factory: ``uvicorn serving.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .bundle import Bundle, BundleHolder
+from .experiments import load_experiments
+from .metrics import Metrics
+from .routers import admin, events, health, items, recommendations
+from .service import Recommender
+from .settings import ServingSettings
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: ServingSettings | None = None) -> FastAPI:
+    """Build the app; settings come from the environment unless given (tests)."""
+    settings = settings or ServingSettings()
+    metrics = Metrics()
+
+    def on_swap(b: Bundle) -> None:
+        metrics.set_bundle(b.version)
+        metrics.bundle_loads.labels(result="ok").inc()
+
+    holder = BundleHolder(settings.bundle_link, settings.hnsw_threshold, on_swap=on_swap)
+    store = Store(settings.redis_url, settings.redis_socket_timeout_s, settings.redis_backoff_s)
+    recommender = Recommender(settings, holder, store, metrics, load_experiments(settings.experiments_file))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not holder.refresh():
+            metrics.bundle_loads.labels(result="error").inc()
+            log.warning("starting without a bundle: %s", holder.last_error)
+        holder.start_polling(settings.bundle_poll_s)
+        try:
+            yield
+        finally:
+            holder.stop()
+            recommender.close()
+            store.close()
+
+    app = FastAPI(
+        title="lambdarec serving API",
+        version="1.0.0",
+        description="Recommendations, similar items and events for lambdarec.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.recommender = recommender
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        t = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        metrics.request_latency.labels(
+            endpoint=endpoint, method=request.method, status=str(response.status_code)
+        ).observe(time.perf_counter() - t)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A readable message first, the field-level details after.
+        errors = exc.errors()
+        msg = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5]
+        )
+        details = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in errors[:20]]
+        return JSONResponse({"detail": f"invalid request: {msg}", "errors": details}, status_code=422)
+
+    for r in (recommendations.router, items.router, events.router, health.router, admin.router):
+        app.include_router(r)
+    return app

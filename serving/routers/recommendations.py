@@ -1,0 +1,50 @@
+"""GET /v1/recommendations/{user_id}"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.concurrency import run_in_threadpool
+
+from lambdarec_contracts.events import ID_PATTERN
+from lambdarec_contracts.tables import GENRES
+
+from ..deps import RecommenderDep
+from ..schemas import RecommendationResponse
+from ..service import RecParams
+
+router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
+
+_CSV_PATTERN = r"^[A-Za-z0-9_.:\-,]*$"
+_GENRE_CSV_PATTERN = r"^[A-Za-z0-9_()' \-,]*$"
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@router.get("/{user_id}", response_model=RecommendationResponse)
+async def recommend(
+    recommender: RecommenderDep,
+    user_id: Annotated[str, Path(pattern=ID_PATTERN, description="any user id; unknown = cold start")],
+    k: Annotated[int, Query(ge=1, le=100, description="items per page")] = 10,
+    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+    exclude: Annotated[str | None, Query(max_length=4000, pattern=_CSV_PATTERN, description="item ids, comma-separated")] = None,
+    genres: Annotated[str | None, Query(max_length=400, pattern=_GENRE_CSV_PATTERN, description="preferred genres, ranked first")] = None,
+    exclude_genres: Annotated[str | None, Query(max_length=400, pattern=_GENRE_CSV_PATTERN)] = None,
+) -> dict:
+    """Top-k items for a user (cold start for unknown users), with sources and reasons."""
+    unknown = [g for g in _csv(genres) + _csv(exclude_genres) if g not in GENRES]
+    if unknown:
+        raise HTTPException(422, f"unknown genre(s): {', '.join(unknown)}; known: {', '.join(GENRES)}")
+    params = RecParams(
+        k=k,
+        offset=offset,
+        exclude=frozenset(_csv(exclude)),
+        genres=tuple(_csv(genres)),
+        exclude_genres=frozenset(_csv(exclude_genres)),
+    )
+    # The path is blocking (redis, onnxruntime): run it off the event loop.
+    result = await run_in_threadpool(recommender.recommend, user_id, params)
+    return result.to_dict()
