@@ -3,7 +3,8 @@ SHELL := /bin/bash
 ROOT := $(CURDIR)
 VENVS ?= $(ROOT)/.venvs
 export LAMBDAREC_VENVS := $(VENVS)
-export LAMBDAREC_DATA_DIR ?= $(ROOT)/var/data
+export LAMBDAREC_VAR ?= $(ROOT)/var
+export LAMBDAREC_DATA_DIR ?= $(LAMBDAREC_VAR)/data
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 PY := $(VENVS)/pipeline/bin/python
 STAMP := $(VENVS)/.setup-stamp
@@ -55,7 +56,7 @@ lock:  ## re-resolve requirements/*.in into the lock files
 	cd requirements && uv pip compile embed.in --python-version 3.11 --find-links /opt/wheels -q -o embed.lock
 
 clean: stop  ## remove what the demo and the pipeline made (keeps the environments)
-	rm -rf var dbt/target dbt/logs spark-warehouse metastore_db derby.log
+	rm -rf $(LAMBDAREC_VAR) dbt/target dbt/logs spark-warehouse metastore_db derby.log
 
 distclean: clean
 	rm -rf $(VENVS)

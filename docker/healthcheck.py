@@ -4,7 +4,7 @@ Slim images have no curl, and the speed-layer worker has no HTTP port, so the ch
 are one small script run by the image's own Python:
 
     python /app/docker/healthcheck.py http http://127.0.0.1:8000/healthz
-    python /app/docker/healthcheck.py stream-consumer --max-idle-s 120
+    python /app/docker/healthcheck.py stream-consumer --max-lag-s 120
 
 Exit code 0 = healthy, 1 = unhealthy (one line on stderr says why). Only the standard
 library is needed for ``http``; ``stream-consumer`` needs ``redis`` (serving and
@@ -36,58 +36,52 @@ def check_http(url: str, timeout_s: float) -> str | None:
 
 def _field(entry: Mapping[Any, Any], name: str) -> Any:
     # redis-py returns str or bytes keys depending on decode_responses.
-    return entry.get(name, entry.get(name.encode()))
+    value = entry.get(name, entry.get(name.encode()))
+    return value.decode() if isinstance(value, bytes) else value
 
 
-def judge_consumers(
-    consumers: Sequence[Mapping[Any, Any]], max_idle_ms: int, consumer: str | None
-) -> str | None:
-    """None when a consumer (``consumer`` if named) polled within ``max_idle_ms``, else why not.
+def _id_ms(entry_id: str) -> int:
+    """Milliseconds part of a stream entry id (``<ms>-<seq>``): when Redis appended it."""
+    return int(entry_id.split("-", 1)[0])
 
-    Redis updates a consumer's ``idle`` on every XREADGROUP attempt, including blocking
-    reads on an empty stream, so an idle time far above the worker's block timeout means
-    the worker stopped polling (hung or dead), not that there is nothing to read.
+
+def judge_lag(oldest_undelivered_id: str | None, now_ms: int, max_lag_ms: int) -> str | None:
+    """None when nothing has waited longer than ``max_lag_ms`` for the consumer group, else why.
+
+    An idle stream is healthy (nothing to do); a stream whose oldest undelivered entry is
+    older than the limit means the worker stopped reading (dead, hung, or far behind).
     """
-    seen: list[str] = []
-    for entry in consumers:
-        name = _field(entry, "name")
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        if consumer is not None and name != consumer:
-            continue
-        idle = int(_field(entry, "idle"))
-        seen.append(f"{name} idle {idle} ms")
-        if idle <= max_idle_ms:
-            return None
-    if not seen:
-        wanted = f"consumer {consumer!r}" if consumer else "any consumer"
-        return f"no {wanted} in the group"
-    return f"no consumer polled within {max_idle_ms} ms ({'; '.join(seen)})"
+    if oldest_undelivered_id is None:
+        return None
+    waited = now_ms - _id_ms(oldest_undelivered_id)
+    if waited <= max_lag_ms:
+        return None
+    return (
+        f"entry {oldest_undelivered_id} has waited {waited} ms for the consumer group (limit {max_lag_ms} ms)"
+    )
 
 
-def check_stream_consumer(
-    redis_url: str, stream: str, group: str, max_idle_s: float, consumer: str | None
-) -> str | None:
-    """None when the speed-layer consumer group has a live consumer, else the reason."""
+def check_stream_consumer(redis_url: str, stream: str, group: str, max_lag_s: float) -> str | None:
+    """None when the speed-layer group exists and keeps up with the stream, else the reason."""
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_timeout=3, socket_connect_timeout=3)
     try:
-        groups = client.xinfo_groups(stream)
-        if not any(_name(g) == group for g in groups):
+        groups = {_field(g, "name"): g for g in client.xinfo_groups(stream)}
+        if group not in groups:
             return f"stream {stream!r} has no consumer group {group!r}"
-        consumers = client.xinfo_consumers(stream, group)
-    except redis.ResponseError as exc:  # stream does not exist yet
+        last = _field(groups[group], "last-delivered-id")
+        nxt = client.xrange(stream, min=f"({last}", max="+", count=1)
+        oldest = nxt[0][0] if nxt else None
+        oldest = oldest.decode() if isinstance(oldest, bytes) else oldest
+        seconds, micros = client.time()  # the server's clock: the one that stamped the ids
+    except redis.ResponseError as exc:  # e.g. the stream does not exist yet
         return f"stream {stream!r}: {exc}"
     except redis.RedisError as exc:
         return f"redis unreachable: {exc}"
     finally:
         client.close()
-    return judge_consumers(consumers, int(max_idle_s * 1000), consumer)
-
-
-def _name(group: Mapping[Any, Any]) -> str:
-    name = _field(group, "name")
-    return name.decode() if isinstance(name, bytes) else str(name)
+    return judge_lag(oldest, seconds * 1000 + micros // 1000, int(max_lag_s * 1000))
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -96,9 +90,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     http = sub.add_parser("http", help="GET a URL, healthy on 2xx")
     http.add_argument("url")
     http.add_argument("--timeout-s", type=float, default=4.0)
-    stream = sub.add_parser("stream-consumer", help="the speed-layer worker is polling its stream")
-    stream.add_argument("--max-idle-s", type=float, default=120.0)
-    stream.add_argument("--consumer", default=None, help="only this consumer name counts")
+    stream = sub.add_parser("stream-consumer", help="the speed-layer worker keeps up with its stream")
+    stream.add_argument("--max-lag-s", type=float, default=120.0, help="oldest undelivered entry age")
     stream.add_argument("--stream", default=None, help="default: the contract's events stream")
     stream.add_argument("--group", default=None, help="default: the contract's consumer group")
     return parser.parse_args(argv)
@@ -117,8 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.redis_url,
             args.stream or redis_keys.EVENTS_STREAM,
             args.group or redis_keys.EVENTS_GROUP,
-            args.max_idle_s,
-            args.consumer,
+            args.max_lag_s,
         )
     if problem is not None:
         print(f"unhealthy: {problem}", file=sys.stderr)

@@ -30,8 +30,8 @@ ENV PATH=/opt/venvs/pipeline/bin:$PATH \
     LAMBDAREC_DATA_DIR=/data
 # Numeric, so Kubernetes runAsNonRoot can verify it.
 USER 10001:10001
-# Healthy while some consumer of the speed-layer group polled the stream in the last 2 minutes
-# (Redis updates a consumer's idle time on every blocking read, even on an empty stream).
+# Healthy while the speed-layer consumer group keeps up: no stream entry has waited more than
+# 2 minutes to be delivered (an idle stream is healthy; a dead or hung worker is not).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
-    CMD ["python", "/app/docker/healthcheck.py", "stream-consumer", "--max-idle-s", "120"]
+    CMD ["python", "/app/docker/healthcheck.py", "stream-consumer", "--max-lag-s", "120"]
 CMD ["python", "-m", "jobs.stream_worker"]

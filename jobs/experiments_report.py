@@ -23,7 +23,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m jobs.experiments_report", description=__doc__.splitlines()[0])
     p.add_argument("--experiment", help="only this experiment (default: every experiment found)")
     p.add_argument("--since", help="only impressions at or after this ISO-8601 time (UTC if no offset)")
-    p.add_argument("--mde", type=float, default=0.01, help="minimum detectable effect, absolute CTR (0.01 = 1 pp)")
+    p.add_argument(
+        "--mde", type=float, default=0.01, help="minimum detectable effect, absolute CTR (0.01 = 1 pp)"
+    )
     p.add_argument("--control", default="control", help="name of the control variant")
     p.add_argument("--window-min", type=float, default=30.0, help="attribution window after an impression")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

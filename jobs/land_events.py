@@ -1,9 +1,11 @@
 """Hourly landing check: ``python -m jobs.land_events --ds YYYY-MM-DD --hour HH`` (or ``--start/--end``).
 
 Fails (exit 1, Airflow retries) while the stream worker still has entries appended before
-the interval end (+ ``--grace-s``) unread or unacked; otherwise compacts each hour of the
-interval into one deduplicated ``compacted.parquet`` (events and impressions) and writes a
-``_SUCCESS`` marker with counts. Idempotent: re-running rewrites the same result.
+the interval end (+ ``--grace-s``) unread or unacked; otherwise compacts each hour partition
+that closes within (start, end] into one deduplicated ``compacted.parquet`` (events and
+impressions) and writes a ``_SUCCESS`` marker with counts. An interval offset from whole
+hours (cron "5 * * * *": [10:05, 11:05)) compacts hour 10 and waits for entries appended
+up to 11:05. Idempotent: re-running rewrites the same result.
 """
 
 from __future__ import annotations
@@ -45,10 +47,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m jobs.land_events", description=__doc__.splitlines()[0])
     p.add_argument("--ds", help="data interval date YYYY-MM-DD (the whole day without --hour)")
     p.add_argument("--hour", type=int, help="hour 0..23 of --ds")
-    p.add_argument("--start", help="interval start, ISO-8601 (UTC if no offset), on a whole hour")
+    p.add_argument("--start", help="interval start, ISO-8601 (UTC if no offset)")
     p.add_argument("--end", help="interval end (exclusive), ISO-8601")
-    p.add_argument("--grace-s", type=float, default=0.0,
-                   help="also require entries appended up to this long after the end to be processed")
+    p.add_argument(
+        "--grace-s",
+        type=float,
+        default=0.0,
+        help="also require entries appended up to this long after the end to be processed",
+    )
     return p.parse_args(argv)  # fmt: skip
 
 

@@ -3,7 +3,8 @@
 Consumes ``lambdarec:events`` with the ``speed-layer`` consumer group and, per batch, keeps
 trending counters / recent items / seen-sets in Redis (exactly once per event id), pushes
 real-time features through Feast, lands events and impressions as Parquet, then acks.
-SIGTERM finishes and acks the current batch, then exits 0.
+SIGTERM finishes and acks the current batch, then exits 0. A Redis outage is retried with
+backoff (``--once`` exits 1 instead).
 """
 
 from __future__ import annotations
@@ -23,15 +24,26 @@ from jobs.speed_layer.worker import StreamWorker, WorkerConfig
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m jobs.stream_worker", description=__doc__.splitlines()[0])
-    p.add_argument("--consumer", default=socket.gethostname(),
-                   help="consumer name; keep it stable across restarts so pending entries resume at once")
+    p.add_argument(
+        "--consumer",
+        default=socket.gethostname(),
+        help="consumer name; keep it stable across restarts so pending entries resume at once",
+    )
     p.add_argument("--batch", type=int, default=500, help="entries per batch (XREADGROUP COUNT)")
     p.add_argument("--block-ms", type=int, default=1000, help="XREADGROUP BLOCK when the stream is idle")
-    p.add_argument("--claim-idle-ms", type=int, default=60_000,
-                   help="claim other consumers' entries pending longer than this (XAUTOCLAIM)")
+    p.add_argument(
+        "--claim-idle-ms",
+        type=int,
+        default=60_000,
+        help="claim other consumers' entries pending longer than this (XAUTOCLAIM)",
+    )
     p.add_argument("--claim-every-s", type=float, default=30.0, help="how often to look for stale entries")
-    p.add_argument("--push", choices=("feast", "none"), default="feast",
-                   help="where real-time features go (none: counters and landing only)")
+    p.add_argument(
+        "--push",
+        choices=("feast", "none"),
+        default="feast",
+        help="where real-time features go (none: counters and landing only)",
+    )
     p.add_argument("--once", action="store_true", help="process what is in the stream, then exit")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
@@ -72,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     worker.install_signal_handlers()
     try:
         worker.run(once=args.once)
-    except redis.ConnectionError as exc:
-        # Unacked entries stay pending: a restarted worker (same --consumer) resumes them.
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # Only with --once (the loop otherwise retries with backoff). Unacked entries stay
+        # pending: a restarted worker (same --consumer) resumes them.
         print(f"error: Redis at {settings.redis_url} is unreachable: {exc}", file=sys.stderr)
         return 1
     return 0

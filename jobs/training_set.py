@@ -80,6 +80,25 @@ def split_by_offline_data(store, refs: list[str]) -> tuple[list[str], list[str]]
     return available, missing
 
 
+def _group_by_view(refs: list[str]) -> list[list[str]]:
+    groups: dict[str, list[str]] = {}
+    for ref in refs:
+        groups.setdefault(ref.split(":", 1)[0], []).append(ref)
+    return list(groups.values())
+
+
+def _integer_columns(store, refs: list[str]) -> list[str]:
+    from feast.types import Int32, Int64
+
+    columns = []
+    for ref in refs:
+        view_name, feature_name = ref.split(":", 1)
+        view = store.get_feature_view(view_name)
+        if any(f.name == feature_name and f.dtype in (Int32, Int64) for f in view.features):
+            columns.append(ref.replace(":", "__"))
+    return columns
+
+
 def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.DataFrame:
     """The point-in-time training set for interactions in [start, ds]."""
     if start > ds:
@@ -100,10 +119,24 @@ def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.Dat
         # stay (null) so the schema does not depend on what has landed.
         log.warning("no offline data yet for %s: those columns are null", sorted({r.split(':')[0] for r in missing}))
     t0 = time.perf_counter()
-    # Feast returns rows in its own order; keep an explicit row id to restore the input order.
+    # Feast returns rows in its own order; an explicit row id restores the input order.
     entities["_row"] = range(len(entities))
-    joined = store.get_historical_features(entity_df=entities, features=available, full_feature_names=True).to_df()
+    joined = entities
+    # One view per call: Feast 0.67's Dask store drops an entity row whose entity has rows in a
+    # view's source but only later ones (its TTL filter runs after the left merge), which would
+    # lose the row for every view. Per view, the row is re-attached below with that view null.
+    for view_refs in _group_by_view(available):
+        part = store.get_historical_features(
+            entity_df=entities[["_row", "user_id", "item_id", "event_timestamp"]],
+            features=view_refs,
+            full_feature_names=True,
+        ).to_df()
+        columns = [r.replace(":", "__") for r in view_refs]
+        joined = joined.merge(part[["_row", *columns]], on="_row", how="left", validate="one_to_one")
     joined = joined.sort_values("_row").drop(columns="_row").reset_index(drop=True)
+    # Left merges turn int columns with gaps into floats; keep them integers (nullable).
+    for column in _integer_columns(store, available):
+        joined[column] = joined[column].astype("Int64")
     for ref in missing:
         joined[ref.replace(":", "__")] = None
     log.info("point-in-time join of %d rows x %d features in %.2fs", len(joined), len(refs), time.perf_counter() - t0)

@@ -77,3 +77,5 @@ class BundleManifest(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     baselines: dict[str, dict[str, float]] = Field(default_factory=dict)
     built_from: dict[str, str] = Field(default_factory=dict)  # artifact -> version/hash
+    # file name -> sha256 of every file in the bundle except the manifest; publishing verifies them
+    file_checksums: dict[str, str] = Field(default_factory=dict)

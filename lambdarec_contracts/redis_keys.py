@@ -61,3 +61,7 @@ EVENTS_DEAD_LETTER_STREAM = f"{PREFIX}:events:dead"  # unparsable entries, with 
 def user_activity(bucket_hour: int) -> str:
     """ZSET user_id -> event count within one hour bucket (unix_seconds // 3600); TRENDING_TTL_S."""
     return f"{PREFIX}:user-activity:{bucket_hour}"
+
+
+# recent_items(user) is capped at this length by every writer (serving on POST, the worker per batch).
+RECENT_ITEMS_MAX_LEN = 50

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
+# The placeholder of docker/.env.example: a copied-but-unedited .env must not start a service.
+_PLACEHOLDER_SECRETS |= {"replace_me", "replace-me"}
 
 
 class BaseLambdarecSettings(BaseSettings):

@@ -2,8 +2,10 @@
 # (SQLite metadata, LocalExecutor), the repo's DAGs, no examples.
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 export LAMBDAREC_VENVS=${LAMBDAREC_VENVS:-$ROOT/.venvs}
-export LAMBDAREC_DATA_DIR=${LAMBDAREC_DATA_DIR:-$ROOT/var/data}
-export AIRFLOW_HOME=${AIRFLOW_HOME:-$ROOT/var/airflow}
+# Everything a run makes lives under LAMBDAREC_VAR (default var/): data, Airflow home, logs, pids.
+export LAMBDAREC_VAR=${LAMBDAREC_VAR:-$ROOT/var}
+export LAMBDAREC_DATA_DIR=${LAMBDAREC_DATA_DIR:-$LAMBDAREC_VAR/data}
+export AIRFLOW_HOME=${AIRFLOW_HOME:-$LAMBDAREC_VAR/airflow}
 export AIRFLOW__CORE__DAGS_FOLDER=${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/dags}
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}
@@ -16,4 +18,4 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL=${AIRFLOW__LOGGING__LOGGING_LEVEL:-WARNIN
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$LAMBDAREC_VENVS/pipeline/bin/python}
 export PATH="$LAMBDAREC_VENVS/pipeline/bin:$PATH"
-mkdir -p "$AIRFLOW_HOME"
+mkdir -p "$AIRFLOW_HOME" "$LAMBDAREC_VAR/logs" "$LAMBDAREC_VAR/run"

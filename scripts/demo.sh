@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/airflow_env.sh"
-RUN="$ROOT/var/run"; LOGS="$ROOT/var/logs"; mkdir -p "$RUN" "$LOGS"
+RUN="$LAMBDAREC_VAR/run"; LOGS="$LAMBDAREC_VAR/logs"
 PORT=${PORT:-8000}
 
 bash "$ROOT/scripts/services.sh" stop >/dev/null 2>&1 || true
@@ -34,7 +34,7 @@ cat <<MSG
 
 Done. Still running in the background (stop them with: make stop):
   serving API      http://127.0.0.1:$PORT      docs: http://127.0.0.1:$PORT/docs   metrics: /metrics
-  speed-layer worker (logs: var/logs/worker.log)
+  speed-layer worker (logs: $LOGS/worker.log)
   API key for POST /v1/events and /v1/admin/*:  $LAMBDAREC_API_KEY   (header X-API-Key)
 Airflow UI with the DAGs and these runs: make airflow  → http://127.0.0.1:${AIRFLOW_PORT:-8080}
 MSG

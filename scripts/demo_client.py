@@ -16,7 +16,9 @@ import uuid
 from datetime import datetime, timezone
 
 
-def call(url: str, method: str = "GET", body: object | None = None, api_key: str | None = None) -> tuple[int, dict]:
+def call(
+    url: str, method: str = "GET", body: object | None = None, api_key: str | None = None
+) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
@@ -30,8 +32,10 @@ def call(url: str, method: str = "GET", body: object | None = None, api_key: str
 
 
 def show(title: str, status: int, rec: dict, limit: int = 5) -> None:
-    print(f"\n$ {title}\n  HTTP {status}  model={rec.get('model_version')} variant={rec.get('variant')} "
-          f"degraded={rec.get('degraded')} cached={rec.get('cached')}")
+    print(
+        f"\n$ {title}\n  HTTP {status}  model={rec.get('model_version')} variant={rec.get('variant')} "
+        f"degraded={rec.get('degraded')} cached={rec.get('cached')}"
+    )
     for i, it in enumerate(rec.get("items", [])[:limit], 1):
         name = it.get("title") or it["item_id"]
         print(f"  {i}. {name:<42.42} score={it.get('score', 0):.3f} [{it.get('source')}]  {it.get('reason')}")
@@ -68,12 +72,22 @@ def main() -> int:
         now = datetime.now(timezone.utc).isoformat()
         events = [
             {"event_id": str(uuid.uuid4()), "user_id": u, "item_id": items[0], "type": "like", "ts": now},
-            {"event_id": str(uuid.uuid4()), "user_id": u, "item_id": items[1], "type": "not_interested", "ts": now},
+            {
+                "event_id": str(uuid.uuid4()),
+                "user_id": u,
+                "item_id": items[1],
+                "type": "not_interested",
+                "ts": now,
+            },
         ]
         status, ack = call(f"{base}/v1/events", "POST", {"events": events}, api_key=a.api_key)
-        print(f"\n$ POST /v1/events  (user {u} likes {items[0]}, not interested in {items[1]})\n  HTTP {status} {json.dumps(ack)}")
+        print(
+            f"\n$ POST /v1/events  (user {u} likes {items[0]}, not interested in {items[1]})\n  HTTP {status} {json.dumps(ack)}"
+        )
         status, rec = call(f"{base}/v1/recommendations/{u}?k=10")
-        show(f"GET /v1/recommendations/{u}?k=10   (right after the events: both are filtered out)", status, rec)
+        show(
+            f"GET /v1/recommendations/{u}?k=10   (right after the events: both are filtered out)", status, rec
+        )
         left = {it["item_id"] for it in rec.get("items", [])}
         if items[0] in left or items[1] in left:
             print("  !! an item the user just acted on is still recommended", file=sys.stderr)

@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/airflow_env.sh"
 PY="$LAMBDAREC_VENVS/pipeline/bin/python"
-LOGS="$LAMBDAREC_DATA_DIR/../logs"; mkdir -p "$LOGS"; LOGS=$(cd "$LOGS" && pwd)
+LOGS="$LAMBDAREC_VAR/logs"
 # One-shot runs fail fast; the scheduler's runs keep the DAGs' retries with backoff.
 export LAMBDAREC_DAG_RETRIES=${LAMBDAREC_DAG_RETRIES:-0}
 

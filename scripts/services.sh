@@ -3,7 +3,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/airflow_env.sh"
-RUN="$ROOT/var/run"; LOGS="$ROOT/var/logs"; mkdir -p "$RUN" "$LOGS"
+RUN="$LAMBDAREC_VAR/run"; LOGS="$LAMBDAREC_VAR/logs"
 PORT=${PORT:-8000}
 
 alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }

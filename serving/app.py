@@ -31,14 +31,16 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         metrics.set_bundle(b.version)
         metrics.bundle_loads.labels(result="ok").inc()
 
-    holder = BundleHolder(settings.bundle_link, settings.hnsw_threshold, on_swap=on_swap)
+    def on_error(_: str) -> None:
+        metrics.bundle_loads.labels(result="error").inc()
+
+    holder = BundleHolder(settings.bundle_link, settings.hnsw_threshold, on_swap=on_swap, on_error=on_error)
     store = Store(settings.redis_url, settings.redis_socket_timeout_s, settings.redis_backoff_s)
     recommender = Recommender(settings, holder, store, metrics, load_experiments(settings.experiments_file))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not holder.refresh():
-            metrics.bundle_loads.labels(result="error").inc()
             log.warning("starting without a bundle: %s", holder.last_error)
         holder.start_polling(settings.bundle_poll_s)
         try:
@@ -73,9 +75,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # A readable message first, the field-level details after.
         errors = exc.errors()
-        msg = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5]
-        )
+        msg = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5])
         details = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in errors[:20]]
         return JSONResponse({"detail": f"invalid request: {msg}", "errors": details}, status_code=422)
 

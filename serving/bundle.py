@@ -137,7 +137,10 @@ class Bundle:
             "item_embedding": self.item_embeddings[rows],
         }
         outs = self.ranker.run(self.ranker_outputs, feeds)
-        return {h: np.asarray(o, dtype=np.float32).reshape(-1) for h, o in zip(self.ranker_outputs, outs, strict=True)}
+        return {
+            h: np.asarray(o, dtype=np.float32).reshape(-1)
+            for h, o in zip(self.ranker_outputs, outs, strict=True)
+        }
 
 
 def _read_json(path: Path) -> Any:
@@ -156,7 +159,10 @@ def _session(path: Path, expected: tuple[str, ...]) -> ort.InferenceSession:
     # Requests already run concurrently; one thread per inference keeps 2-core hosts responsive.
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's errors share no useful base class
+        raise BundleError(f"{path.name} is not a loadable ONNX model: {e}") from e
     names = {i.name for i in sess.get_inputs()}
     missing = [n for n in expected if n not in names]
     if missing:
@@ -224,10 +230,12 @@ class BundleHolder:
         link: Path,
         hnsw_threshold: int = 20000,
         on_swap: Callable[[Bundle], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.link = link
         self.hnsw_threshold = hnsw_threshold
         self.on_swap = on_swap
+        self.on_error = on_error
         self._bundle: Bundle | None = None
         self._pinned: dict[str, Bundle] = {}
         self._lock = threading.Lock()  # serialises loads, never readers
@@ -257,10 +265,12 @@ class BundleHolder:
                 return False
             try:
                 new = load_bundle(target, self.hnsw_threshold)
-            except (BundleError, OSError, ValueError, RuntimeError) as e:
-                # Keep serving the old bundle; say why in logs, readiness and metrics.
+            except Exception as e:
+                # Any failure (bad files, numpy, onnxruntime): keep serving the old bundle; say why in logs, readiness and metrics.
                 self.last_error = str(e)
                 log.error("bundle load failed for %s: %s", target, e)
+                if self.on_error is not None:
+                    self.on_error(self.last_error)
                 return False
             self._bundle = new
             self.last_error = None
@@ -278,7 +288,7 @@ class BundleHolder:
             if version not in self._pinned:
                 try:
                     self._pinned[version] = load_bundle(bundles_dir / version, self.hnsw_threshold)
-                except (BundleError, OSError, ValueError, RuntimeError) as e:
+                except Exception as e:
                     log.error("pinned bundle %s failed to load: %s", version, e)
                     return None
             return self._pinned[version]

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, Field, model_validator
 
 log = logging.getLogger(__name__)

@@ -80,7 +80,7 @@ def two_tower(ctx: Context) -> list[Candidate]:
     hits = ctx.bundle.index.search(ctx.query_embedding, ctx.n + 1)
     vocab = ctx.bundle.item_vocab
     return [
-        Candidate(vocab[row], ["two_tower"], "Picked for you from your taste profile", s)
+        Candidate(vocab[row], ["two_tower"], "Picked for you from your taste profile", s, priority=2)
         for row, s in hits
         if row != 0
     ][: ctx.n]
@@ -99,7 +99,9 @@ def because_you_liked(ctx: Context) -> list[Candidate]:
                 score = weight * s
                 cur = best.get(nb)
                 if cur is None or score > cur.retrieval_score:
-                    best[nb] = Candidate(nb, ["because_you_liked"], f"Because you liked {title}", score)
+                    best[nb] = Candidate(
+                        nb, ["because_you_liked"], f"Because you liked {title}", score, priority=0
+                    )
     ranked = sorted(best.values(), key=lambda c: (-c.retrieval_score, c.item_id))
     return ranked[: ctx.n]
 
@@ -107,7 +109,7 @@ def because_you_liked(ctx: Context) -> list[Candidate]:
 def _trending_window(ctx: Context, hours: int) -> list[tuple[str, float]]:
     now_h = int(ctx.now // 3600)
     keys = [redis_keys.trending(now_h - i) for i in range(hours)]
-    res = ctx.store.run(lambda c: c.zunion(keys, withscores=True))
+    res: list[tuple[bytes, float]] = ctx.store.run(lambda c: c.zunion(keys, withscores=True))  # type: ignore[arg-type,return-value]
     pairs = [(k.decode() if isinstance(k, bytes) else str(k), float(s)) for k, s in res]
     pairs.sort(key=lambda p: (-p[1], p[0]))
     return pairs
@@ -121,9 +123,11 @@ def trending(ctx: Context) -> list[Candidate]:
     ):
         pairs = [(i, s) for i, s in _trending_window(ctx, hours) if ctx.bundle.available(i)]
         if pairs:
-            return [Candidate(i, ["trending"], reason, s) for i, s in pairs[: ctx.n]]
+            return [Candidate(i, ["trending"], reason, s, priority=3) for i, s in pairs[: ctx.n]]
     pop = ctx.bundle.popular_overall[: ctx.n]
-    return [Candidate(i, ["trending"], "Popular right now", 1.0 / (1 + r)) for r, i in enumerate(pop)]
+    return [
+        Candidate(i, ["trending"], "Popular right now", 1.0 / (1 + r), priority=5) for r, i in enumerate(pop)
+    ]
 
 
 def popular(ctx: Context) -> list[Candidate]:
@@ -136,11 +140,11 @@ def popular(ctx: Context) -> list[Candidate]:
         for r, i in enumerate(b.popular_by_genre.get(g, [])[: ctx.n]):
             if i not in seen:
                 seen.add(i)
-                out.append(Candidate(i, ["popular"], f"Popular in {g}", 1.0 / (1 + r)))
+                out.append(Candidate(i, ["popular"], f"Popular in {g}", 1.0 / (1 + r), priority=1))
     for r, i in enumerate(b.popular_overall[: ctx.n]):
         if i not in seen:
             seen.add(i)
-            out.append(Candidate(i, ["popular"], "Popular with everyone", 0.5 / (1 + r)))
+            out.append(Candidate(i, ["popular"], "Popular with everyone", 0.5 / (1 + r), priority=4))
     return out[: ctx.n * max(1, len(genres) + 1)]
 
 

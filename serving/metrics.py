@@ -31,12 +31,18 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.request_latency = Histogram(
-            REQUEST_LATENCY, "HTTP request latency", ["endpoint", "method", "status"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            REQUEST_LATENCY,
+            "HTTP request latency",
+            ["endpoint", "method", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.stage_latency = Histogram(
-            STAGE_LATENCY, "Latency of one stage of the recommendation path", ["stage"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            STAGE_LATENCY,
+            "Latency of one stage of the recommendation path",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.candidates = Counter(CANDIDATES, "Candidates produced per generator", ["generator"], registry=r)
         self.generator_failures = Counter(
@@ -45,7 +51,9 @@ class Metrics:
         self.filter_drops = Counter(FILTER_DROPS, "Candidates dropped per filter", ["filter"], registry=r)
         self.cache = Counter(CACHE, "Recommendation cache lookups", ["layer", "result"], registry=r)
         self.degraded = Counter(DEGRADED, "Responses served degraded, by reason", ["reason"], registry=r)
-        self.bundle_info = Gauge(BUNDLE_INFO, "1 for the bundle version being served", ["version"], registry=r)
+        self.bundle_info = Gauge(
+            BUNDLE_INFO, "1 for the bundle version being served", ["version"], registry=r
+        )
         self.bundle_loads = Counter(BUNDLE_LOADS, "Bundle loads by result", ["result"], registry=r)
         self.events = Counter(EVENTS, "Posted events by result", ["result"], registry=r)
         self.impressions = Counter(IMPRESSIONS, "Items served", ["variant", "source"], registry=r)
@@ -56,8 +64,10 @@ class Metrics:
             COVERAGE, "Share of the bundle catalogue served since the bundle was loaded", registry=r
         )
         self.diversity = Histogram(
-            DIVERSITY, "Intra-list diversity of served lists (1 - mean pairwise genre Jaccard)",
-            buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), registry=r,
+            DIVERSITY,
+            "Intra-list diversity of served lists (1 - mean pairwise genre Jaccard)",
+            buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            registry=r,
         )
 
     def set_bundle(self, version: str) -> None:

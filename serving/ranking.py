@@ -19,6 +19,7 @@ class Candidate:
     reason: str = ""
     retrieval_score: float = 0.0
     score: float = 0.0
+    priority: int = 100  # which reason wins when generators overlap (lower wins)
 
     @property
     def source(self) -> str:
@@ -26,15 +27,23 @@ class Candidate:
 
 
 def merge_candidates(lists: Sequence[Sequence[Candidate]]) -> list[Candidate]:
-    """Union of generator lists, first occurrence keeps its reason; sources accumulate."""
+    """Union of generator lists in first-seen order; sources accumulate.
+
+    The reason shown is the one with the best (lowest) priority: "Because you liked Heat"
+    says more than "Popular with everyone".
+    """
     out: dict[str, Candidate] = {}
     for cands in lists:
         for c in cands:
             cur = out.get(c.item_id)
             if cur is None:
-                out[c.item_id] = Candidate(c.item_id, list(c.sources), c.reason, c.retrieval_score)
+                out[c.item_id] = Candidate(
+                    c.item_id, list(c.sources), c.reason, c.retrieval_score, 0.0, c.priority
+                )
             else:
                 cur.sources.extend(s for s in c.sources if s not in cur.sources)
+                if c.priority < cur.priority:
+                    cur.reason, cur.priority = c.reason, c.priority
     return list(out.values())
 
 
@@ -60,8 +69,8 @@ def apply_boosts(cands: Sequence[Candidate], boosts: Mapping[str, float]) -> Non
 
 
 def sort_by_score(cands: Sequence[Candidate]) -> list[Candidate]:
-    """Score descending, item id ascending on ties (deterministic)."""
-    return sorted(cands, key=lambda c: (-c.score, c.item_id))
+    """Score descending; ties keep the generators' merge order (deterministic)."""
+    return sorted(cands, key=lambda c: -c.score)
 
 
 def diversify(
@@ -81,7 +90,11 @@ def diversify(
     counts: dict[str, int] = {}
     while remaining and len(out) < window:
         pick = next(
-            (i for i, c in enumerate(remaining) if all(counts.get(g, 0) < max_per_genre for g in genres.get(c.item_id, ()))),
+            (
+                i
+                for i, c in enumerate(remaining)
+                if all(counts.get(g, 0) < max_per_genre for g in genres.get(c.item_id, ()))
+            ),
             0,
         )
         c = remaining.pop(pick)

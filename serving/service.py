@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -198,7 +198,9 @@ class Recommender:
         bundle = self._bundle_for(a, trace)
         if bundle is None:
             trace.degrade("no_bundle")
-            return self._finish(RecResult(user_id, [], None, variant, a.experiment, trace.reasons, False, request_id), None)
+            return self._finish(
+                RecResult(user_id, [], None, variant, a.experiment, trace.reasons, False, request_id), None
+            )
 
         state = UserState()
         redis_ok = True
@@ -221,7 +223,9 @@ class Recommender:
                 )
 
         items = self._compute(bundle, user_id, state, params, a, trace, deadline, request_id)
-        result = RecResult(user_id, items, bundle.version, variant, a.experiment, trace.reasons, False, request_id)
+        result = RecResult(
+            user_id, items, bundle.version, variant, a.experiment, trace.reasons, False, request_id
+        )
         if key is not None and not trace.reasons:
             self._cache_set(key, {"items": items})
         return self._finish(result, bundle, a)
@@ -232,7 +236,7 @@ class Recommender:
         if hit is not None:
             return hit
         try:
-            raw = self.store.run(lambda c: c.get(key))
+            raw: bytes | None = self.store.run(lambda c: c.get(key))  # type: ignore[assignment]
         except StoreUnavailable:
             return None
         self.metrics.cache.labels(layer="redis", result="hit" if raw else "miss").inc()
@@ -247,16 +251,20 @@ class Recommender:
         if self.settings.cache_ttl_s <= 0:
             return
         ttl_ms = max(1, int(jittered(self.settings.cache_ttl_s) * 1000))
-        try:
+        with suppress(StoreUnavailable):  # caching is best effort
             self.store.run(lambda c: c.set(key, json.dumps(value), px=ttl_ms))
-        except StoreUnavailable:
-            pass
 
-    def _generator_names(self, bundle: Bundle, user_id: str, state: UserState, a: Assignment) -> list[str]:
+    @staticmethod
+    def is_cold(bundle: Bundle, user_id: str, state: UserState) -> bool:
+        """Nothing known: not in the model's vocabulary, no history, no features."""
+        return user_id not in bundle.user_index and not state.history and not state.features_present
+
+    def _generator_names(self, cold: bool, params: RecParams, a: Assignment) -> list[str]:
         names = a.variant.generators or self.settings.generator_names
-        cold = user_id not in bundle.user_index and not state.history and not state.features_present
         if cold:
             names = [n for n in names if n in COLD_START_GENERATORS] or list(COLD_START_GENERATORS)
+            if params.genres:  # "Popular in Comedy" leads when the caller named genres
+                names = sorted(names, key=lambda n: n != "popular")
         return [n for n in names if n in GENERATORS]
 
     def _compute(
@@ -281,7 +289,8 @@ class Recommender:
                 log.warning("query tower failed: %s", e)
                 trace.degrade("query_tower_failed")
 
-        names = self._generator_names(bundle, user_id, state, a)
+        cold = self.is_cold(bundle, user_id, state)
+        names = self._generator_names(cold, params, a)
         ctx = Context(
             bundle=bundle,
             user_id=user_id,
@@ -324,7 +333,9 @@ class Recommender:
             cands = self._filter(bundle, state, params, cands)
         if not cands:
             # Last resort: the bundle's own popular list (no Redis needed), still filtered.
-            fallback = [Candidate(i, ["popular"], "Popular with everyone", 0.0) for i in bundle.popular_overall]
+            fallback = [
+                Candidate(i, ["popular"], "Popular with everyone", 0.0) for i in bundle.popular_overall
+            ]
             cands = self._filter(bundle, state, params, fallback, count=False)
             if cands and names:
                 trace.degrade("fallback_popular")
@@ -333,7 +344,10 @@ class Recommender:
         with trace.stage("features"):
             ids = [c.item_id for c in cands]
             try:
-                replies = self.store.pipeline(lambda p: self.item_reader.queue(p, ids)) if ids else []
+                if s.feature_fetch == "lua":
+                    replies = self.store.run(lambda c: self.item_reader.fetch_lua(c, ids))
+                else:
+                    replies = self.store.pipeline(lambda p: self.item_reader.queue(p, ids)) if ids else []
                 item_feats = self.item_reader.decode(replies)
             except StoreUnavailable:
                 trace.degrade("redis_unavailable")
@@ -341,7 +355,8 @@ class Recommender:
         with trace.stage("score"):
             weights = v.value_model_weights or bundle.manifest.value_model_weights
             scored = False
-            if cands and q_emb is not None:
+            # A cold user's ranker scores carry no signal: keep popularity order instead.
+            if cands and q_emb is not None and not cold:
                 try:
                     ivecs = np.stack([item_vector(f) for f in item_feats])
                     heads = bundle.score(user_vec, ivecs, q_emb, [c.item_id for c in cands])
@@ -363,7 +378,7 @@ class Recommender:
                 ranked.sort(key=lambda c: not (pref & set(bundle.item_genres.get(c.item_id, ()))))
             max_pg = v.diversity_max_per_genre or s.diversity_max_per_genre
             window = s.diversity_window if v.diversity_window is None else v.diversity_window
-            ranked = diversify(ranked, bundle.item_genres, max_pg, max(window, params.offset + params.k))
+            ranked = diversify(ranked, bundle.item_genres, max_pg, window)
             share = s.exploration_share if v.exploration_share is None else v.exploration_share
             ranked = explore(ranked, params.offset + params.k, share, f"{user_id}:{state.generation}")
             ranked = self._filter(bundle, state, params, ranked, count=False)  # rules re-run after ranking
@@ -485,15 +500,25 @@ class Recommender:
         for source, table in sources:
             for nb, s in table.get(item_id, []):
                 if nb != item_id and bundle.available(nb) and nb not in out:
-                    out[nb] = {"item_id": nb, "score": round(s, 6), "source": source,
-                               "reason": f"Similar to {title}", "title": bundle.title(nb)}
+                    out[nb] = {
+                        "item_id": nb,
+                        "score": round(s, 6),
+                        "source": source,
+                        "reason": f"Similar to {title}",
+                        "title": bundle.title(nb),
+                    }
         if len(out) < k and item_id in bundle.item_index:
             vec = bundle.item_embeddings[bundle.item_index[item_id]]
             for row, s in bundle.index.search(vec, k + 2):
                 nb = bundle.item_vocab[row]
                 if row != 0 and nb != item_id and bundle.available(nb) and nb not in out:
-                    out[nb] = {"item_id": nb, "score": round(s, 6), "source": "similar_embedding",
-                               "reason": f"Similar to {title}", "title": bundle.title(nb)}
+                    out[nb] = {
+                        "item_id": nb,
+                        "score": round(s, 6),
+                        "source": "similar_embedding",
+                        "reason": f"Similar to {title}",
+                        "title": bundle.title(nb),
+                    }
         return bundle, list(out.values())[:k]
 
     # --- events -------------------------------------------------------------------------
@@ -533,5 +558,3 @@ class Recommender:
         self.metrics.events.labels(result="accepted").inc(len(new))
         self.metrics.events.labels(result="duplicate").inc(len(events) - len(new))
         return len(new), len(events) - len(new)
-
-

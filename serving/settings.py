@@ -27,7 +27,9 @@ class ServingSettings(BaseLambdarecSettings):
     generators: str = Field(
         default="two_tower,because_you_liked,trending,popular", alias="LAMBDAREC_GENERATORS"
     )
-    candidates_per_generator: int = Field(default=100, ge=1, le=2000, alias="LAMBDAREC_CANDIDATES_PER_GENERATOR")
+    candidates_per_generator: int = Field(
+        default=100, ge=1, le=2000, alias="LAMBDAREC_CANDIDATES_PER_GENERATOR"
+    )
     hnsw_threshold: int = Field(default=20000, ge=1, alias="LAMBDAREC_HNSW_THRESHOLD")
     trending_window_h: int = Field(default=24, ge=1, alias="LAMBDAREC_TRENDING_WINDOW_H")
     trending_fallback_window_h: int = Field(default=168, ge=1, alias="LAMBDAREC_TRENDING_FALLBACK_WINDOW_H")
@@ -48,6 +50,9 @@ class ServingSettings(BaseLambdarecSettings):
     # Redis client: short timeouts so a dead store degrades a request instead of hanging it.
     redis_socket_timeout_s: float = Field(default=0.1, gt=0, alias="LAMBDAREC_REDIS_SOCKET_TIMEOUT_S")
     redis_backoff_s: float = Field(default=1.0, ge=0.0, alias="LAMBDAREC_REDIS_BACKOFF_S")
+    # "lua": one EVAL with every HMGET (fast, single-node Redis); "pipeline": N pipelined HMGETs
+    # (Redis Cluster, where candidates' keys span slots).
+    feature_fetch: str = Field(default="lua", pattern="^(lua|pipeline)$", alias="LAMBDAREC_FEATURE_FETCH")
     stream_maxlen: int = Field(default=1_000_000, ge=1000, alias="LAMBDAREC_STREAM_MAXLEN")
     log_impressions: bool = Field(default=True, alias="LAMBDAREC_LOG_IMPRESSIONS")
 

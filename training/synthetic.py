@@ -15,6 +15,7 @@ Zipf popularity, and the text embedding is a noisy view of the item's factors.
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,44 +143,57 @@ def point_in_time_features(fct: pd.DataFrame, dim_items: pd.DataFrame) -> pd.Dat
 
     user_cols: dict[str, list] = {k: [] for k in ("n7", "n30", "nt", "rm", "rs", "aff", "recent", "recent_pos")}
     item_cols: dict[str, list] = {k: [] for k in ("n7", "n30", "nt", "rm", "br")}
-    u_hist: dict[str, list] = {}
-    i_hist: dict[str, list] = {}
-    global_ratings: list[float] = []
+    # Running aggregates per user / item (events arrive in time order, so times lists stay sorted).
+    u_state: dict[str, dict] = {}
+    i_state: dict[str, dict] = {}
+    g_sum, g_n = 0.0, 0
     for row_ts, u, i, r, pos in zip(
         ts, df["user_id"], df["item_id"], df["rating"], df["is_positive"], strict=True
     ):
-        h = u_hist.setdefault(u, [])
-        times = np.array([e[0] for e in h]) if h else np.zeros(0)
-        user_cols["n7"].append(int((times > row_ts - week).sum()))
-        user_cols["n30"].append(int((times > row_ts - month).sum()))
-        user_cols["nt"].append(len(h))
-        rs = [e[2] for e in h if e[2] is not None and not np.isnan(e[2])]
-        user_cols["rm"].append(float(np.mean(rs)) if rs else None)
-        user_cols["rs"].append(float(np.std(rs)) if rs else None)
-        aff = np.zeros(len(GENRES), np.float32)
-        pos_items = [e[1] for e in h if e[3]]
-        for it in pos_items:
-            for g in genres_of.get(it, []):
-                aff[gidx[g]] += 1
-        user_cols["aff"].append((aff / max(len(pos_items), 1)).tolist())
-        user_cols["recent"].append([e[1] for e in reversed(h[-RECENT_HISTORY_LEN:])])
-        user_cols["recent_pos"].append(list(reversed(pos_items[-RECENT_HISTORY_LEN:])))
+        us = u_state.setdefault(
+            u, {"t": [], "rs": 0.0, "rss": 0.0, "rn": 0, "aff": np.zeros(len(GENRES)), "np": 0, "items": [], "pos": []}
+        )
+        n = len(us["t"])
+        user_cols["n7"].append(n - bisect.bisect_right(us["t"], row_ts - week))
+        user_cols["n30"].append(n - bisect.bisect_right(us["t"], row_ts - month))
+        user_cols["nt"].append(n)
+        if us["rn"]:
+            mean = us["rs"] / us["rn"]
+            user_cols["rm"].append(mean)
+            user_cols["rs"].append(float(np.sqrt(max(us["rss"] / us["rn"] - mean * mean, 0.0))))
+        else:
+            user_cols["rm"].append(None)
+            user_cols["rs"].append(None)
+        user_cols["aff"].append((us["aff"] / max(us["np"], 1)).astype(np.float32).tolist())
+        user_cols["recent"].append(us["items"][::-1][:RECENT_HISTORY_LEN])
+        user_cols["recent_pos"].append(us["pos"][::-1][:RECENT_HISTORY_LEN])
 
-        ih = i_hist.setdefault(i, [])
-        itimes = np.array([e[0] for e in ih]) if ih else np.zeros(0)
-        item_cols["n7"].append(int((itimes > row_ts - week).sum()))
-        item_cols["n30"].append(int((itimes > row_ts - month).sum()))
-        item_cols["nt"].append(len(ih))
-        irs = [e[1] for e in ih if e[1] is not None and not np.isnan(e[1])]
-        gm = float(np.mean(global_ratings)) if global_ratings else 3.5
-        item_cols["rm"].append(float(np.mean(irs)) if irs else None)
-        item_cols["br"].append((sum(irs) + 10 * gm) / (len(irs) + 10))
+        st = i_state.setdefault(i, {"t": [], "rs": 0.0, "rn": 0})
+        m = len(st["t"])
+        item_cols["n7"].append(m - bisect.bisect_right(st["t"], row_ts - week))
+        item_cols["n30"].append(m - bisect.bisect_right(st["t"], row_ts - month))
+        item_cols["nt"].append(m)
+        gm = g_sum / g_n if g_n else 3.5
+        item_cols["rm"].append(st["rs"] / st["rn"] if st["rn"] else None)
+        item_cols["br"].append((st["rs"] + 10 * gm) / (st["rn"] + 10))
 
         rating = None if r is None or (isinstance(r, float) and np.isnan(r)) else float(r)
-        h.append((row_ts, i, rating, bool(pos)))
-        ih.append((row_ts, rating))
+        us["t"].append(row_ts)
+        us["items"].append(i)
+        st["t"].append(row_ts)
         if rating is not None:
-            global_ratings.append(rating)
+            us["rs"] += rating
+            us["rss"] += rating * rating
+            us["rn"] += 1
+            st["rs"] += rating
+            st["rn"] += 1
+            g_sum += rating
+            g_n += 1
+        if pos:
+            us["np"] += 1
+            us["pos"].append(i)
+            for g in genres_of.get(i, []):
+                us["aff"][gidx[g]] += 1
 
     out = pd.DataFrame(
         {

@@ -12,14 +12,16 @@ if TYPE_CHECKING:
     from jobs.features.settings import FeaturesSettings
 
 
-def build_spark_session(settings: FeaturesSettings, app_name: str = "lambdarec-features") -> SparkSession:
-    """Start (or reuse) a SparkSession configured for the feature jobs."""
+def build_spark_session(
+    settings: FeaturesSettings, app_name: str = "lambdarec-features", extra_conf: dict[str, str] | None = None
+) -> SparkSession:
+    """Start (or reuse) a SparkSession configured for the feature jobs (``extra_conf`` wins)."""
     from pyspark.sql import SparkSession
 
     # Python workers must run this environment's interpreter, not whatever `python` is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    spark = (
+    builder = (
         SparkSession.builder.master(settings.spark_master)
         .appName(app_name)
         .config("spark.driver.memory", settings.spark_driver_memory)
@@ -35,7 +37,9 @@ def build_spark_session(settings: FeaturesSettings, app_name: str = "lambdarec-f
         .config("spark.ui.showConsoleProgress", "false")
         # Keep Spark's scratch data out of the current directory.
         .config("spark.sql.warehouse.dir", str(settings.data_dir / "spark-warehouse"))
-        .getOrCreate()
     )
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

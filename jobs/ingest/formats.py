@@ -53,7 +53,9 @@ class Layout:
 
 
 LAYOUTS = {
-    ML_100K: Layout(ML_100K, items=("u.item", _LATIN1_PIPE), ratings=("u.data", _TAB), users=("u.user", _LATIN1_PIPE)),
+    ML_100K: Layout(
+        ML_100K, items=("u.item", _LATIN1_PIPE), ratings=("u.data", _TAB), users=("u.user", _LATIN1_PIPE)
+    ),
     ML_1M: Layout(
         ML_1M,
         items=("movies.dat", _LATIN1_DAT),
@@ -123,11 +125,15 @@ def read_items(path: Path, fmt: TextFormat, fmt_name: str, report: FileReport) -
     """Items as landing rows, in file order (duplicate ids are kept: dbt's unique test reports them)."""
     n_fields = 5 + len(ML100K_GENRES) if fmt_name == ML_100K else 3
     rows: list[dict] = []
+    seen: set[str | None] = set()
     for row, f in iter_rows(path, fmt, n_fields, report):
         text = fmt.sep.join(f)
         ok, item_id = _key(f[0], report, row, text)
         if not ok:
             continue
+        if item_id in seen:
+            report.warn("duplicate_item_id")
+        seen.add(item_id)
         if fmt_name == ML_100K:
             flags = f[5:]
             if any(flag not in ("0", "1") for flag in flags):

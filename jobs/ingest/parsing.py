@@ -110,7 +110,7 @@ def is_valid_id(value: str) -> bool:
 
 
 def optional_int(value: str) -> int | None:
-    """"" -> None, "25" -> 25; raises ValueError for anything else."""
+    """ "" -> None, "25" -> 25; raises ValueError for anything else."""
     value = value.strip()
     return int(value) if value else None
 
@@ -214,7 +214,11 @@ def rating_block(raw: pa.Table, sep: str) -> RatingBlock:
 
     rejected: Counter[str] = Counter()
     examples: list[tuple[int, str, str]] = []
-    for reason, mask in ((UNPARSABLE_ID, bad_id), (UNPARSABLE_RATING, bad_rating), (UNPARSABLE_TIMESTAMP, bad_ts)):
+    for reason, mask in (
+        (UNPARSABLE_ID, bad_id),
+        (UNPARSABLE_RATING, bad_rating),
+        (UNPARSABLE_TIMESTAMP, bad_ts),
+    ):
         n = int(mask.sum())
         if n:
             rejected[reason] = n

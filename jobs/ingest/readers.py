@@ -34,13 +34,17 @@ class TextFormat:
 
 
 def decode(data: bytes, fmt: TextFormat, report: FileReport) -> str:
-    """Decode a whole small file; a CSV that is not UTF-8 is read as latin-1 and noted."""
-    if fmt.encoding != "utf-8":
-        return data.decode(fmt.encoding)
+    """Decode a whole small file.
+
+    UTF-8 is tried first even for the latin-1 formats: ml-10m's .dat files are UTF-8, ml-1m's
+    and ml-100k's are latin-1, and latin-1 text with accents is practically never valid UTF-8.
+    A CSV that is not UTF-8 is read as latin-1, and that is noted in the report.
+    """
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        report.note = f"not valid UTF-8 (byte {exc.start}); read as latin-1"
+        if fmt.encoding == "utf-8":
+            report.note = f"not valid UTF-8 (byte {exc.start}); read as latin-1"
         return data.decode("latin-1")
 
 
@@ -49,7 +53,9 @@ def _check_header(found: list[str], fmt: TextFormat, name: str) -> None:
         raise IngestError(f"{name}: expected header {','.join(fmt.header)!r}, found {','.join(found)!r}")
 
 
-def iter_rows(path: Path, fmt: TextFormat, n_fields: int, report: FileReport) -> Iterator[tuple[int, list[str]]]:
+def iter_rows(
+    path: Path, fmt: TextFormat, n_fields: int, report: FileReport
+) -> Iterator[tuple[int, list[str]]]:
     """Yield (row number, fields) of a small file; rows with the wrong field count are counted and skipped."""
     text = decode(path.read_bytes(), fmt, report)
     lines: Iterator[list[str]]
@@ -164,7 +170,9 @@ def read_ratings(
                     parse_options=pacsv.ParseOptions(
                         delimiter=sep, quote_char='"' if fmt.is_csv else False, invalid_row_handler=on_invalid
                     ),
-                    convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(RATING_COLUMNS, pa.string())),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=dict.fromkeys(RATING_COLUMNS, pa.string())
+                    ),
                 )
             except pa.ArrowInvalid as exc:
                 raise IngestError(f"{path.name}: cannot parse rows {offset + 1}..: {exc}") from None

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from jobs.ingest.formats import (
     LAMBDAREC_SAMPLE,
     check_links,
@@ -40,6 +42,7 @@ def _check_malformed(reports: list[FileReport], max_share: float) -> None:
             f"{r.file}: {r.n_rejected} of {r.rows_read} rows malformed ({r.rejected_share:.1%}: "
             + ", ".join(f"{k}={v}" for k, v in sorted(r.rows_rejected.items()))
             + ")"
+            + (f", e.g. row {r.examples[0].row}: {r.examples[0].text!r}" if r.examples else "")
             for r in bad
         )
         raise IngestError(
@@ -82,7 +85,9 @@ def ingest(
         if layout.descriptions is not None and present(layout.descriptions):
             desc_report = FileReport(file=layout.descriptions[0])
             reports.append(desc_report)
-            descriptions = read_descriptions(raw_dir / layout.descriptions[0], layout.descriptions[1], desc_report)
+            descriptions = read_descriptions(
+                raw_dir / layout.descriptions[0], layout.descriptions[1], desc_report
+            )
             desc_report.warn("unknown_item", sum(1 for i in descriptions if i not in known_items))
             for row in items:
                 row["description"] = descriptions.get(row["item_id"], "")
@@ -94,7 +99,9 @@ def ingest(
         ratings_report = FileReport(file=layout.ratings[0])
         reports.append(ratings_report)
         parts = PartWriter(tmp / INTERACTIONS_DIR)
-        stats = read_ratings(raw_dir / layout.ratings[0], layout.ratings[1], ratings_report, chunk_bytes, parts.write)
+        stats = read_ratings(
+            raw_dir / layout.ratings[0], layout.ratings[1], ratings_report, chunk_bytes, parts.write
+        )
         parts.finish()
 
         if layout.users is not None and present(layout.users):
@@ -157,7 +164,9 @@ def summary(report: IngestReport) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m jobs.ingest", description=__doc__)
     p.add_argument("--raw-dir", type=Path, required=True, help="directory with MovieLens-format files")
-    p.add_argument("--out-dir", type=Path, default=None, help="landing directory (default: settings' landing_dir)")
+    p.add_argument(
+        "--out-dir", type=Path, default=None, help="landing directory (default: settings' landing_dir)"
+    )
     p.add_argument(
         "--max-malformed-share",
         type=float,
@@ -172,11 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = IngestSettings()
+    except ValidationError as exc:
+        print(f"ingest: invalid settings in the environment: {exc}", file=sys.stderr)
+        return 2
+    try:
         report = ingest(
             raw_dir=args.raw_dir,
             out_dir=args.out_dir or settings.landing_dir,
             max_malformed_share=(
-                args.max_malformed_share if args.max_malformed_share is not None else settings.max_malformed_share
+                args.max_malformed_share
+                if args.max_malformed_share is not None
+                else settings.max_malformed_share
             ),
             chunk_bytes=settings.chunk_bytes,
             max_tags_per_item=settings.max_tags_per_item,

@@ -1,13 +1,14 @@
 """Pure generation of MovieLens-shaped data: a catalogue, users, and ratings chunk by chunk.
 
 The model, in short:
-- items have 1-4 genres, a latent quality, a Zipf-like popularity (long tail) and a release
+- items have 1-4 genres, a latent quality, a log-normal popularity (long tail) and a release
   time; a fifth of them are released during the window and get no rating before that;
 - users have a Dirichlet taste over genres, a rating bias, an activity level (log-normal),
   a sign-up time and, for some light users, a churn time; heavy users stay to the end;
-- a user picks items by first picking a genre from their taste (or, sometimes, anything
-  popular), then an item of that genre by popularity; the rating is
-  quality + bias + taste-match + noise, rounded to half (or, for some users, whole) stars.
+- a user's items are proposed by popularity and kept with a probability that grows with
+  how well the item's genres match the user's taste (rejection sampling), each at most once;
+  the rating is quality + bias + taste match + noise, rounded to half (or, for some users,
+  whole) stars.
 
 Every random stream is seeded from (seed, stream, chunk) so chunks are reproducible on their own.
 """
@@ -41,11 +42,13 @@ DAY = 86_400
 _CATALOGUE, _USERS, _RATINGS, _TAGS = 1, 2, 3, 4
 
 # Tuning of the rating model: mean rating ~3.5, sd ~1, a clear taste effect.
-_RATING_BASE = 2.55
+_RATING_BASE = 2.85
 _TASTE_WEIGHT = 1.9
 _NOISE_SD = 0.75
-_EXPLORE = 0.12  # share of picks made from overall popularity rather than a taste genre
-_ZIPF_ALPHA = 1.05
+_EXPLORE = 0.05  # chance that a proposed item outside the user's taste is kept anyway
+_TASTE_SHARPNESS = 2.0  # exponent on the taste match when keeping a proposed item
+_TASTE_CONCENTRATION = 2.0  # Dirichlet total: lower = more peaked tastes
+_POPULARITY_SIGMA = 2.1
 _NEW_RELEASE_SHARE = 0.2
 _TAGGER_SHARE = 0.15  # users who tag at all
 _TAG_RATE = 0.2  # share of a tagger's ratings that come with a tag
@@ -70,6 +73,11 @@ class Catalogue:
     imdb_ids: np.ndarray
     tmdb_ids: np.ndarray  # 0 = missing (written empty, as in ml-latest)
 
+    def __post_init__(self) -> None:
+        # Hot-loop copies for the sampler: float32 halves memory traffic.
+        self.genre_matrix32 = self.genre_matrix.astype(np.float32)
+        self.has_genre = self.genre_matrix.sum(axis=1) > 0
+
     @property
     def n(self) -> int:
         return len(self.movie_ids)
@@ -88,6 +96,10 @@ class Users:
     age: np.ndarray
     occupation: list[str]
     zip_code: list[str]
+
+    def __post_init__(self) -> None:
+        # Taste relative to the favourite genre, float32, precomputed for the sampler.
+        self.taste_rel = (self.taste / self.taste.max(axis=1, keepdims=True)).astype(np.float32)
 
     @property
     def n(self) -> int:
@@ -144,15 +156,18 @@ def make_catalogue(spec: SampleSpec) -> Catalogue:
 
     new = rng.random(n) < _NEW_RELEASE_SHARE
     release_ts = np.where(
-        new, spec.start_ts + rng.integers(0, max(1, spec.end_ts - spec.start_ts - 10 * DAY), size=n), spec.start_ts
+        new,
+        spec.start_ts + rng.integers(0, max(1, spec.end_ts - spec.start_ts - 10 * DAY), size=n),
+        spec.start_ts,
     ).astype(np.int64)
     old_years = spec.start.year - 1 - np.floor(rng.exponential(12.0, size=n)).astype(np.int64)
     new_years = np.array([datetime.fromtimestamp(int(t), UTC).year for t in release_ts])
     years = np.where(new, new_years, np.maximum(old_years, 1915)).astype(np.int64)
 
     quality = rng.normal(0.0, 0.45, size=n)
-    rank = rng.permutation(n)
-    popularity = (1.0 / (rank + 1.0) ** _ZIPF_ALPHA) * np.exp(0.6 * quality) * np.where(new, 2.0, 1.0)
+    # Log-normal popularity: a long tail like Zipf's, but with a broad head of popular items
+    # rather than two or three that every user has rated (which small catalogues saturate).
+    popularity = np.exp(_POPULARITY_SIGMA * rng.normal(size=n) + 0.6 * quality) * np.where(new, 2.0, 1.0)
     popularity /= popularity.sum()
 
     titles: list[str] = []
@@ -218,11 +233,13 @@ def make_users(spec: SampleSpec, catalogue: Catalogue) -> Users:
     """Users with tastes, biases, activity, sign-up/churn times and demographics."""
     rng = rng_for(spec.seed, _USERS)
     n = spec.users
-    taste = rng.dirichlet(3.0 * GENRE_PRIOR, size=n)
+    taste = rng.dirichlet(_TASTE_CONCENTRATION * GENRE_PRIOR, size=n)
     bias = rng.normal(0.0, 0.35, size=n)
     span = spec.end_ts - spec.start_ts
     existing = rng.random(n) < 0.45
-    signup = np.where(existing, spec.start_ts, spec.start_ts + rng.integers(0, span - DAY, size=n)).astype(np.int64)
+    signup = np.where(existing, spec.start_ts, spec.start_ts + rng.integers(0, span - DAY, size=n)).astype(
+        np.int64
+    )
     activity = rng.lognormal(0.0, 1.0, size=n)
     # A user who churns is a light one; heavy users keep rating to the end of the window,
     # so a time-based evaluation on the last weeks has history to work with.
@@ -255,42 +272,64 @@ def make_users(spec: SampleSpec, catalogue: Catalogue) -> Users:
     )
 
 
+def affinity(users: Users, catalogue: Catalogue, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """How well item i's genres match user u's taste, in [0, 1] (1 = only the favourite genre).
+
+    Items without genres get a neutral 1/n_genres. Computed in slices to bound memory.
+    """
+    out = np.empty(len(u))
+    neutral = np.float32(1.0 / users.taste.shape[1])
+    for s in range(0, len(u), 200_000):
+        uu, ii = u[s : s + 200_000], i[s : s + 200_000]
+        match = np.einsum("ij,ij->i", users.taste_rel[uu], catalogue.genre_matrix32[ii])
+        out[s : s + 200_000] = np.where(catalogue.has_genre[ii], match, neutral)
+    return out
+
+
 @dataclass
 class Sampler:
-    """Item sampling tables: per genre, the items of that genre and their popularity CDF."""
+    """Draws items for users: by popularity (long tail), kept with a probability set by taste."""
 
-    genre_items: list[np.ndarray]  # last entry: all items (the "explore" pool)
-    genre_cdfs: list[np.ndarray]
+    catalogue: Catalogue
+    cdf: np.ndarray  # popularity CDF over all items
+    flat_cdf: np.ndarray  # CDF of a flattened popularity, to fill up users whose draws collided
 
     @classmethod
     def build(cls, catalogue: Catalogue) -> Sampler:
-        items, cdfs = [], []
-        for j in range(catalogue.genre_matrix.shape[1] + 1):
-            idx = (
-                np.arange(catalogue.n)
-                if j == catalogue.genre_matrix.shape[1]
-                else np.flatnonzero(catalogue.genre_matrix[:, j] > 0)
-            )
-            if len(idx) == 0:  # a genre no item has: fall back to everything
-                idx = np.arange(catalogue.n)
-            cdf = np.cumsum(catalogue.popularity[idx])
-            items.append(idx)
-            cdfs.append(cdf / cdf[-1])
-        return cls(items, cdfs)
+        cdf = np.cumsum(catalogue.popularity)
+        flat = np.cumsum(catalogue.popularity**0.6)
+        return cls(catalogue, cdf / cdf[-1], flat / flat[-1])
 
-    def draw(self, rng: np.random.Generator, users: Users, user_idx: np.ndarray) -> np.ndarray:
-        """One item index per entry of ``user_idx`` (user indexes), taste-then-popularity."""
-        n_genres = users.taste.shape[1]
-        # Pick a genre per draw from the user's taste (inverse CDF, row by row).
-        cum = np.cumsum(users.taste[user_idx], axis=1)
-        u = rng.random(len(user_idx)) * cum[:, -1]
-        genre = np.minimum((cum < u[:, None]).sum(axis=1), n_genres - 1)
-        genre[rng.random(len(user_idx)) < _EXPLORE] = n_genres
-        out = np.empty(len(user_idx), dtype=np.int64)
-        for j in np.unique(genre):
-            sel = np.flatnonzero(genre == j)
-            pos = np.searchsorted(self.genre_cdfs[j], rng.random(len(sel)), side="right")
-            out[sel] = self.genre_items[j][np.minimum(pos, len(self.genre_items[j]) - 1)]
+    def draw(
+        self,
+        rng: np.random.Generator,
+        users: Users,
+        user_idx: np.ndarray,
+        explore: float = _EXPLORE,
+        flat: bool = False,
+    ) -> np.ndarray:
+        """One item index per entry of ``user_idx``.
+
+        Rejection sampling: a popular item is proposed, and kept with probability
+        ``explore + (1 - explore) * affinity``, so popularity sets the long tail and taste
+        decides among popular items; ``explore`` is the chance an off-taste item is kept.
+        """
+        cdf = self.flat_cdf if flat else self.cdf
+        out = np.full(len(user_idx), -1, dtype=np.int64)
+        todo = np.arange(len(user_idx))
+        for _ in range(30):
+            if len(todo) == 0:
+                break
+            cand = np.minimum(np.searchsorted(cdf, rng.random(len(todo)), side="right"), len(cdf) - 1)
+            keep_p = (
+                explore
+                + (1.0 - explore) * affinity(users, self.catalogue, user_idx[todo], cand) ** _TASTE_SHARPNESS
+            )
+            kept = rng.random(len(todo)) < keep_p
+            out[todo[kept]] = cand[kept]
+            todo = todo[~kept]
+        if len(todo):  # practically never: take the proposal as is
+            out[todo] = np.minimum(np.searchsorted(cdf, rng.random(len(todo)), side="right"), len(cdf) - 1)
         return out
 
 
@@ -330,16 +369,19 @@ def make_ratings(
     u_all = np.empty(0, dtype=np.int64)
     i_all = np.empty(0, dtype=np.int64)
     short = want.copy()
-    for _ in range(4):  # a few top-up rounds for users whose draws collided
-        draws = np.ceil(short * 1.3).astype(np.int64) + (short > 0) * 2
+    # Top-up rounds for users whose draws collided (a narrow taste runs out of items): each
+    # round explores more of the catalogue beyond the user's favourite genres and popular items.
+    for round_no, explore in enumerate((_EXPLORE, 0.3, 0.5, 0.5, 0.7, 1.0, 1.0, 1.0)):
+        flat = round_no >= 2
+        draws = np.ceil(short * 1.5).astype(np.int64) + (short > 0) * 2
         u = np.repeat(idx, draws)
-        items = sampler.draw(rng, users, u)
+        items = sampler.draw(rng, users, u, explore, flat)
         # An item released after the user's last active moment cannot be rated: redraw.
         for _ in range(8):
             bad = catalogue.release_ts[items] >= users.end_ts[u]
             if not bad.any():
                 break
-            items[bad] = sampler.draw(rng, users, u[bad])
+            items[bad] = sampler.draw(rng, users, u[bad], explore, flat)
         ok = catalogue.release_ts[items] < users.end_ts[u]
         u_all = np.concatenate([u_all, u[ok]])
         i_all = np.concatenate([i_all, items[ok]])
@@ -353,22 +395,19 @@ def make_ratings(
     t_hi = users.end_ts[u_all]
     ts = t_lo + np.floor(rng.random(len(u_all)) * (t_hi - t_lo)).astype(np.int64)
 
-    match = (users.taste[u_all] * catalogue.genre_matrix[i_all]).sum(axis=1)
-    affinity = np.where(
-        catalogue.genre_matrix[i_all].sum(axis=1) > 0, match / users.taste[u_all].max(axis=1), 1.0 / len(GENRE_NAMES)
-    )
+    aff = affinity(users, catalogue, u_all, i_all)
     score = (
         _RATING_BASE
         + users.bias[u_all]
         + catalogue.quality[i_all]
-        + _TASTE_WEIGHT * affinity
+        + _TASTE_WEIGHT * aff
         + rng.normal(0.0, _NOISE_SD, size=len(u_all))
     )
     whole = users.whole_stars[u_all]
     rating = np.where(whole, np.clip(np.round(score), 1.0, 5.0), np.clip(np.round(score * 2) / 2, 0.5, 5.0))
 
     order = np.lexsort((i_all, ts, u_all))
-    return RatingChunk(u_all[order], i_all[order], rating[order], ts[order], affinity[order])
+    return RatingChunk(u_all[order], i_all[order], rating[order], ts[order], aff[order])
 
 
 def make_tags(spec: SampleSpec, catalogue: Catalogue, chunk_data: RatingChunk, chunk: int) -> list[tuple]:
@@ -381,7 +420,9 @@ def make_tags(spec: SampleSpec, catalogue: Catalogue, chunk_data: RatingChunk, c
         item = int(chunk_data.item_idx[r])
         themes = catalogue.themes[item]
         tag = (
-            GENERIC_TAGS[rng.integers(len(GENERIC_TAGS))] if rng.random() < 0.25 else themes[rng.integers(len(themes))]
+            GENERIC_TAGS[rng.integers(len(GENERIC_TAGS))]
+            if rng.random() < 0.25
+            else themes[rng.integers(len(themes))]
         )
         ts = min(int(chunk_data.ts[r]) + int(rng.integers(0, 3600)), spec.end_ts - 1)
         out.append((int(chunk_data.user_idx[r]) + 1, int(catalogue.movie_ids[item]), tag, ts))

@@ -28,15 +28,63 @@ GENRE_WEIGHTS: dict[str, float] = {
 # Theme words per genre: items draw theirs from their genres, so tags and descriptions
 # carry the genre signal that text embeddings should pick up.
 THEMES: dict[str, tuple[str, ...]] = {
-    "Drama": ("family", "grief", "ambition", "redemption", "small town", "inheritance", "illness", "friendship"),
-    "Comedy": ("mistaken identity", "road trip", "wedding", "office life", "slapstick", "satire", "roommates"),
-    "Thriller": ("conspiracy", "kidnapping", "stalker", "double cross", "hostage", "surveillance", "blackmail"),
+    "Drama": (
+        "family",
+        "grief",
+        "ambition",
+        "redemption",
+        "small town",
+        "inheritance",
+        "illness",
+        "friendship",
+    ),
+    "Comedy": (
+        "mistaken identity",
+        "road trip",
+        "wedding",
+        "office life",
+        "slapstick",
+        "satire",
+        "roommates",
+    ),
+    "Thriller": (
+        "conspiracy",
+        "kidnapping",
+        "stalker",
+        "double cross",
+        "hostage",
+        "surveillance",
+        "blackmail",
+    ),
     "Action": ("car chase", "martial arts", "heist", "explosions", "mercenaries", "revenge", "bodyguard"),
-    "Romance": ("first love", "long distance", "second chances", "summer romance", "love triangle", "reunion"),
+    "Romance": (
+        "first love",
+        "long distance",
+        "second chances",
+        "summer romance",
+        "love triangle",
+        "reunion",
+    ),
     "Adventure": ("treasure hunt", "jungle", "expedition", "shipwreck", "lost city", "quest", "mountains"),
     "Crime": ("mafia", "detective", "bank robbery", "corruption", "drug cartel", "undercover cop", "prison"),
-    "Horror": ("haunted house", "zombies", "possession", "slasher", "curse", "vampires", "cabin in the woods"),
-    "Sci-Fi": ("space travel", "time travel", "robots", "aliens", "dystopia", "artificial intelligence", "clones"),
+    "Horror": (
+        "haunted house",
+        "zombies",
+        "possession",
+        "slasher",
+        "curse",
+        "vampires",
+        "cabin in the woods",
+    ),
+    "Sci-Fi": (
+        "space travel",
+        "time travel",
+        "robots",
+        "aliens",
+        "dystopia",
+        "artificial intelligence",
+        "clones",
+    ),
     "Fantasy": ("dragons", "wizards", "enchanted forest", "prophecy", "fairy tale", "magic sword", "elves"),
     "Children": ("talking animals", "school", "puppies", "toys", "summer camp", "growing up", "best friends"),
     "Mystery": ("whodunit", "amnesia", "secret society", "missing person", "locked room", "hidden letters"),
@@ -66,7 +114,17 @@ GENERIC_TAGS = (
     "cult film",
 )
 
-TONES = ("gripping", "gentle", "bittersweet", "witty", "haunting", "sprawling", "tense", "warm-hearted", "offbeat")
+TONES = (
+    "gripping",
+    "gentle",
+    "bittersweet",
+    "witty",
+    "haunting",
+    "sprawling",
+    "tense",
+    "warm-hearted",
+    "offbeat",
+)
 
 # Title material. A few non-ASCII words make sure encodings are handled end to end.
 ADJECTIVES = (

@@ -71,16 +71,31 @@ def _write_catalogue(out: Path, spec: SampleSpec, cat: Catalogue) -> None:
     movies = [[ids[i], cat.titles[i], "|".join(cat.genres[i]) or NO_GENRES] for i in range(cat.n)]
     if spec.corrupt == "duplicate-ids":
         # Three extra rows reuse existing movieIds: dbt's unique test on items must stop the run.
-        movies += [[ids[i], f"Duplicate Id Movie {k} (2001)", "Drama"] for k, i in enumerate(range(min(3, cat.n)))]
+        movies += [
+            [ids[i], f"Duplicate Id Movie {k} (2001)", "Drama"] for k, i in enumerate(range(min(3, cat.n)))
+        ]
     _write_csv(out / "movies.csv", ["movieId", "title", "genres"], movies)
-    links = [[ids[i], f"{int(cat.imdb_ids[i]):07d}", str(int(cat.tmdb_ids[i])) if cat.tmdb_ids[i] else ""] for i in range(cat.n)]
+    links = [
+        [ids[i], f"{int(cat.imdb_ids[i]):07d}", str(int(cat.tmdb_ids[i])) if cat.tmdb_ids[i] else ""]
+        for i in range(cat.n)
+    ]
     _write_csv(out / "links.csv", ["movieId", "imdbId", "tmdbId"], links)
-    _write_csv(out / "item_descriptions.csv", ["movieId", "description"], [[ids[i], cat.descriptions[i]] for i in range(cat.n)])
+    _write_csv(
+        out / "item_descriptions.csv",
+        ["movieId", "description"],
+        [[ids[i], cat.descriptions[i]] for i in range(cat.n)],
+    )
 
 
 def _write_users(out: Path, users: Users) -> None:
     rows = [
-        [str(int(users.user_ids[i])), users.gender[i], str(int(users.age[i])), users.occupation[i], users.zip_code[i]]
+        [
+            str(int(users.user_ids[i])),
+            users.gender[i],
+            str(int(users.age[i])),
+            users.occupation[i],
+            users.zip_code[i],
+        ]
         for i in range(users.n)
     ]
     _write_csv(out / "users.csv", ["userId", "gender", "age", "occupation", "zip"], rows)
@@ -96,7 +111,8 @@ def generate(spec: SampleSpec, out_dir: Path, rows_per_chunk: int = 1_000_000) -
     _write_users(out_dir, users)
 
     rated = np.zeros(cat.n, dtype=bool)
-    n_rows = n_distinct = n_tags = n_dup = n_corrupt = 0
+    n_rows = n_distinct = n_tags = n_dup = 0
+    n_corrupt = min(3, cat.n) if spec.corrupt == "duplicate-ids" else 0
     first_ts, last_ts = spec.end_ts, spec.start_ts
     with (
         (out_dir / "ratings.csv").open("wb") as ratings_f,
@@ -128,7 +144,9 @@ def generate(spec: SampleSpec, out_dir: Path, rows_per_chunk: int = 1_000_000) -
                 elif spec.corrupt == "null-keys":
                     mask = np.zeros(n, dtype=bool)
                     mask[bad] = True
-                    user_text = pa.array(np.where(mask, "", np.array(user_text.to_pylist(), dtype=object)), pa.string())
+                    user_text = pa.array(
+                        np.where(mask, "", np.array(user_text.to_pylist(), dtype=object)), pa.string()
+                    )
                     n_corrupt = len(bad)
             take = pa.array(row_order)
             table = pa.table(
@@ -184,5 +202,7 @@ def summary(manifest: SampleManifest, out_dir: Path, seconds: float) -> str:
         f"without year {manifest.items_without_year}",
     ]
     if manifest.corrupt:
-        lines.append(f"  CORRUPTED on purpose: {manifest.corrupt} ({manifest.corrupt_rows} rows); the pipeline must stop")
+        lines.append(
+            f"  CORRUPTED on purpose: {manifest.corrupt} ({manifest.corrupt_rows} rows); the pipeline must stop"
+        )
     return "\n".join(lines)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from .landing import compact_partition, hours_between, partition_dir
+from .landing import compact_partition, partition_dir
 from .stream import Backlog, backlog_before
 
 
@@ -27,10 +27,6 @@ class Interval:
             raise ValueError("interval bounds must be timezone-aware")
         if not self.start < self.end:
             raise ValueError(f"empty interval: start {self.start.isoformat()} >= end {self.end.isoformat()}")
-        if self.start.minute or self.start.second or self.start.microsecond or (self.end - self.start) % timedelta(
-            hours=1
-        ):
-            raise ValueError("interval must cover whole hours (landing partitions are hourly)")
 
 
 def backlog_message(backlog: Backlog, cutoff: datetime) -> str:
@@ -56,10 +52,24 @@ def check_processed(client: redis.Redis, cutoff: datetime) -> Backlog:
     return backlog
 
 
+def hours_closing_in(start: datetime, end: datetime) -> list[tuple[str, str]]:
+    """The (date, hour) partitions whose hour ends within (start, end].
+
+    Whole-hour intervals give their own hours; an offset schedule such as cron "5 * * * *"
+    ([10:05, 11:05)) gives hour 10, which it covers with 5 minutes to spare.
+    """
+    t = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)  # the hour holding start
+    out: list[tuple[str, str]] = []
+    while t + timedelta(hours=1) <= end:
+        out.append((t.strftime("%Y-%m-%d"), t.strftime("%H")))
+        t += timedelta(hours=1)
+    return out
+
+
 def compact_interval(events_dir: Path, impressions_dir: Path, interval: Interval) -> list[dict[str, Any]]:
-    """Compact every hour partition of the interval (events and impressions); returns the markers."""
+    """Compact the hour partitions that close within the interval (events and impressions)."""
     markers = []
-    for date, hour in hours_between(interval.start, interval.end):
+    for date, hour in hours_closing_in(interval.start, interval.end):
         base = {"date": date, "hour": hour, "interval_start": interval.start.isoformat(),
                 "interval_end": interval.end.isoformat()}  # fmt: skip
         markers.append(compact_partition(partition_dir(events_dir, date, hour), "events", base))

@@ -7,15 +7,15 @@ from typing import Any
 import redis
 
 from lambdarec_contracts import redis_keys as rk
-from lambdarec_contracts.features import RECENT_HISTORY_LEN
 
-from .records import NEGATIVE_EVENT_TYPES, hour_bucket
+from .records import event_sign, hour_bucket
 
 # Per event: SET NX its event_applied marker; only when that succeeds (first application)
 # bump the counters and lists. The script runs atomically, so a crash can never leave the
 # marker set without the counters (or the reverse): a re-delivered event is a no-op.
 # KEYS per event (6): applied, trending(bucket), user_activity(bucket), recent, seen, not_interested
-# ARGV: dedup_ttl, trending_ttl, recent_len, then per event (3): item_id, user_id, "pos"|"neg"
+# ARGV: dedup_ttl, trending_ttl, recent_len, then per event (3): item_id, user_id, sign
+# sign: "pos" (positive: recent list too), "neg" (not interested), "other" (e.g. a view)
 _APPLY_LUA = """
 local dedup_ttl = tonumber(ARGV[1])
 local trend_ttl = tonumber(ARGV[2])
@@ -34,10 +34,12 @@ for i = 0, (#KEYS / 6) - 1 do
     else
       redis.call('ZINCRBY', KEYS[k + 2], 1, item)
       redis.call('EXPIRE', KEYS[k + 2], trend_ttl)
-      redis.call('LREM', KEYS[k + 4], 0, item)
-      redis.call('LPUSH', KEYS[k + 4], item)
-      redis.call('LTRIM', KEYS[k + 4], 0, recent_len - 1)
       redis.call('SADD', KEYS[k + 5], item)
+      if sign == 'pos' then
+        redis.call('LREM', KEYS[k + 4], 0, item)
+        redis.call('LPUSH', KEYS[k + 4], item)
+        redis.call('LTRIM', KEYS[k + 4], 0, recent_len - 1)
+      end
     end
   end
 end
@@ -60,7 +62,7 @@ class CounterStore:
         applied = 0
         for start in range(0, len(events), _CHUNK):
             keys: list[str] = []
-            args: list[Any] = [rk.EVENT_DEDUP_TTL_S, rk.TRENDING_TTL_S, RECENT_HISTORY_LEN]
+            args: list[Any] = [rk.EVENT_DEDUP_TTL_S, rk.TRENDING_TTL_S, rk.RECENT_ITEMS_MAX_LEN]
             for e in events[start : start + _CHUNK]:
                 bucket = hour_bucket(e["ts"])
                 keys += [
@@ -71,7 +73,7 @@ class CounterStore:
                     rk.seen_items(e["user_id"]),
                     rk.not_interested(e["user_id"]),
                 ]
-                sign = "neg" if e["type"] in NEGATIVE_EVENT_TYPES else "pos"
+                sign = event_sign(e)
                 args += [e["item_id"], e["user_id"], sign]
             applied += int(self._script(keys=keys, args=args))
         return applied

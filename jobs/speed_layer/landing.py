@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,26 +81,6 @@ def dedupe(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
 
 def sort_landed(table: pa.Table, ts_column: str, key: tuple[str, ...]) -> pa.Table:
     return table.sort_by([(ts_column, "ascending"), *[(k, "ascending") for k in key]])
-
-
-def hours_between(start: datetime, end: datetime) -> list[tuple[str, str]]:
-    """The (date, hour) partitions of the whole hours in [start, end)."""
-    t = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    out: list[tuple[str, str]] = []
-    while t < end:
-        out.append((t.strftime("%Y-%m-%d"), t.strftime("%H")))
-        t += timedelta(hours=1)
-    return out
-
-
-def read_landed(root: Path, start: datetime, end: datetime, kind: str) -> pa.Table:
-    """Deduplicated landed events (kind="events") or impressions with a ts in [start, end)."""
-    schema, key, ts_col = _kind(kind)
-    files = [f for d, h in hours_between(start, end) for f in parquet_files(partition_dir(root, d, h))]
-    table = dedupe(read_files(files, schema), key)
-    ts = table[ts_col]
-    mask = pc.and_(pc.greater_equal(ts, pa.scalar(start, ts.type)), pc.less(ts, pa.scalar(end, ts.type)))
-    return sort_landed(table.filter(mask), ts_col, key)
 
 
 def read_all_landed(root: Path, kind: str) -> pa.Table:

@@ -44,30 +44,38 @@ def realtime_frames(
     pipe = client.pipeline(transaction=False)
     for u in users:
         pipe.lrange(rk.recent_items(u), 0, RECENT_HISTORY_LEN - 1)
-        pipe.zscore(rk.user_activity(bucket), u)
-        pipe.zscore(rk.user_activity(bucket - 1), u)
-    for i in items:
-        pipe.zscore(rk.trending(bucket), i)
-        pipe.zscore(rk.trending(bucket - 1), i)
+    # ZMSCORE: one command per hour bucket for all users / items of the batch
+    if users:
+        pipe.zmscore(rk.user_activity(bucket), users)
+        pipe.zmscore(rk.user_activity(bucket - 1), users)
+    if items:
+        pipe.zmscore(rk.trending(bucket), items)
+        pipe.zmscore(rk.trending(bucket - 1), items)
     replies = pipe.execute()
-    user_rows, item_rows = [], []
-    for n, u in enumerate(users):
-        recent, cur, prev = replies[3 * n : 3 * n + 3]
-        user_rows.append(
-            {
-                USER_JOIN_KEY: u,
-                "event_timestamp": now,
-                "rt_recent_items": [x.decode() if isinstance(x, bytes) else x for x in recent],
-                "rt_n_events_1h": sliding_hour_count(cur or 0.0, prev or 0.0, now),
-            }
-        )
-    offset = 3 * len(users)
-    for n, i in enumerate(items):
-        cur, prev = replies[offset + 2 * n : offset + 2 * n + 2]
-        item_rows.append(
-            {ITEM_JOIN_KEY: i, "event_timestamp": now, "rt_n_events_1h": sliding_hour_count(cur or 0.0, prev or 0.0, now)}
-        )
-    user_df = pd.DataFrame(user_rows, columns=[USER_JOIN_KEY, "event_timestamp", "rt_recent_items", "rt_n_events_1h"])
+    recents = replies[: len(users)]
+    rest = replies[len(users) :]
+    u_cur, u_prev = (rest[0], rest[1]) if users else ([], [])
+    i_cur, i_prev = (rest[-2], rest[-1]) if items else ([], [])
+    user_rows = [
+        {
+            USER_JOIN_KEY: u,
+            "event_timestamp": now,
+            "rt_recent_items": [x.decode() if isinstance(x, bytes) else x for x in recent],
+            "rt_n_events_1h": sliding_hour_count(cur or 0.0, prev or 0.0, now),
+        }
+        for u, recent, cur, prev in zip(users, recents, u_cur, u_prev, strict=True)
+    ]
+    item_rows = [
+        {
+            ITEM_JOIN_KEY: i,
+            "event_timestamp": now,
+            "rt_n_events_1h": sliding_hour_count(cur or 0.0, prev or 0.0, now),
+        }
+        for i, cur, prev in zip(items, i_cur, i_prev, strict=True)
+    ]
+    user_df = pd.DataFrame(
+        user_rows, columns=[USER_JOIN_KEY, "event_timestamp", "rt_recent_items", "rt_n_events_1h"]
+    )
     item_df = pd.DataFrame(item_rows, columns=[ITEM_JOIN_KEY, "event_timestamp", "rt_n_events_1h"])
     return user_df.astype({"rt_n_events_1h": "int64"}), item_df.astype({"rt_n_events_1h": "int64"})
 
@@ -75,11 +83,15 @@ def realtime_frames(
 class FeaturePusher(Protocol):
     """Where real-time features go (Feast's push API in production)."""
 
+    enabled: bool
+
     def push(self, users: pd.DataFrame, items: pd.DataFrame) -> None: ...
 
 
 class NullPusher:
     """Pushes nothing (``--push none``): counters and landing still run."""
+
+    enabled = False
 
     def push(self, users: pd.DataFrame, items: pd.DataFrame) -> None:
         return None
@@ -87,6 +99,8 @@ class NullPusher:
 
 class FeastPusher:
     """``FeatureStore.push`` to the user and item real-time push sources (online store)."""
+
+    enabled = True
 
     def __init__(self, repo_dir: Path) -> None:
         from feast import FeatureStore  # heavy import: only when pushing is on
@@ -117,7 +131,10 @@ def feast_environment(settings: BaseLambdarecSettings, environ: Mapping[str, str
         out["FEAST_REGISTRY_URL"] = f"sqlite:///{settings.data_dir / 'feast' / 'registry.db'}"
     if not environ.get("FEAST_REDIS_CONNECTION"):
         u = urlparse(settings.redis_url)
-        parts = [f"{u.hostname or '127.0.0.1'}:{u.port or 6379}", f"db={int((u.path or '/0').lstrip('/') or 0)}"]
+        parts = [
+            f"{u.hostname or '127.0.0.1'}:{u.port or 6379}",
+            f"db={int((u.path or '/0').lstrip('/') or 0)}",
+        ]
         if u.password:
             parts.append(f"password={unquote(u.password)}")
         if u.scheme == "rediss":

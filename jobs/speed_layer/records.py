@@ -15,11 +15,13 @@ from lambdarec_contracts.events import (
     STREAM_KIND_IMPRESSION,
     stream_fields_to_record,
 )
-from lambdarec_contracts.tables import LANDED_EVENTS_COLUMNS, LANDED_IMPRESSIONS_COLUMNS
+from lambdarec_contracts.tables import LANDED_EVENTS_COLUMNS, LANDED_IMPRESSIONS_COLUMNS, POSITIVE_RATING
 
-# Event types that mean "the user engaged with the item": they feed trending, recent items
-# and the seen-set. "not_interested" is a negative signal and only feeds the not-interested set.
+# "not_interested" is a negative signal: it only feeds the not-interested set. Every other event
+# feeds trending and the seen-set; positive ones (same rule as the batch layer's is_positive:
+# click, like, rating >= POSITIVE_RATING) also feed the user's recent-items list.
 NEGATIVE_EVENT_TYPES = frozenset({"not_interested"})
+POSITIVE_EVENT_TYPES = frozenset({"click", "like"})
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -102,6 +104,17 @@ def parse_entries(entries: list[tuple[Any, Any]]) -> ParsedBatch:
         elif record["kind"] == STREAM_KIND_IMPRESSION:
             batch.impressions.append(record)
     return batch
+
+
+def event_sign(event: dict[str, Any]) -> str:
+    """ "neg", "pos" or "other" for the counter script (see NEGATIVE/POSITIVE_EVENT_TYPES)."""
+    if event["type"] in NEGATIVE_EVENT_TYPES:
+        return "neg"
+    if event["type"] in POSITIVE_EVENT_TYPES or (
+        event["type"] == "rating" and (event["value"] or 0.0) >= POSITIVE_RATING
+    ):
+        return "pos"
+    return "other"
 
 
 def hour_bucket(ts: datetime) -> int:

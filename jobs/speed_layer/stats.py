@@ -53,7 +53,9 @@ def two_proportion_z_test(x_control: int, n_control: int, x_treatment: int, n_tr
     return ZTest(diff=p2 - p1, z=z, p_value=2.0 * (1.0 - normal_cdf(abs(z))))
 
 
-def sample_size_per_variant(p_baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8) -> int | None:
+def sample_size_per_variant(
+    p_baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8
+) -> int | None:
     """Impressions per variant to detect an absolute CTR change of ``mde`` (two-sided test).
 
     n = (z_{1-a/2} sqrt(2 pbar (1-pbar)) + z_{power} sqrt(p1 (1-p1) + p2 (1-p2)))^2 / mde^2,

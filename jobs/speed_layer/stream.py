@@ -49,7 +49,9 @@ def _entries(reply: Any) -> Entries:
     return [e for _, entries in reply for e in entries]
 
 
-def autoclaim(client: redis.Redis, consumer: str, min_idle_ms: int, count: int, cursor: str) -> tuple[str, Entries]:
+def autoclaim(
+    client: redis.Redis, consumer: str, min_idle_ms: int, count: int, cursor: str
+) -> tuple[str, Entries]:
     """Take over entries other (dead) consumers left pending longer than ``min_idle_ms``.
 
     Entries whose payload was trimmed come back as ``(id, None)`` so they still get acked.
@@ -131,12 +133,18 @@ def backlog_before(client: redis.Redis, cutoff_ms: int, scan_limit: int = 100_00
     last_before = "-" if cutoff_ms <= 0 else f"{cutoff_ms - 1}"  # incomplete end id = max seq of that ms
     state = group_state(client)
     if not state.exists:
-        newest = client.xrevrange(rk.EVENTS_STREAM, max=last_before, min="-", count=1) if cutoff_ms > 0 else []
+        newest = (
+            client.xrevrange(rk.EVENTS_STREAM, max=last_before, min="-", count=1) if cutoff_ms > 0 else []
+        )
         n = len(client.xrange(rk.EVENTS_STREAM, min="-", max=last_before, count=scan_limit)) if newest else 0
-        return Backlog(undelivered=n, pending=0, oldest_pending_id=None, pending_consumers=[], group_exists=False)
+        return Backlog(
+            undelivered=n, pending=0, oldest_pending_id=None, pending_consumers=[], group_exists=False
+        )
     undelivered = 0
     if stream_id_key(state.last_delivered_id) < (cutoff_ms, 0):
-        unread = client.xrange(rk.EVENTS_STREAM, min=f"({state.last_delivered_id}", max=last_before, count=scan_limit)
+        unread = client.xrange(
+            rk.EVENTS_STREAM, min=f"({state.last_delivered_id}", max=last_before, count=scan_limit
+        )
         undelivered = len(unread)
     pending_rows = client.xpending_range(
         rk.EVENTS_STREAM, rk.EVENTS_GROUP, min="-", max=last_before, count=scan_limit

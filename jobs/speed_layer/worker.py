@@ -65,6 +65,7 @@ class WorkerTotals:
     dead: int = 0
     applied: int = 0
     push_failures: int = 0
+    redis_errors: int = 0
     history: list[BatchResult] = field(default_factory=list, repr=False)
 
 
@@ -101,19 +102,41 @@ class StreamWorker:
     # --- loop ---
     def run(self, once: bool = False) -> WorkerTotals:
         """Process batches until stopped (or, with ``once``, until nothing is left to read)."""
-        stream.ensure_group(self.client)
+        group_ready = False
+        backoff = 0.5
         while not self._stopping:
-            entries = self._next_entries(block=not once)
-            if entries:
-                self.process(entries)
-            elif once:
-                break
+            try:
+                if not group_ready:
+                    stream.ensure_group(self.client)
+                    group_ready = True
+                entries = self._next_entries(block=not once)
+                if entries:
+                    self.process(entries)
+                elif once:
+                    break
+                backoff = 0.5
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if once:
+                    raise
+                # The batch in flight is unacked, so it is re-delivered: read our own pending first.
+                self._pending_done = False
+                self.totals.redis_errors += 1
+                log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                self._sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         log.info(
-            "stopped: batches=%d entries=%d events=%d impressions=%d dead=%d applied=%d push_failures=%d",
+            "stopped: batches=%d entries=%d events=%d impressions=%d dead=%d applied=%d push_failures=%d "
+            "redis_errors=%d",
             self.totals.batches, self.totals.entries, self.totals.events, self.totals.impressions,
-            self.totals.dead, self.totals.applied, self.totals.push_failures,
+            self.totals.dead, self.totals.applied, self.totals.push_failures, self.totals.redis_errors,
         )  # fmt: skip
         return self.totals
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake up promptly on SIGTERM."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
 
     def _next_entries(self, block: bool) -> stream.Entries:
         cfg = self.config
@@ -167,7 +190,7 @@ class StreamWorker:
         return result
 
     def _push(self, batch: ParsedBatch) -> None:
-        if not batch.events:
+        if not batch.events or not self.pusher.enabled:
             return
         users = [e["user_id"] for e in batch.events]
         items = [e["item_id"] for e in batch.events]
@@ -191,7 +214,9 @@ class StreamWorker:
             write_atomic(events_table(rows, now), partition_dir(self.config.events_dir, date, hour) / name)
             files += 1
         for (date, hour), rows in by_partition(batch.impressions).items():
-            write_atomic(impressions_table(rows, now), partition_dir(self.config.impressions_dir, date, hour) / name)
+            write_atomic(
+                impressions_table(rows, now), partition_dir(self.config.impressions_dir, date, hour) / name
+            )
             files += 1
         return files
 

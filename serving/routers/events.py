@@ -11,7 +11,9 @@ from ..store import StoreUnavailable
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=EventsAccepted, dependencies=[ApiKeyDep])
+@router.post(
+    "", status_code=status.HTTP_202_ACCEPTED, response_model=EventsAccepted, dependencies=[ApiKeyDep]
+)
 def post_events(batch: EventBatch, recommender: RecommenderDep) -> EventsAccepted:
     """Accept a batch of events, idempotently by event_id; the user's next list reflects them."""
     try:

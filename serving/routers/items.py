@@ -25,9 +25,19 @@ def similar(
     bundle, items = recommender.similar(item_id, k)
     if bundle is None:
         recommender.metrics.degraded.labels(reason="no_bundle").inc()
-        return {"item_id": item_id, "items": [], "model_version": None, "degraded": True,
-                "request_id": uuid.uuid4().hex}
+        return {
+            "item_id": item_id,
+            "items": [],
+            "model_version": None,
+            "degraded": True,
+            "request_id": uuid.uuid4().hex,
+        }
     if not bundle.available(item_id):
         raise HTTPException(404, f"item {item_id!r} is not in the catalogue of bundle {bundle.version}")
-    return {"item_id": item_id, "items": items, "model_version": bundle.version, "degraded": False,
-            "request_id": uuid.uuid4().hex}
+    return {
+        "item_id": item_id,
+        "items": items,
+        "model_version": bundle.version,
+        "degraded": False,
+        "request_id": uuid.uuid4().hex,
+    }

@@ -30,8 +30,13 @@ async def recommend(
     user_id: Annotated[str, Path(pattern=ID_PATTERN, description="any user id; unknown = cold start")],
     k: Annotated[int, Query(ge=1, le=100, description="items per page")] = 10,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
-    exclude: Annotated[str | None, Query(max_length=4000, pattern=_CSV_PATTERN, description="item ids, comma-separated")] = None,
-    genres: Annotated[str | None, Query(max_length=400, pattern=_GENRE_CSV_PATTERN, description="preferred genres, ranked first")] = None,
+    exclude: Annotated[
+        str | None, Query(max_length=4000, pattern=_CSV_PATTERN, description="item ids, comma-separated")
+    ] = None,
+    genres: Annotated[
+        str | None,
+        Query(max_length=400, pattern=_GENRE_CSV_PATTERN, description="preferred genres, ranked first"),
+    ] = None,
     exclude_genres: Annotated[str | None, Query(max_length=400, pattern=_GENRE_CSV_PATTERN)] = None,
 ) -> dict:
     """Top-k items for a user (cold start for unknown users), with sources and reasons."""

@@ -35,10 +35,12 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     settings = FeaturesSettings(
         SPARK_MASTER=os.environ.get("SPARK_MASTER", "local[2]"),
         SPARK_DRIVER_MEMORY=os.environ.get("SPARK_DRIVER_MEMORY", "1g"),
-        LAMBDAREC_SPARK_SHUFFLE_PARTITIONS=2,
+        LAMBDAREC_SPARK_SHUFFLE_PARTITIONS=1,
         LAMBDAREC_DATA_DIR=tmp_path_factory.mktemp("spark-data"),
     )
-    session = build_spark_session(settings, app_name="lambdarec-tests")
+    # Tiny frames: whole-stage code generation and adaptive planning cost more than they save.
+    fast = {"spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"}
+    session = build_spark_session(settings, app_name="lambdarec-tests", extra_conf=fast)
     try:
         yield session
     finally:

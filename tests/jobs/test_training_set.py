@@ -47,7 +47,7 @@ def repo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _nullish(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def test_point_in_time_join_never_sees_the_future(repo_data: Path) -> None:
@@ -61,6 +61,7 @@ def test_point_in_time_join_never_sees_the_future(repo_data: Path) -> None:
     # row 0: no snapshot existed yet; row 1: the later value (5) is stamped after it -> 3;
     # row 3: at exactly the ds=01-02 snapshot time the new value is visible
     assert _nullish(n7d[0]) and n7d[1:] == [3, 1, 5]
+    assert str(frame["user_stats__n_interactions_7d"].dtype) == "Int64"
     assert _nullish(frame["item_stats__n_interactions_7d"][0])
     assert list(frame["item_stats__n_interactions_7d"][1:]) == [4, 4, 7]
     assert list(frame["user_stats__recent_items"][1]) == ["i1"]

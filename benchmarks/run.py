@@ -1,0 +1,47 @@
+"""`make bench`: runs the benchmarks and prints the figures (never asserted in tests).
+
+    python -m benchmarks.run [--sections batch,feast,serving,training,pipeline] [--sizes 1m,10m]
+
+Figures are medians / percentiles of one run on this machine (2 cores, shared): compare ratios
+measured in the same run rather than absolute numbers across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import os
+import time
+
+SECTIONS = {
+    "batch": "benchmarks.batch",
+    "feast": "benchmarks.feast",
+    "training": "benchmarks.training",
+    "serving": "benchmarks.serving",
+    "pipeline": "benchmarks.pipeline",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sections", default=",".join(SECTIONS))
+    ap.add_argument("--sizes", default="1m,10m", help="batch section: sample presets")
+    ap.add_argument("--keep", action="store_true", help="keep the generated benchmark data")
+    args = ap.parse_args(argv)
+    print(f"# lambdarec benchmarks — {time.strftime('%Y-%m-%d %H:%M')} — {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores")
+    for name in args.sections.split(","):
+        mod = importlib.import_module(SECTIONS[name])
+        t0 = time.perf_counter()
+        if name == "batch":
+            out = mod.run(args.sizes.split(","), keep=args.keep)
+        else:
+            out = mod.run()
+        print(out, flush=True)
+        print(f"(section {name}: {time.perf_counter() - t0:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

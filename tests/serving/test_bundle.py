@@ -1,0 +1,58 @@
+"""Bundle loading, verification and the vector index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from serving.bundle import BundleError, BundleHolder, VectorIndex, load_bundle
+from tests.serving.bundle_builder import BundleSpec, build_bundle, publish
+
+
+def test_exact_and_hnsw_index_agree_with_brute_force():
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(500, 16)).astype(np.float32)
+    q = rng.normal(size=16).astype(np.float32)
+    truth = np.argsort(-(vecs @ q))[:10].tolist()
+    exact = VectorIndex(vecs, hnsw_threshold=10_000)
+    hnsw = VectorIndex(vecs, hnsw_threshold=100)
+    assert (exact.kind, hnsw.kind) == ("exact", "hnsw")
+    assert [i for i, _ in exact.search(q, 10)] == truth
+    got = [i for i, _ in hnsw.search(q, 10)]
+    assert len(set(got) & set(truth)) >= 9  # approximate, but ef=200 on 500 points is near exact
+    assert [s for _, s in hnsw.search(q, 1)][0] == pytest.approx(float(vecs[truth[0]] @ q), rel=1e-4)
+
+
+def test_load_rejects_inconsistent_bundles(tmp_path):
+    path = build_bundle(tmp_path)
+    assert load_bundle(path).version == BundleSpec().version
+    np.save(path / "item_embeddings.npy", np.zeros((3, 4), np.float32))
+    with pytest.raises(BundleError, match="does not match item_vocab"):
+        load_bundle(path)
+    path2 = build_bundle(tmp_path, BundleSpec(version="v2"))
+    (path2 / "popular.json").unlink()
+    with pytest.raises(BundleError, match="popular.json"):
+        load_bundle(path2)
+    path3 = build_bundle(tmp_path, BundleSpec(version="v3"))
+    m = json.loads((path3 / "manifest.json").read_text())
+    m["value_model_weights"]["ctr"] = 1.0
+    (path3 / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="ctr"):
+        load_bundle(path3)
+
+
+def test_holder_swaps_only_on_change(tmp_path):
+    models = tmp_path / "models"
+    a = build_bundle(models / "bundles", BundleSpec(version="a"))
+    b = build_bundle(models / "bundles", BundleSpec(version="b"))
+    swaps: list[str] = []
+    holder = BundleHolder(models / "current", on_swap=lambda x: swaps.append(x.version))
+    assert holder.refresh() is False and holder.current is None and "no bundle" in (holder.last_error or "")
+    publish(models, a)
+    assert holder.refresh() is True and holder.refresh() is False
+    first = holder.current
+    publish(models, b)
+    assert holder.refresh() is True
+    assert swaps == ["a", "b"] and first is not None and first.version == "a"  # old object untouched

@@ -1,0 +1,310 @@
+"""Training inputs: loading the batch layer's artifacts, vocabularies, model input arrays, the split.
+
+Pure pandas/numpy (no TensorFlow), so publishing can reuse the evaluation-set helpers.
+Id → index lookups are plain dicts here, exactly as serving does them with ``user_vocab.json`` /
+``item_vocab.json`` (index 0 = OOV): the same mapping in training, evaluation and serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lambdarec_contracts.bundle import OOV_TOKEN
+from lambdarec_contracts.feature_vectors import genre_multi_hot, item_vector, user_vector
+from lambdarec_contracts.features import ITEM_STATS_VIEW, USER_REALTIME_VIEW, USER_STATS_VIEW
+from lambdarec_contracts.tables import (
+    DIM_ITEMS,
+    FCT_INTERACTIONS,
+    ITEM_EMBEDDINGS_TABLE,
+    ITEM_FEATURES_TABLE,
+    TRAINING_SET_FILE,
+)
+
+RECENT_ITEMS_COL = f"{USER_STATS_VIEW}__recent_items"
+NOT_INTERESTED = "not_interested"
+
+
+class InputError(Exception):
+    """An expected input is missing or malformed (reported without a stack trace)."""
+
+
+@dataclass
+class Inputs:
+    """Everything training reads for one ``ds``."""
+
+    training_set: pd.DataFrame
+    dim_items: pd.DataFrame
+    interactions: pd.DataFrame
+    text_embeddings: pd.DataFrame | None
+    item_features: pd.DataFrame | None
+    embedding_model: str
+    embedding_dim: int
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def _read(path: Path, what: str) -> pd.DataFrame:
+    if not path.exists():
+        raise InputError(f"missing {what}: {path}")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types; say which file is bad
+        raise InputError(f"cannot read {what} at {path}: {exc}") from exc
+
+
+def load_inputs(data_dir: Path, ds: str) -> Inputs:
+    """Read the training set, marts, text embeddings and the latest item features for ``ds``."""
+    ts_path = data_dir / "training_sets" / f"ds={ds}" / TRAINING_SET_FILE
+    training_set = _read(ts_path, "training set")
+    required = {"user_id", "item_id", "event_timestamp", "rating", "event_type", "label"}
+    missing = required - set(training_set.columns)
+    if missing:
+        raise InputError(f"training set {ts_path} lacks columns {sorted(missing)}")
+    if training_set.empty:
+        raise InputError(f"training set {ts_path} is empty")
+    training_set["event_timestamp"] = pd.to_datetime(training_set["event_timestamp"], utc=True)
+    dim_items = _read(data_dir / "marts" / f"{DIM_ITEMS}.parquet", "dim_items mart")
+    interactions = _read(data_dir / "marts" / f"{FCT_INTERACTIONS}.parquet", "fct_interactions mart")
+    interactions["event_ts"] = pd.to_datetime(interactions["event_ts"], utc=True)
+    sources = {"training_set": str(ts_path)}
+
+    emb_path = data_dir / "embeddings" / f"{ITEM_EMBEDDINGS_TABLE}.parquet"
+    text = _read(emb_path, "text embeddings") if emb_path.exists() else None
+    model_name, dim = "none", 0
+    if text is not None and not text.empty:
+        model_name = str(text["embedding_model"].iloc[0]) if "embedding_model" in text else "unknown"
+        dim = len(text["embedding"].iloc[0])
+        sources["text_embeddings"] = f"{emb_path}:{model_name}"
+
+    feat_dir = data_dir / "features" / ITEM_FEATURES_TABLE / f"ds={ds}"
+    item_features = None
+    if feat_dir.exists():
+        item_features = pd.read_parquet(feat_dir)
+        sources["item_features"] = str(feat_dir)
+    return Inputs(training_set, dim_items, interactions, text, item_features, model_name, dim, sources)
+
+
+def cutoff_of(ds: str, eval_days: int) -> pd.Timestamp:
+    """Evaluation cut-off: midnight UTC of ds + 1 day - eval_days (train before, evaluate after)."""
+    end = pd.Timestamp(dt.date.fromisoformat(ds), tz="UTC") + pd.Timedelta(days=1)
+    return end - pd.Timedelta(days=eval_days)
+
+
+def end_of(ds: str) -> pd.Timestamp:
+    return pd.Timestamp(dt.date.fromisoformat(ds), tz="UTC") + pd.Timedelta(days=1)
+
+
+# --- vocabularies ------------------------------------------------------------------------------
+
+
+@dataclass
+class Vocab:
+    """Ids in index order; index 0 is OOV; indices 1..n_trained have trained id embeddings."""
+
+    ids: list[str]
+    n_trained: int
+
+    def __post_init__(self) -> None:
+        self.index = {x: i for i, x in enumerate(self.ids)}
+        self.index.pop(OOV_TOKEN, None)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lookup(self, ids: Iterable[Any]) -> np.ndarray:
+        """Indices of ids (0 for unknown ones)."""
+        return np.fromiter((self.index.get(str(x), 0) for x in ids), dtype=np.int64)
+
+
+def build_vocab(train_ids: Iterable[Any], extra_ids: Iterable[Any] = ()) -> Vocab:
+    """[OOV] + ids seen in training (most frequent first, id breaks ties) + the other extra ids."""
+    counts = pd.Series([str(x) for x in train_ids]).value_counts()
+    trained = sorted(counts.index, key=lambda x: (-counts[x], x))
+    seen = set(trained)
+    rest = sorted({str(x) for x in extra_ids} - seen)
+    return Vocab([OOV_TOKEN, *trained, *rest], n_trained=len(trained))
+
+
+# --- item content (candidate tower inputs, in item-vocab order) --------------------------------
+
+
+@dataclass
+class ItemContent:
+    genres: np.ndarray  # float32 [V, len(GENRES)]
+    year: np.ndarray  # float32 [V, 1], (year - 1900) / 100, 0 when unknown
+    text: np.ndarray  # float32 [V, E] (E may be 0)
+
+
+def item_content(vocab: Vocab, dim_items: pd.DataFrame, text: pd.DataFrame | None) -> ItemContent:
+    """Static per-item arrays aligned with the item vocabulary (OOV row is all zeros)."""
+    by_id = dim_items.set_index(dim_items["item_id"].astype(str))
+    genres = np.zeros((len(vocab), len(genre_multi_hot(()))), np.float32)
+    year = np.zeros((len(vocab), 1), np.float32)
+    for i, item_id in enumerate(vocab.ids):
+        if i == 0 or item_id not in by_id.index:
+            continue
+        row = by_id.loc[item_id]
+        g = row["genres"]
+        genres[i] = genre_multi_hot(list(g) if g is not None else [])
+        y = row["year"]
+        year[i, 0] = (float(y) - 1900.0) / 100.0 if pd.notna(y) and float(y) > 0 else 0.0
+    dim = 0 if text is None or text.empty else len(text["embedding"].iloc[0])
+    emb = np.zeros((len(vocab), dim), np.float32)
+    if dim:
+        idx = vocab.lookup(text["item_id"])
+        ok = idx > 0
+        emb[idx[ok]] = np.stack([np.asarray(e, np.float32) for e in text["embedding"][ok]])
+    return ItemContent(genres, year, emb)
+
+
+# --- feature vectors and histories ---------------------------------------------------------------
+
+
+def _records(df: pd.DataFrame, prefixes: Sequence[str]) -> list[dict[str, Any]]:
+    cols = [c for c in df.columns if any(c.startswith(p + "__") for p in prefixes)]
+    sub = df[cols].astype(object).where(df[cols].notna(), None)
+    return sub.to_dict("records")
+
+
+def user_matrix(df: pd.DataFrame) -> np.ndarray:
+    """user_vector() of every row (float32 [N, F_u])."""
+    rows = _records(df, (USER_STATS_VIEW, USER_REALTIME_VIEW))
+    if not rows:
+        return np.zeros((0, len(user_vector({}))), np.float32)
+    return np.stack([user_vector(r) for r in rows]).astype(np.float32)
+
+
+def item_matrix(df: pd.DataFrame, prefixes: Sequence[str] = (ITEM_STATS_VIEW, "item_realtime")) -> np.ndarray:
+    """item_vector() of every row (float32 [N, F_i])."""
+    rows = _records(df, prefixes)
+    if not rows:
+        return np.zeros((0, len(item_vector({}))), np.float32)
+    return np.stack([item_vector(r) for r in rows]).astype(np.float32)
+
+
+def history_arrays(
+    histories: Sequence[Sequence[str] | None],
+    vocab: Vocab,
+    history_len: int,
+    drop: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Padded history indices [N, L] (0 = padding/unknown) and mask [N, L] (1 = known item).
+
+    ``drop[n]`` (the row's target item) is removed from row n's history so a stale or
+    same-timestamp snapshot can never leak the label into the input.
+    """
+    idx = np.zeros((len(histories), history_len), np.int64)
+    for n, h in enumerate(histories):
+        if h is None:
+            continue
+        items = [x for x in h if drop is None or x != drop[n]][:history_len]
+        if items:
+            idx[n, : len(items)] = vocab.lookup(items)
+    return idx, (idx > 0).astype(np.float32)
+
+
+def recent_lists(df: pd.DataFrame) -> list[list[str]]:
+    """The rows' point-in-time recent-item lists (empty when the column is absent or null)."""
+    if RECENT_ITEMS_COL not in df.columns:
+        return [[] for _ in range(len(df))]
+    return [[str(x) for x in h] if h is not None else [] for h in df[RECENT_ITEMS_COL]]
+
+
+# --- evaluation set ----------------------------------------------------------------------------
+
+
+@dataclass
+class EvalSet:
+    """Per evaluation user: inputs as of the cut-off, held-out positives after it, items to exclude."""
+
+    user_ids: list[str]
+    histories: list[list[str]]  # most recent first, before the cut-off
+    user_features: np.ndarray  # float32 [U, F_u], names = feature_names
+    feature_names: list[str]
+    heldout: list[list[str]]
+    exclude: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "user_id": self.user_ids,
+                "history": self.histories,
+                "user_features": [r.tolist() for r in self.user_features],
+                "heldout": self.heldout,
+                "exclude": self.exclude,
+            }
+        )
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, feature_names: list[str]) -> EvalSet:
+        feats = np.stack([np.asarray(r, np.float32) for r in df["user_features"]]) if len(df) else None
+        return cls(
+            user_ids=[str(x) for x in df["user_id"]],
+            histories=[list(map(str, h)) for h in df["history"]],
+            user_features=feats if feats is not None else np.zeros((0, len(feature_names)), np.float32),
+            feature_names=feature_names,
+            heldout=[list(map(str, h)) for h in df["heldout"]],
+            exclude=[list(map(str, h)) for h in df["exclude"]],
+        )
+
+    def features_for(self, names: Sequence[str]) -> np.ndarray:
+        """User features re-ordered for a model expecting ``names`` (unknown names are 0)."""
+        pos = {n: i for i, n in enumerate(self.feature_names)}
+        out = np.zeros((len(self), len(names)), np.float32)
+        for j, n in enumerate(names):
+            if n in pos:
+                out[:, j] = self.user_features[:, pos[n]]
+        return out
+
+
+def build_eval_set(
+    interactions: pd.DataFrame,
+    training_set: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    end: pd.Timestamp,
+    history_len: int,
+    feature_names: list[str],
+) -> EvalSet:
+    """Users with positive interactions in [cutoff, end); everything they did before is excluded."""
+    before = interactions[interactions["event_ts"] < cutoff].sort_values("event_ts", ascending=False)
+    after = interactions[(interactions["event_ts"] >= cutoff) & (interactions["event_ts"] < end)]
+    after = after[after["is_positive"].astype(bool)]
+    seen: dict[str, list[str]] = {}
+    for u, items in before.groupby("user_id", sort=False)["item_id"]:
+        seen[str(u)] = list(dict.fromkeys(map(str, items)))  # unique, most recent first
+    # User features as of the cut-off: the user's last training row before it (point-in-time).
+    ts_before = training_set[training_set["event_timestamp"] < cutoff]
+    last_rows = ts_before.sort_values("event_timestamp").groupby("user_id").tail(1)
+    feats_by_user: Mapping[str, np.ndarray] = dict(
+        zip(last_rows["user_id"].astype(str), user_matrix(last_rows), strict=True)
+    )
+    zeros = np.zeros(len(feature_names), np.float32)
+    users, hists, feats, held, excl = [], [], [], [], []
+    for u, items in after.groupby("user_id")["item_id"]:
+        u = str(u)
+        prior = seen.get(u, [])
+        prior_set = set(prior)
+        h = [x for x in dict.fromkeys(map(str, items)) if x not in prior_set]
+        if not h:
+            continue
+        users.append(u)
+        hists.append(prior[:history_len])
+        feats.append(feats_by_user.get(u, zeros))
+        held.append(h)
+        excl.append(prior)
+    feat_arr = np.stack(feats).astype(np.float32) if feats else np.zeros((0, len(feature_names)), np.float32)
+    return EvalSet(users, hists, feat_arr, list(feature_names), held, excl)
+
+
+def index_lists(lists: Sequence[Sequence[str]], vocab: Vocab, unknown: int) -> list[np.ndarray]:
+    """Map id lists to index arrays; ids outside the vocabulary become ``unknown``."""
+    return [np.array([vocab.index.get(x, unknown) for x in lst], dtype=np.int64) for lst in lists]

@@ -1,0 +1,109 @@
+"""Keras towers (tf-keras, legacy Keras 2 API). Each tower is a small model that takes its
+vocabulary sizes / item tables as arguments; the TFRS models in ``models.py`` only wire them.
+
+Index conventions match the bundle contract: index 0 is OOV/padding; ids whose index is above
+the trained range (catalogue items never seen in training) fall back to the OOV row, so an
+untrained random embedding can never reach serving.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from training.data import ItemContent
+
+keras = tf.keras  # tf_keras under TF_USE_LEGACY_KERAS=1
+
+
+def _clip_to_trained(idx: tf.Tensor, n_trained: int) -> tf.Tensor:
+    idx = tf.cast(idx, tf.int64)
+    return tf.where((idx > n_trained) | (idx < 0), tf.zeros_like(idx), idx)
+
+
+class QueryTower(keras.Model):
+    """User id embedding + masked mean of recent-item embeddings + user features -> unit vector."""
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_user_features: int,
+        dim: int = 64,
+        hidden: int = 128,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.n_users, self.n_items, self.n_user_features, self.dim = n_users, n_items, n_user_features, dim
+        self.user_embedding = keras.layers.Embedding(n_users + 1, dim, name="user_embedding")
+        self.history_embedding = keras.layers.Embedding(n_items + 1, dim, name="history_embedding")
+        self.feature_proj = keras.layers.Dense(32, activation="relu", name="user_feature_proj")
+        self.hidden = keras.layers.Dense(hidden, activation="relu", name="query_hidden")
+        self.out = keras.layers.Dense(dim, name="query_out")
+
+    def call(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
+        user = self.user_embedding(_clip_to_trained(inputs["user_idx"], self.n_users))
+        hist_idx = _clip_to_trained(inputs["history_idx"], self.n_items)
+        # Only known items count, whatever the caller's mask says about OOV entries.
+        mask = tf.cast(inputs["history_mask"], tf.float32) * tf.cast(hist_idx > 0, tf.float32)
+        hist = self.history_embedding(hist_idx) * mask[..., None]
+        pooled = tf.reduce_sum(hist, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
+        feats = self.feature_proj(tf.cast(inputs["user_features"], tf.float32))
+        x = self.hidden(tf.concat([user, pooled, feats], axis=-1))
+        return tf.math.l2_normalize(self.out(x), axis=-1)
+
+
+class CandidateTower(keras.Model):
+    """Item id embedding + genres multi-hot + year + projected text embedding -> unit vector.
+
+    The per-item content tables are constants of the tower (rows in item-vocab order), so the
+    tower's input is just the item index and candidate embeddings for the whole catalogue are
+    one call at export time.
+    """
+
+    def __init__(
+        self, n_items: int, content: ItemContent, dim: int = 64, hidden: int = 128, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.n_items, self.dim = n_items, dim
+        self.genres = tf.constant(content.genres)
+        self.year = tf.constant(content.year)
+        self.text = tf.constant(content.text) if content.text.shape[1] else None
+        self.item_embedding = keras.layers.Embedding(n_items + 1, dim, name="item_embedding")
+        self.text_proj = keras.layers.Dense(32, activation="relu", name="text_proj") if self.text is not None else None
+        self.hidden = keras.layers.Dense(hidden, activation="relu", name="candidate_hidden")
+        self.out = keras.layers.Dense(dim, name="candidate_out")
+
+    def call(self, item_idx: tf.Tensor) -> tf.Tensor:
+        item_idx = tf.cast(tf.reshape(item_idx, [-1]), tf.int64)
+        parts = [
+            self.item_embedding(_clip_to_trained(item_idx, self.n_items)),
+            tf.gather(self.genres, item_idx),
+            tf.gather(self.year, item_idx),
+        ]
+        if self.text is not None:
+            parts.append(self.text_proj(tf.gather(self.text, item_idx)))
+        x = self.hidden(tf.concat(parts, axis=-1))
+        return tf.math.l2_normalize(self.out(x), axis=-1)
+
+
+class Ranker(keras.Model):
+    """Shared MLP over user/item features and both tower embeddings with one output per head."""
+
+    HEADS = ("rating", "p_positive")
+
+    def __init__(self, hidden: tuple[int, ...] = (128, 64), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.body = [keras.layers.Dense(h, activation="relu", name=f"ranker_hidden_{i}") for i, h in enumerate(hidden)]
+        # The rating head starts at a typical rating so early training is not spent on the bias.
+        self.rating = keras.layers.Dense(1, name="rating", bias_initializer=keras.initializers.Constant(3.5))
+        self.p_positive = keras.layers.Dense(1, activation="sigmoid", name="p_positive")
+
+    def call(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        q, c = inputs["query_embedding"], inputs["item_embedding"]
+        x = tf.concat(
+            [inputs["user_features"], inputs["item_features"], q, c, q * c, tf.reduce_sum(q * c, -1, keepdims=True)],
+            axis=-1,
+        )
+        for layer in self.body:
+            x = layer(x)
+        return {"rating": self.rating(x), "p_positive": self.p_positive(x)}
