@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from .common import REPO_ROOT, timed, table, venv_python
+from .common import REPO_ROOT, table, timed, venv_python
 
 PRESET_ROWS = {"1m": 1_000_000, "10m": 10_000_000, "25m": 25_000_000, "small": 100_000}
 
@@ -20,16 +20,31 @@ def run(sizes: list[str], keep: bool = False) -> str:
         shutil.rmtree(data, ignore_errors=True)
         if not (raw / "ratings.csv").exists():
             gen = timed([py, "-m", "jobs.sample_data", "--out", str(raw), "--preset", size])
-            rows.append([size, "generate sample (not counted)", f"{gen.seconds:.1f}", f"{gen.peak_rss_mb:.0f}", ""])
+            rows.append(
+                [size, "generate sample (not counted)", f"{gen.seconds:.1f}", f"{gen.peak_rss_mb:.0f}", ""]
+            )
         env = {"LAMBDAREC_DATA_DIR": str(data), "PYSPARK_PYTHON": py}
         ds = subprocess.run(
-            [py, "-m", "jobs.data_interval", "--raw-dir", str(raw)], capture_output=True, text=True, check=True
+            [py, "-m", "jobs.data_interval", "--raw-dir", str(raw)],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         n = PRESET_ROWS.get(size, 0)
         steps = [
             ("ingest", [py, "-m", "jobs.ingest", "--raw-dir", str(raw)]),
-            ("dbt build (+tests)", [dbt, "build", "--project-dir", str(REPO_ROOT / "dbt"),
-                                    "--profiles-dir", str(REPO_ROOT / "dbt"), "--quiet"]),
+            (
+                "dbt build (+tests)",
+                [
+                    dbt,
+                    "build",
+                    "--project-dir",
+                    str(REPO_ROOT / "dbt"),
+                    "--profiles-dir",
+                    str(REPO_ROOT / "dbt"),
+                    "--quiet",
+                ],
+            ),
             ("spark features (1 snapshot)", [py, "-m", "jobs.features", "--ds", ds]),
         ]
         total = 0.0
@@ -38,8 +53,12 @@ def run(sizes: list[str], keep: bool = False) -> str:
             r = timed(cmd, env=env)
             total += r.seconds
             peak = max(peak, r.peak_rss_mb)
-            rows.append([size, name, f"{r.seconds:.1f}", f"{r.peak_rss_mb:.0f}", f"{n / r.seconds:,.0f}" if n else ""])
-        rows.append([size, "TOTAL ingest+dbt+spark", f"{total:.1f}", f"{peak:.0f}", f"{n / total:,.0f}" if n else ""])
+            rows.append(
+                [size, name, f"{r.seconds:.1f}", f"{r.peak_rss_mb:.0f}", f"{n / r.seconds:,.0f}" if n else ""]
+            )
+        rows.append(
+            [size, "TOTAL ingest+dbt+spark", f"{total:.1f}", f"{peak:.0f}", f"{n / total:,.0f}" if n else ""]
+        )
         if not keep:
             shutil.rmtree(data, ignore_errors=True)
     return table(

@@ -33,7 +33,11 @@ def timed(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = REP
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         t0 = time.perf_counter()
         proc = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", tf.name, *cmd], env=full_env, cwd=cwd, capture_output=True, text=True
+            ["/usr/bin/time", "-f", "%M", "-o", tf.name, *cmd],
+            env=full_env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
         )
         seconds = time.perf_counter() - t0
         if proc.returncode != 0:

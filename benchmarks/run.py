@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import platform
 import os
+import platform
 import time
 
 SECTIONS = {
@@ -29,15 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="1m,10m", help="batch section: sample presets")
     ap.add_argument("--keep", action="store_true", help="keep the generated benchmark data")
     args = ap.parse_args(argv)
-    print(f"# lambdarec benchmarks — {time.strftime('%Y-%m-%d %H:%M')} — {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"# lambdarec benchmarks — {time.strftime('%Y-%m-%d %H:%M')} — {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores"
+    )
     for name in args.sections.split(","):
         mod = importlib.import_module(SECTIONS[name])
         t0 = time.perf_counter()
-        if name == "batch":
-            out = mod.run(args.sizes.split(","), keep=args.keep)
-        else:
-            out = mod.run()
+        out = mod.run(args.sizes.split(","), keep=args.keep) if name == "batch" else mod.run()
         print(out, flush=True)
         print(f"(section {name}: {time.perf_counter() - t0:.0f} s)", flush=True)
     return 0

@@ -22,7 +22,16 @@ from datetime import timedelta
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import dag, task
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
-from dags.lambdarec_common import DEFAULT_ARGS, FEATURES_ASSET, NO_RETRY, REPO_ROOT, START_DATE, cli, python_of
+
+from dags.lambdarec_common import (
+    DEFAULT_ARGS,
+    FEATURES_ASSET,
+    NO_RETRY,
+    REPO_ROOT,
+    START_DATE,
+    cli,
+    python_of,
+)
 
 SNAPSHOT_WEEKS = 8
 
@@ -47,7 +56,7 @@ def build_features_daily() -> None:
             f"set -euo pipefail; cd {REPO_ROOT}; "
             'raw="${LAMBDAREC_RAW_DIR:-$LAMBDAREC_DATA_DIR/sample}"; '
             'if [ -z "${LAMBDAREC_RAW_DIR:-}" ] && [ ! -f "$raw/ratings.csv" ]; then '
-            f"  {python_of('pipeline')} -m jobs.sample_data --out \"$raw\" --preset ${{LAMBDAREC_SAMPLE_PRESET:-small}}; "
+            f'  {python_of("pipeline")} -m jobs.sample_data --out "$raw" --preset ${{LAMBDAREC_SAMPLE_PRESET:-small}}; '
             "fi; "
             f'exec {python_of("pipeline")} -m jobs.ingest --raw-dir "$raw"'
         ),

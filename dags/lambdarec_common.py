@@ -9,13 +9,13 @@ step can be re-run by hand with the same flags.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import Asset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 OWNER = "data-team"
 
 FEATURES_ASSET = Asset(name="lambdarec_online_features", uri="lambdarec://features/online")

@@ -14,12 +14,13 @@ from datetime import timedelta
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import dag
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
+
 from dags.lambdarec_common import DEFAULT_ARGS, LANDED_EVENTS_ASSET, START_DATE, cli
 
 
 @dag(
     dag_id="land_events_hourly",
-    schedule=CronDataIntervalTimetable("5 * * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

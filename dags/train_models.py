@@ -20,7 +20,15 @@ from datetime import timedelta
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import dag, task
-from dags.lambdarec_common import BUNDLE_ASSET, DEFAULT_ARGS, FEATURES_ASSET, REPO_ROOT, START_DATE, cli, python_of
+
+from dags.lambdarec_common import (
+    BUNDLE_ASSET,
+    DEFAULT_ARGS,
+    FEATURES_ASSET,
+    REPO_ROOT,
+    START_DATE,
+    cli,
+)
 
 TRAINING_PYTHON = os.environ.get(
     "LAMBDAREC_TRAINING_PYTHON", str(REPO_ROOT / ".venvs" / "training" / "bin" / "python")
@@ -49,7 +57,9 @@ def _train(ds: str, epochs: str) -> str:
     params={"ds": None, "epochs": None},
 )
 def train_models() -> None:
-    @task(doc_md="The data interval to train on: the triggering asset event's `ds`, else conf, else the logical date.")
+    @task(
+        doc_md="The data interval to train on: the triggering asset event's `ds`, else conf, else the logical date."
+    )
     def resolve_ds(*, dag_run=None, params=None, triggering_asset_events=None, logical_date=None) -> str:  # noqa: ANN001
         for events in (triggering_asset_events or {}).values():
             for event in reversed(list(events)):
@@ -60,7 +70,7 @@ def train_models() -> None:
         if ds:
             return str(ds)
         if logical_date is None:
-            raise ValueError("no ds: trigger with conf {\"ds\": \"YYYY-MM-DD\"} or through the features asset")
+            raise ValueError('no ds: trigger with conf {"ds": "YYYY-MM-DD"} or through the features asset')
         return logical_date.strftime("%Y-%m-%d")
 
     ds = resolve_ds()

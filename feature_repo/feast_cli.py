@@ -25,7 +25,9 @@ def feast_binary() -> str:
     return found
 
 
-def run_feast(args: list[str], settings: FeastSettings, *, capture: bool = False) -> subprocess.CompletedProcess:
+def run_feast(
+    args: list[str], settings: FeastSettings, *, capture: bool = False
+) -> subprocess.CompletedProcess:
     """Run ``feast <args>`` in the repo directory with the derived variables set."""
     settings.prepare()
     env = {**os.environ, **settings.feast_env()}

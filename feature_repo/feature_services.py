@@ -1,7 +1,7 @@
 """Feature services, one per model version (``<model>_v<N>``)."""
 
-from features import item_realtime, item_stats, item_text_embedding, user_realtime, user_stats
 from feast import FeatureService
+from features import item_realtime, item_stats, item_text_embedding, user_realtime, user_stats
 
 from lambdarec_contracts.features import RANKER_SERVICE, RETRIEVAL_SERVICE
 

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # (file, DuckDB read_csv options, timestamp column) per MovieLens layout, most specific first.
 _LAYOUTS = (
     ("ratings.csv", "header=true, delim=','", "timestamp"),
-    ("ratings.dat", "header=false, delim='::', columns={'u':'VARCHAR','i':'VARCHAR','r':'VARCHAR','ts':'VARCHAR'}", "ts"),
-    ("u.data", "header=false, delim='\t', columns={'u':'VARCHAR','i':'VARCHAR','r':'VARCHAR','ts':'VARCHAR'}", "ts"),
+    (
+        "ratings.dat",
+        "header=false, delim='::', columns={'u':'VARCHAR','i':'VARCHAR','r':'VARCHAR','ts':'VARCHAR'}",
+        "ts",
+    ),
+    (
+        "u.data",
+        "header=false, delim='\t', columns={'u':'VARCHAR','i':'VARCHAR','r':'VARCHAR','ts':'VARCHAR'}",
+        "ts",
+    ),
 )
 
 
@@ -37,7 +45,7 @@ def last_event_date(raw_dir: Path) -> str:
                 (ts,) = con.execute(sql).fetchone()
             if ts is None:
                 raise ValueError(f"{path}: no parsable timestamp")
-            return datetime.fromtimestamp(int(ts), tz=timezone.utc).date().isoformat()
+            return datetime.fromtimestamp(int(ts), tz=UTC).date().isoformat()
     raise ValueError(f"{raw_dir}: no ratings file (ratings.csv, ratings.dat or u.data)")
 
 

@@ -233,11 +233,16 @@ def materialize(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jobs.materialize", description=__doc__.split("\n")[0])
-    parser.add_argument("--start", required=True, type=parse_utc, help="interval start, exclusive (ISO, UTC if naive)")
+    parser.add_argument(
+        "--start", required=True, type=parse_utc, help="interval start, exclusive (ISO, UTC if naive)"
+    )
     parser.add_argument("--end", required=True, type=parse_utc, help="interval end, inclusive (ISO)")
     parser.add_argument("--apply", action="store_true", help="run `feast apply` first (idempotent)")
     parser.add_argument(
-        "--views", nargs="+", default=list(DEFAULT_VIEWS), help=f"feature views (default: {' '.join(DEFAULT_VIEWS)})"
+        "--views",
+        nargs="+",
+        default=list(DEFAULT_VIEWS),
+        help=f"feature views (default: {' '.join(DEFAULT_VIEWS)})",
     )
     return parser
 

@@ -106,7 +106,9 @@ def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.Dat
     mart = settings.marts_dir / f"{FCT_INTERACTIONS}.parquet"
     if not mart.exists():
         raise TrainingSetError(f"{mart} is missing (run dbt first)")
-    interactions = pd.read_parquet(mart, columns=["user_id", "item_id", "rating", "event_type", "event_ts", "is_positive"])
+    interactions = pd.read_parquet(
+        mart, columns=["user_id", "item_id", "rating", "event_type", "event_ts", "is_positive"]
+    )
     entities = entity_frame(interactions, start, ds)
     if entities.empty:
         raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
@@ -117,7 +119,9 @@ def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.Dat
     if missing:
         # Push-only views have no offline history until the speed layer lands it; the columns
         # stay (null) so the schema does not depend on what has landed.
-        log.warning("no offline data yet for %s: those columns are null", sorted({r.split(':')[0] for r in missing}))
+        log.warning(
+            "no offline data yet for %s: those columns are null", sorted({r.split(":")[0] for r in missing})
+        )
     t0 = time.perf_counter()
     # Feast returns rows in its own order; an explicit row id restores the input order.
     entities["_row"] = range(len(entities))
@@ -139,7 +143,12 @@ def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.Dat
         joined[column] = joined[column].astype("Int64")
     for ref in missing:
         joined[ref.replace(":", "__")] = None
-    log.info("point-in-time join of %d rows x %d features in %.2fs", len(joined), len(refs), time.perf_counter() - t0)
+    log.info(
+        "point-in-time join of %d rows x %d features in %.2fs",
+        len(joined),
+        len(refs),
+        time.perf_counter() - t0,
+    )
     return joined[LABEL_COLUMNS + [r.replace(":", "__") for r in refs]]
 
 

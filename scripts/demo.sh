@@ -21,9 +21,11 @@ bash "$ROOT/scripts/services.sh" start
 printf '\n\033[1m== the serving API at http://127.0.0.1:%s\033[0m\n' "$PORT"
 "$LAMBDAREC_VENVS/pipeline/bin/python" "$ROOT/scripts/demo_client.py" --url "http://127.0.0.1:$PORT" --api-key "$LAMBDAREC_API_KEY"
 
-printf '\n\033[1m== land_events_hourly for the current hour (events the worker landed)\033[0m\n'
+# The last closed hour: the DAG checks that the worker processed everything appended before its
+# end, then compacts that hour's landed events (the current hour's are landed, not yet compacted).
+printf '\n\033[1m== land_events_hourly for the last closed hour\033[0m\n'
 export LAMBDAREC_DAG_RETRIES=0
-HOUR=$(date -u +%Y-%m-%dT%H:00:00+00:00)
+HOUR=$(date -u -d '1 hour ago' +%Y-%m-%dT%H:00:00+00:00)
 if airflow dags test land_events_hourly "$HOUR" >"$LOGS/land_events_hourly.log" 2>&1; then
   echo "ok: land_events_hourly (log: $LOGS/land_events_hourly.log)"
 else

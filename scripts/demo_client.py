@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def call(
@@ -69,7 +69,7 @@ def main() -> int:
     status, rec = call(f"{base}/v1/recommendations/{u}?k=10")
     items = [it["item_id"] for it in rec.get("items", [])]
     if len(items) >= 2:
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         events = [
             {"event_id": str(uuid.uuid4()), "user_id": u, "item_id": items[0], "type": "like", "ts": now},
             {

@@ -18,7 +18,7 @@ stop_one() {
 
 case "${1:-status}" in
   start)
-    alive worker || { nohup "$LAMBDAREC_VENVS/pipeline/bin/python" -m jobs.speed_layer >"$LOGS/worker.log" 2>&1 & echo $! > "$RUN/worker.pid"; }
+    alive worker || { nohup "$LAMBDAREC_VENVS/pipeline/bin/python" -m jobs.stream_worker >"$LOGS/worker.log" 2>&1 & echo $! > "$RUN/worker.pid"; }
     alive serving || { PORT=$PORT nohup bash "$ROOT/scripts/serve.sh" >"$LOGS/serving.log" 2>&1 & echo $! > "$RUN/serving.pid"; }
     for _ in $(seq 120); do
       curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && { echo "serving API up on :$PORT (log: $LOGS/serving.log)"; exit 0; }

@@ -74,6 +74,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # A readable message first, the field-level details after.
+        if request.url.path == "/v1/events":
+            metrics.events.labels(result="rejected").inc()
         errors = exc.errors()
         msg = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5])
         details = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in errors[:20]]

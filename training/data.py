@@ -168,8 +168,15 @@ def item_content(vocab: Vocab, dim_items: pd.DataFrame, text: pd.DataFrame | Non
 
 def _records(df: pd.DataFrame, prefixes: Sequence[str]) -> list[dict[str, Any]]:
     cols = [c for c in df.columns if any(c.startswith(p + "__") for p in prefixes)]
-    sub = df[cols].astype(object).where(df[cols].notna(), None)
-    return sub.to_dict("records")
+    records = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records")
+    # Parquet list columns arrive as numpy arrays; the shared transform expects sequences that
+    # are falsy when empty (``genres or ()``), so hand it plain lists like serving does.
+    list_cols = [c for c in cols if len(df) and isinstance(df[c].dropna().iloc[0] if df[c].notna().any() else None, np.ndarray)]
+    for r in records:
+        for c in list_cols:
+            if r[c] is not None:
+                r[c] = r[c].tolist()
+    return records
 
 
 def user_matrix(df: pd.DataFrame) -> np.ndarray:

@@ -99,6 +99,14 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     """The whole pipeline: inputs -> split -> retrieval -> evaluation -> ranker -> export -> report."""
     import numpy as np
     import pandas as pd
+
+    from training.data import load_inputs
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    # Inputs first: a missing partition fails in a second, before TensorFlow is even imported.
+    inputs = load_inputs(settings.data_dir, cfg.ds)
+
     import tensorflow as tf
 
     from lambdarec_contracts import CONTRACTS_VERSION
@@ -129,17 +137,13 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
         index_lists,
         item_content,
         item_matrix,
-        load_inputs,
         recent_lists,
         user_matrix,
     )
     from training.models import RankingModel, TwoTowerModel, retrieval_task
     from training.towers import CandidateTower, QueryTower, Ranker
 
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
     tf.keras.utils.set_random_seed(cfg.seed)
-    inputs = load_inputs(settings.data_dir, cfg.ds)
     cutoff, end = cutoff_of(cfg.ds, cfg.eval_days), end_of(cfg.ds)
     ts = inputs.training_set
     train_rows = ts[ts["event_timestamp"] < cutoff].reset_index(drop=True)

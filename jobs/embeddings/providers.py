@@ -45,7 +45,9 @@ class Provider(Protocol):
     def embed(self, texts: Sequence[str]) -> EmbedResult: ...
 
 
-def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
+def backoff_delay(
+    attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random
+) -> float:
     """Seconds to wait before retry ``attempt`` (0-based): the server's Retry-After when given,
     else exponential backoff with full jitter (spreads concurrent retries apart)."""
     if retry_after is not None and retry_after >= 0:
@@ -93,7 +95,9 @@ class OpenAIProvider:
         tokens = [self._count_tokens(t) for t in texts]
         too_long = [i for i, n in enumerate(tokens) if n > s.max_input_tokens]
         if too_long:
-            raise EmbeddingError(f"{len(too_long)} input(s) exceed {s.max_input_tokens} tokens (first: #{too_long[0]})")
+            raise EmbeddingError(
+                f"{len(too_long)} input(s) exceed {s.max_input_tokens} tokens (first: #{too_long[0]})"
+            )
         batches = make_batches(tokens, s.max_batch_inputs, s.max_batch_tokens)
         usage = Usage()
         out = np.zeros((len(texts), self.dim), np.float32)
@@ -104,7 +108,13 @@ class OpenAIProvider:
             max_retries=0,  # retries are ours: bounded budget, Retry-After, jitter, counted
             timeout=s.request_timeout_s,
         )
-        log.info("embedding %d texts in %d request(s) with %s (dim %d)", len(texts), len(batches), self.model, self.dim)
+        log.info(
+            "embedding %d texts in %d request(s) with %s (dim %d)",
+            len(texts),
+            len(batches),
+            self.model,
+            self.dim,
+        )
         try:
             async with asyncio.TaskGroup() as group:
                 for batch in batches:
@@ -115,7 +125,9 @@ class OpenAIProvider:
             await client.close()
         return EmbedResult(out, usage)
 
-    async def _embed_batch(self, client, semaphore, texts, batch: list[int], out: np.ndarray, usage: Usage) -> None:
+    async def _embed_batch(
+        self, client, semaphore, texts, batch: list[int], out: np.ndarray, usage: Usage
+    ) -> None:
         from openai import BadRequestError
 
         try:
@@ -150,15 +162,25 @@ class OpenAIProvider:
                     raise  # the caller splits the batch
                 if exc.status_code != 429 and exc.status_code < 500:
                     # 401/403/404/422 will not get better by retrying
-                    raise EmbeddingError(f"embeddings API refused the request ({exc.status_code}): {exc}") from None
+                    raise EmbeddingError(
+                        f"embeddings API refused the request ({exc.status_code}): {exc}"
+                    ) from None
                 last = exc
             except APIConnectionError as exc:  # includes timeouts
                 last = exc
             if attempt == s.max_retries:
                 break
             usage.retries += 1
-            delay = backoff_delay(attempt, s.backoff_base_s, s.backoff_max_s, _retry_after_seconds(last), self._rng)
-            log.warning("embeddings request failed (%s); retry %d/%d in %.2fs", last, attempt + 1, s.max_retries, delay)
+            delay = backoff_delay(
+                attempt, s.backoff_base_s, s.backoff_max_s, _retry_after_seconds(last), self._rng
+            )
+            log.warning(
+                "embeddings request failed (%s); retry %d/%d in %.2fs",
+                last,
+                attempt + 1,
+                s.max_retries,
+                delay,
+            )
             await asyncio.sleep(delay)
         raise EmbeddingError(f"embeddings request failed after {s.max_retries + 1} attempts: {last}")
 
@@ -178,7 +200,9 @@ def parse_response(response, n_inputs: int, dim: int) -> tuple[np.ndarray, int]:
             raise EmbeddingError(f"malformed embeddings response: bad index {index!r}")
         if not isinstance(vector, list) or len(vector) != dim:
             size = len(vector) if isinstance(vector, list) else type(vector).__name__
-            raise EmbeddingError(f"malformed embeddings response: embedding {index} has {size} values, expected {dim}")
+            raise EmbeddingError(
+                f"malformed embeddings response: embedding {index} has {size} values, expected {dim}"
+            )
         try:
             out[index] = np.asarray(vector, dtype=np.float32)
         except (TypeError, ValueError) as exc:

@@ -42,11 +42,18 @@ def same_genre_precision(vectors: np.ndarray, genres: list[frozenset[str]], k: i
     precision = float(np.mean([share[i, top[i]].mean() for i in queries]))
     np.fill_diagonal(share, False)
     random_baseline = float(np.mean([share[i].sum() / (n - 1) for i in queries]))
-    return {"precision_at_k": precision, "random_baseline": random_baseline, "k": k, "items": int(len(queries))}
+    return {
+        "precision_at_k": precision,
+        "random_baseline": random_baseline,
+        "k": k,
+        "items": int(len(queries)),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.embeddings.quality", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.embeddings.quality", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--provider", choices=["openai", "local"], default="local")
     args = parser.parse_args(argv)
@@ -61,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     vectors = provider.embed(texts).vectors
     seconds = time.perf_counter() - t0
     result = same_genre_precision(vectors, genre_sets(list(items["genres"])), args.k)
-    result |= {"model": provider.model, "embed_seconds": round(seconds, 2), "items_per_s": round(len(texts) / seconds, 1)}
+    result |= {
+        "model": provider.model,
+        "embed_seconds": round(seconds, 2),
+        "items_per_s": round(len(texts) / seconds, 1),
+    }
     print(json.dumps(result))
     return 0
 

@@ -95,7 +95,9 @@ def item_documents(items: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def plan_embeddings(docs: pd.DataFrame, previous: pd.DataFrame | None, model: str, dim: int, ds: date) -> pd.DataFrame:
+def plan_embeddings(
+    docs: pd.DataFrame, previous: pd.DataFrame | None, model: str, dim: int, ds: date
+) -> pd.DataFrame:
     """Per item: whether it must be (re)embedded and its event_timestamp. Pure.
 
     Re-embed when the item is new, its content hash changed, or the stored vector came from
@@ -133,7 +135,9 @@ def read_previous(path: Path) -> pd.DataFrame | None:
     return pq.read_table(path).to_pandas()
 
 
-def assemble(plan: pd.DataFrame, new_vectors: np.ndarray, previous: pd.DataFrame | None, model: str) -> pa.Table:
+def assemble(
+    plan: pd.DataFrame, new_vectors: np.ndarray, previous: pd.DataFrame | None, model: str
+) -> pa.Table:
     """The output table: fresh vectors for embedded items, previous rows for the others."""
     prev_vectors = previous.set_index("item_id")["embedding"] if previous is not None else None
     embeddings: list[list[float]] = []
@@ -182,7 +186,9 @@ def run(settings: EmbeddingsSettings, ds: date, provider: Provider) -> RunRecord
     log.info("%d items, %d new or changed", len(plan), len(todo))
     result = provider.embed(todo)
     if result.vectors.shape != (len(todo), provider.dim):
-        raise EmbeddingError(f"provider returned {result.vectors.shape}, expected {(len(todo), provider.dim)}")
+        raise EmbeddingError(
+            f"provider returned {result.vectors.shape}, expected {(len(todo), provider.dim)}"
+        )
     write_atomically(assemble(plan, result.vectors, previous, provider.model), out_path)
     tokens = result.usage.tokens
     if provider.name == "local":
@@ -218,10 +224,15 @@ def _iso_date(value: str) -> date:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.embeddings", description="Embed item texts (incremental).")
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.embeddings", description="Embed item texts (incremental)."
+    )
     parser.add_argument("--ds", required=True, type=_iso_date, help="run date (YYYY-MM-DD)")
     parser.add_argument(
-        "--provider", choices=["openai", "local"], default=None, help="default: openai if OPENAI_API_KEY is set"
+        "--provider",
+        choices=["openai", "local"],
+        default=None,
+        help="default: openai if OPENAI_API_KEY is set",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

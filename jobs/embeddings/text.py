@@ -8,7 +8,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
-def item_text(title: str | None, genres: Sequence[str] | None, year: Any, tags: str | None, description: str | None) -> str:
+def item_text(
+    title: str | None, genres: Sequence[str] | None, year: Any, tags: str | None, description: str | None
+) -> str:
     """One document per item: title (year), genres, tags, description — empty parts left out."""
     head = (title or "").strip()
     year_value = _as_int(year)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import pyarrow.dataset as pads
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lambdarec_contracts.tables import ITEM_FEATURES_TABLE, USER_FEATURES_TABLE
@@ -94,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> FeatureJobArgs:
 
 def run(spark: SparkSession, settings: FeaturesSettings, args: FeatureJobArgs) -> list[dict[str, object]]:
     """Read and validate the marts, then compute and write every requested snapshot."""
-    from .io import check_output, read_marts, validate_marts, write_partition
+    from .io import Marts, check_output, read_marts, validate_marts, write_partition
     from .schemas import output_schema
     from .transforms import FeatureParams, item_features, user_features
 
@@ -106,19 +107,20 @@ def run(spark: SparkSession, settings: FeaturesSettings, args: FeatureJobArgs) -
         cooc_window_days=args.cooc_window_days,
     )
     marts = read_marts(spark, settings.marts_dir)
-    validate_marts(marts)
     # Every snapshot re-reads the same inputs; keep them in memory (spilling if they must).
+    # Validation's scan is the one that fills the cache.
     interactions = marts.interactions.persist()
     items = marts.items.persist()
     written: list[dict[str, object]] = []
     try:
+        validate_marts(Marts(items=items, interactions=interactions))
         for ds in args.snapshot_dates():
             for table in args.tables:
                 started = time.monotonic()
                 df = transforms[table](interactions, items, ds, params)
                 check_output(df, output_schema(table), table)
                 path = write_partition(df, settings.features_dir / table, ds, settings.output_files)
-                rows = spark.read.parquet(str(path)).count()
+                rows = pads.dataset(str(path), format="parquet").count_rows()  # footers only
                 seconds = round(time.monotonic() - started, 2)
                 log.info("wrote %s ds=%s: %d rows in %.1fs -> %s", table, ds, rows, seconds, path)
                 if rows == 0:

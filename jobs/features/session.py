@@ -38,7 +38,7 @@ def build_spark_session(
         # Keep Spark's scratch data out of the current directory.
         .config("spark.sql.warehouse.dir", str(settings.data_dir / "spark-warehouse"))
     )
-    for key, value in (extra_conf or {}).items():
+    for key, value in {**settings.spark_conf, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

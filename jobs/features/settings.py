@@ -15,4 +15,6 @@ class FeaturesSettings(BaseLambdarecSettings):
     # Spark's default of 200 shuffle partitions is pure overhead on a laptop-sized data set.
     spark_shuffle_partitions: int = Field(default=8, ge=1, alias="LAMBDAREC_SPARK_SHUFFLE_PARTITIONS")
     # Files per written partition; 1 keeps small snapshots in one file, raise it at scale.
+    # Any other Spark settings, as JSON: LAMBDAREC_SPARK_CONF='{"spark.executor.memory": "4g"}'.
+    spark_conf: dict[str, str] = Field(default_factory=dict, alias="LAMBDAREC_SPARK_CONF")
     output_files: int = Field(default=1, ge=1, alias="LAMBDAREC_FEATURES_OUTPUT_FILES")

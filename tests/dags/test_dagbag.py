@@ -12,7 +12,12 @@ pytestmark = pytest.mark.airflow
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED = {
     "build_features_daily": [
-        "ingest_raw", "dbt_build", "spark_features", "text_embeddings", "feast_materialize", "announce_features",
+        "ingest_raw",
+        "dbt_build",
+        "spark_features",
+        "text_embeddings",
+        "feast_materialize",
+        "announce_features",
     ],
     "train_models": ["resolve_ds", "training_set", "train_and_evaluate", "publish_bundle"],
     "land_events_hourly": ["land_events"],

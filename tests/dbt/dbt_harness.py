@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,8 @@ from lambdarec_contracts.tables import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
-DBT_BIN = Path(os.environ.get("LAMBDAREC_VENVS", REPO_ROOT / ".venvs")) / "pipeline" / "bin" / "dbt"
+# The dbt of the environment running the tests (the pipeline env).
+DBT_BIN = Path(sys.executable).parent / "dbt"
 
 _ARROW_TYPES = {
     "string": pa.string(),
@@ -95,6 +97,7 @@ def dbt_build(data_dir: Path, dbt_dirs: Path, cwd: Path, *args: str) -> DbtRun:
         "DBT_TARGET_PATH": str(target_dir),
         "DBT_LOG_PATH": str(dbt_dirs / "logs"),
         "LAMBDAREC_DBT_THREADS": "2",
+        "DBT_USE_COLORS": "false",
     }
     cmd = [
         str(DBT_BIN),

@@ -229,6 +229,8 @@ def test_duplicates_and_orphan_events_are_reported_as_warnings(good_build: tuple
         "relationships_stg_speed_layer__events_item_id__item_id__ref_stg_movielens__items_": 1,  # e3
     }
     assert "WARN=2" in run.output and "ERROR=0" in run.output
+    # no project warnings (deprecations, unused config paths): only the two data warnings above
+    assert "[WARNING]" not in run.output and "Deprecat" not in run.output
 
 
 def test_nothing_is_written_to_the_working_directory(

@@ -40,9 +40,12 @@ class DemoRun:
             return json.loads(r.read())
 
     def airflow(self, *args: str) -> str:
-        env = {**self.env, "AIRFLOW_HOME": str(self.var / "airflow"),
-               "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.var / 'airflow' / 'airflow.db'}"}
+        env = {
+            **self.env,
+            "AIRFLOW_HOME": str(self.var / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.var / 'airflow' / 'airflow.db'}",
+        }
         airflow = str(Path(venv_python("pipeline")).parent / "airflow")
         out = subprocess.run([airflow, *args], env=env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
@@ -50,17 +53,22 @@ class DemoRun:
 
 
 def _env(var: Path, redis_url: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "LAMBDAREC_", "FEAST_", "OPENAI_"))}
-    env.update({
-        "LAMBDAREC_VAR": str(var),
-        "REDIS_URL": redis_url,
-        "LAMBDAREC_SAMPLE_PRESET": "tiny",
-        "PORT": str(port),
-        "AIRFLOW_PORT": str(free_port()),
-        "LAMBDAREC_API_KEY": "e2e-test-key-0f3a9c",
-        "LAMBDAREC_TRAIN_EPOCHS": "2",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "LAMBDAREC_", "FEAST_", "OPENAI_"))
+    }
+    env.update(
+        {
+            "LAMBDAREC_VAR": str(var),
+            "REDIS_URL": redis_url,
+            "LAMBDAREC_SAMPLE_PRESET": "tiny",
+            "PORT": str(port),
+            "AIRFLOW_PORT": str(free_port()),
+            "LAMBDAREC_API_KEY": "e2e-test-key-0f3a9c",
+            "LAMBDAREC_TRAIN_EPOCHS": "2",
+        }
+    )
     return env
 
 
@@ -72,8 +80,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     port = free_port()
     env = _env(var, redis.url, port)
     try:
-        proc = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "demo.sh")], env=env, cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            ["bash", str(REPO_ROOT / "scripts" / "demo.sh")],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         yield DemoRun(env=env, var=var, port=port, proc=proc)
     finally:
         subprocess.run(["bash", str(REPO_ROOT / "scripts" / "services.sh"), "stop"], env=env, timeout=60)
@@ -118,14 +132,34 @@ def test_events_were_landed_for_the_batch_layer(demo: DemoRun) -> None:
 def test_corrupt_raw_data_stops_at_dbt_and_leaves_outputs_untouched(demo: DemoRun, tmp_path: Path) -> None:
     assert demo.proc.returncode == 0
     bad_raw = tmp_path / "raw"
-    subprocess.run([venv_python("pipeline"), "-m", "jobs.sample_data", "--out", str(bad_raw), "--preset", "tiny",
-                    "--corrupt", "bad-ratings"], check=True, cwd=REPO_ROOT, capture_output=True)
+    subprocess.run(
+        [
+            venv_python("pipeline"),
+            "-m",
+            "jobs.sample_data",
+            "--out",
+            str(bad_raw),
+            "--preset",
+            "tiny",
+            "--corrupt",
+            "bad-ratings",
+        ],
+        check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+    )
     marts = demo.data / "marts" / "fct_interactions.parquet"
     before = (marts.stat().st_mtime_ns, marts.read_bytes())
     bundle_before = (demo.data / "models" / "current").resolve()
     env = {**demo.env, "LAMBDAREC_RAW_DIR": str(bad_raw)}
-    proc = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "pipeline.sh")], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "pipeline.sh")],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode != 0
     assert "FAILED: build_features_daily" in proc.stderr
     assert "accepted_range" in proc.stderr or "rating" in proc.stderr  # names the failing dbt test

@@ -68,8 +68,14 @@ class FakeOpenAI:
                 model, dim = body["model"], int(body.get("dimensions") or 1536)
                 with fake.lock:
                     fault = fake.faults.popleft() if fake.faults else None
-                    record = {"t": time.monotonic(), "model": model, "inputs": inputs, "dim": dim,
-                              "auth": self.headers.get("Authorization"), "path": self.path}
+                    record = {
+                        "t": time.monotonic(),
+                        "model": model,
+                        "inputs": inputs,
+                        "dim": dim,
+                        "auth": self.headers.get("Authorization"),
+                        "path": self.path,
+                    }
                     fake.requests.append(record)
                 if self.path != "/v1/embeddings":
                     record["status"] = 404
@@ -78,21 +84,38 @@ class FakeOpenAI:
                     record["status"] = fault.status
                     if fault.body is not None:
                         return self._reply(fault.status, fault.body, fault.headers)
-                    return self._reply(fault.status, {"error": {"message": f"injected {fault.status}",
-                                                                "type": "server_error"}}, fault.headers)
+                    return self._reply(
+                        fault.status,
+                        {"error": {"message": f"injected {fault.status}", "type": "server_error"}},
+                        fault.headers,
+                    )
                 if fake.max_inputs_per_request and len(inputs) > fake.max_inputs_per_request:
                     record["status"] = 400
-                    return self._reply(400, {"error": {"message": "too many tokens in this request",
-                                                       "type": "invalid_request_error"}})
+                    return self._reply(
+                        400,
+                        {
+                            "error": {
+                                "message": "too many tokens in this request",
+                                "type": "invalid_request_error",
+                            }
+                        },
+                    )
                 record["status"] = 200
-                self._reply(200, {
-                    "object": "list",
-                    "model": model,
-                    "data": [{"object": "embedding", "index": i, "embedding": fake_vector(t, model, dim)}
-                             for i, t in enumerate(inputs)],
-                    "usage": {"prompt_tokens": sum(map(fake_tokens, inputs)),
-                              "total_tokens": sum(map(fake_tokens, inputs))},
-                })
+                self._reply(
+                    200,
+                    {
+                        "object": "list",
+                        "model": model,
+                        "data": [
+                            {"object": "embedding", "index": i, "embedding": fake_vector(t, model, dim)}
+                            for i, t in enumerate(inputs)
+                        ],
+                        "usage": {
+                            "prompt_tokens": sum(map(fake_tokens, inputs)),
+                            "total_tokens": sum(map(fake_tokens, inputs)),
+                        },
+                    },
+                )
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

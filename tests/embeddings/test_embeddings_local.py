@@ -62,5 +62,10 @@ def test_job_with_local_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert all(len(v) == 384 for v in out["embedding"])
     assert main(["--ds", "2024-02-01"]) == 0
     records = [json.loads(x) for x in (data_dir / "embeddings" / "runs.jsonl").read_text().splitlines()]
-    assert [(r["provider"], r["items_embedded"], r["api_calls"]) for r in records] == [("local", 3, 0), ("local", 0, 0)]
-    pd.testing.assert_frame_equal(pq.read_table(data_dir / "embeddings" / "item_text_embeddings.parquet").to_pandas(), out)
+    assert [(r["provider"], r["items_embedded"], r["api_calls"]) for r in records] == [
+        ("local", 3, 0),
+        ("local", 0, 0),
+    ]
+    pd.testing.assert_frame_equal(
+        pq.read_table(data_dir / "embeddings" / "item_text_embeddings.parquet").to_pandas(), out
+    )

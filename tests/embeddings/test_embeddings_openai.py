@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,15 @@ SNAPSHOT = datetime(2024, 2, 2, tzinfo=UTC)  # ds + 1 day, 00:00 UTC
 
 ITEMS = [
     # item_id, title, genres, year, tags, description, first_seen_ts
-    ("1", "Toy Story", ["Animation", "Children"], 1995, "pixar|toys", "Toys come alive.", datetime(2024, 1, 5, tzinfo=UTC)),
+    (
+        "1",
+        "Toy Story",
+        ["Animation", "Children"],
+        1995,
+        "pixar|toys",
+        "Toys come alive.",
+        datetime(2024, 1, 5, tzinfo=UTC),
+    ),
     ("2", "Heat", ["Crime", "Thriller"], 1995, "", "A heist goes wrong.", datetime(2024, 1, 7, tzinfo=UTC)),
     ("3", "Alien", ["Horror", "Sci-Fi"], 1979, "space", "", None),
     ("4", "Fargo", ["Crime"], None, "snow|dark comedy", "Snowbound crime.", datetime(2024, 1, 9, tzinfo=UTC)),
@@ -39,7 +47,9 @@ TEXTS = {
 def write_items(data_dir: Path, items=ITEMS) -> None:
     marts = data_dir / "marts"
     marts.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(items, columns=["item_id", "title", "genres", "year", "tags", "description", "first_seen_ts"])
+    frame = pd.DataFrame(
+        items, columns=["item_id", "title", "genres", "year", "tags", "description", "first_seen_ts"]
+    )
     frame["year"] = frame["year"].astype("Int32")
     frame["first_seen_ts"] = pd.to_datetime(frame["first_seen_ts"], utc=True)
     frame.to_parquet(marts / "dim_items.parquet", index=False)
@@ -73,7 +83,11 @@ def env(tmp_path: Path, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> Pa
 
 
 def output(data_dir: Path) -> pd.DataFrame:
-    return pq.read_table(data_dir / "embeddings" / "item_text_embeddings.parquet").to_pandas().set_index("item_id")
+    return (
+        pq.read_table(data_dir / "embeddings" / "item_text_embeddings.parquet")
+        .to_pandas()
+        .set_index("item_id")
+    )
 
 
 def runs(data_dir: Path) -> list[dict]:
@@ -89,7 +103,9 @@ def test_first_run_embeds_everything_in_batches(env: Path, fake: FakeOpenAI) -> 
     assert {r["model"] for r in fake.requests} == {"text-embedding-3-small"}
     out = output(env)
     for item_id, text in TEXTS.items():
-        np.testing.assert_allclose(out.loc[item_id, "embedding"], fake_vector(text, "text-embedding-3-small", DIM), rtol=1e-6)
+        np.testing.assert_allclose(
+            out.loc[item_id, "embedding"], fake_vector(text, "text-embedding-3-small", DIM), rtol=1e-6
+        )
     assert set(out["embedding_model"]) == {"text-embedding-3-small"}
     # content known since the first interaction; item 3 has none -> the ds snapshot time
     assert out.loc["1", "event_timestamp"] == pd.Timestamp("2024-01-05", tz="UTC")
@@ -115,7 +131,9 @@ def test_rerun_on_unchanged_data_makes_no_calls_and_changed_item_only(env: Path,
     write_items(env, changed)
     assert main(["--ds", "2024-02-05"]) == 0
     new_requests = fake.requests[n_requests:]
-    assert [r["inputs"] for r in new_requests] == [["Heat (1995)\nGenres: Crime, Thriller\nA heist goes very wrong."]]
+    assert [r["inputs"] for r in new_requests] == [
+        ["Heat (1995)\nGenres: Crime, Thriller\nA heist goes very wrong."]
+    ]
     out = output(env)
     assert out.loc["2", "event_timestamp"] == pd.Timestamp("2024-02-06", tz="UTC")
     assert out.loc["1", "event_timestamp"] == first.loc["1", "event_timestamp"]
@@ -131,7 +149,9 @@ def test_model_change_reembeds_everything(env: Path, fake: FakeOpenAI, monkeypat
     assert sorted(t for r in large for t in r["inputs"]) == sorted(TEXTS.values())
     out = output(env)
     assert set(out["embedding_model"]) == {"text-embedding-3-large"}
-    np.testing.assert_allclose(out.loc["4", "embedding"], fake_vector(TEXTS["4"], "text-embedding-3-large", DIM), rtol=1e-6)
+    np.testing.assert_allclose(
+        out.loc["4", "embedding"], fake_vector(TEXTS["4"], "text-embedding-3-large", DIM), rtol=1e-6
+    )
     # same content, new vector: the timestamp moves by 1 µs so the online store accepts it
     assert out.loc["1", "event_timestamp"] - first.loc["1", "event_timestamp"] == pd.Timedelta(microseconds=1)
     assert runs(env)[-1]["model"] == "text-embedding-3-large"
@@ -148,7 +168,9 @@ def test_429_with_retry_after_is_honoured(env: Path, fake: FakeOpenAI, monkeypat
     assert fake.requests[1]["t"] - fake.requests[0]["t"] >= 1.0
     record = runs(env)[-1]
     assert record["api_calls"] == 4 and record["retries"] == 1 and record["items_embedded"] == 5
-    np.testing.assert_allclose(output(env).loc["5", "embedding"], fake_vector(TEXTS["5"], "text-embedding-3-small", DIM), rtol=1e-6)
+    np.testing.assert_allclose(
+        output(env).loc["5", "embedding"], fake_vector(TEXTS["5"], "text-embedding-3-small", DIM), rtol=1e-6
+    )
 
 
 def test_500_then_success(env: Path, fake: FakeOpenAI) -> None:
@@ -167,8 +189,16 @@ def test_retry_budget_exhausted_is_a_clear_error(env: Path, fake: FakeOpenAI, ca
 
 
 def test_malformed_response_is_a_clear_error(env: Path, fake: FakeOpenAI, capsys) -> None:
-    fake.faults.append(Fault(200, body={"object": "list", "data": [{"index": 0, "embedding": [0.1] * DIM}],
-                                        "usage": {"prompt_tokens": 1, "total_tokens": 1}}))
+    fake.faults.append(
+        Fault(
+            200,
+            body={
+                "object": "list",
+                "data": [{"index": 0, "embedding": [0.1] * DIM}],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            },
+        )
+    )
     assert main(["--ds", DS]) == 2
     err = capsys.readouterr().err
     assert "malformed embeddings response" in err and "Traceback" not in err
@@ -184,7 +214,9 @@ def test_request_too_large_is_split(env: Path, fake: FakeOpenAI, monkeypatch) ->
     assert sorted(statuses) == sorted([(5, 400), (2, 200), (3, 400), (1, 200), (2, 200)])
     out = output(env)
     for item_id, text in TEXTS.items():
-        np.testing.assert_allclose(out.loc[item_id, "embedding"], fake_vector(text, "text-embedding-3-small", DIM), rtol=1e-6)
+        np.testing.assert_allclose(
+            out.loc[item_id, "embedding"], fake_vector(text, "text-embedding-3-small", DIM), rtol=1e-6
+        )
 
 
 def test_single_input_rejected_is_a_clear_error(env: Path, fake: FakeOpenAI, monkeypatch, capsys) -> None:

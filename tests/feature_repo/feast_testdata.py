@@ -127,7 +127,11 @@ def write_standard_dataset(data_dir: Path) -> None:
         USER_SCHEMA,
     )
     write_partition(
-        data_dir, "user_features", "2024-01-02", [user_row("u1", "2024-01-02", 5, 4.5, ["i2", "i1"])], USER_SCHEMA
+        data_dir,
+        "user_features",
+        "2024-01-02",
+        [user_row("u1", "2024-01-02", 5, 4.5, ["i2", "i1"])],
+        USER_SCHEMA,
     )
     write_partition(
         data_dir,
@@ -137,7 +141,11 @@ def write_standard_dataset(data_dir: Path) -> None:
         ITEM_SCHEMA,
     )
     write_partition(
-        data_dir, "item_features", "2024-01-02", [item_row("i1", "2024-01-02", 7, ["Drama"], 1995)], ITEM_SCHEMA
+        data_dir,
+        "item_features",
+        "2024-01-02",
+        [item_row("i1", "2024-01-02", 7, ["Drama"], 1995)],
+        ITEM_SCHEMA,
     )
     write_embeddings(
         data_dir,

@@ -49,8 +49,10 @@ def test_feast_plan_cli_lists_every_object(tmp_path: Path) -> None:
     for line in [
         "Created entity user",
         "Created entity item",
-        *(f"Created feature view {v}" for v in
-          ["user_stats", "item_stats", "item_text_embedding", "user_realtime", "item_realtime"]),
+        *(
+            f"Created feature view {v}"
+            for v in ["user_stats", "item_stats", "item_text_embedding", "user_realtime", "item_realtime"]
+        ),
         "Created feature service retrieval_v1",
         "Created feature service ranker_v1",
     ]:
@@ -65,8 +67,12 @@ def test_feast_plan_cli_fails_on_a_broken_definition(tmp_path: Path) -> None:
     settings = settings_for(tmp_path / "data", "redis://127.0.0.1:1/0")
     settings.prepare()
     result = subprocess.run(
-        [feast_binary(), "plan"], cwd=repo, capture_output=True, text=True,
-        env={**__import__("os").environ, **settings.feast_env()}, check=False,
+        [feast_binary(), "plan"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, **settings.feast_env()},
+        check=False,
     )
     assert result.returncode != 0
     assert "no_such_feature" in result.stdout + result.stderr
@@ -90,8 +96,13 @@ def test_push_is_visible_online_right_away(tmp_path: Path, redis_server) -> None
     )
     store.push(
         "item_realtime_push",
-        pd.DataFrame({"item_id": ["i3"], "event_timestamp": [datetime(2024, 3, 1, 12, 0, tzinfo=UTC)],
-                      "rt_n_events_1h": [7]}),
+        pd.DataFrame(
+            {
+                "item_id": ["i3"],
+                "event_timestamp": [datetime(2024, 3, 1, 12, 0, tzinfo=UTC)],
+                "rt_n_events_1h": [7],
+            }
+        ),
     )
     got = store.get_online_features(
         features=["user_realtime:rt_recent_items", "user_realtime:rt_n_events_1h"],
@@ -100,8 +111,14 @@ def test_push_is_visible_online_right_away(tmp_path: Path, redis_server) -> None
     assert got["rt_recent_items"] == [["i3", "i1"], ["i9"]]
     assert got["rt_n_events_1h"] == [2, 1]
     # a newer push replaces the value; an older one does not
-    newer = pd.DataFrame({"user_id": ["u1"], "event_timestamp": [datetime(2024, 3, 1, 12, 5, tzinfo=UTC)],
-                          "rt_recent_items": [["i4", "i3", "i1"]], "rt_n_events_1h": [3]})
+    newer = pd.DataFrame(
+        {
+            "user_id": ["u1"],
+            "event_timestamp": [datetime(2024, 3, 1, 12, 5, tzinfo=UTC)],
+            "rt_recent_items": [["i4", "i3", "i1"]],
+            "rt_n_events_1h": [3],
+        }
+    )
     older = newer.assign(event_timestamp=[datetime(2024, 3, 1, 11, 0, tzinfo=UTC)], rt_n_events_1h=[99])
     store.push("user_realtime_push", newer)
     store.push("user_realtime_push", older)
@@ -128,19 +145,30 @@ def postgres_registry() -> str:
 
 
 @pytest.mark.redis
-def test_postgres_registry_apply_materialize_read(tmp_path: Path, redis_server, postgres_registry: str) -> None:
+def test_postgres_registry_apply_materialize_read(
+    tmp_path: Path, redis_server, postgres_registry: str
+) -> None:
     write_standard_dataset(tmp_path)
     settings = settings_for(tmp_path, redis_server.url, postgres_registry)
     feast_apply(settings)
     assert not (tmp_path / "feast" / "registry.db").exists()  # nothing went to the SQLite default
     with psycopg.connect(postgres_registry) as conn:
-        views = {r[0] for r in conn.execute("SELECT feature_view_name FROM feature_views WHERE project_id = 'lambdarec'")}
+        views = {
+            r[0]
+            for r in conn.execute(
+                "SELECT feature_view_name FROM feature_views WHERE project_id = 'lambdarec'"
+            )
+        }
         services = {r[0] for r in conn.execute("SELECT feature_service_name FROM feature_services")}
     assert views == {"user_stats", "item_stats", "item_text_embedding", "user_realtime", "item_realtime"}
     assert services == {"retrieval_v1", "ranker_v1"}
     materialize(settings, parse_utc("2024-01-01"), parse_utc("2024-01-03"))
-    got = open_store(settings).get_online_features(
-        features=["user_stats:n_interactions_30d"], entity_rows=[{"user_id": "u1"}, {"user_id": "u2"}]
-    ).to_dict()
+    got = (
+        open_store(settings)
+        .get_online_features(
+            features=["user_stats:n_interactions_30d"], entity_rows=[{"user_id": "u1"}, {"user_id": "u2"}]
+        )
+        .to_dict()
+    )
     assert got["n_interactions_30d"] == [10, 2]
     assert len(dump_redis(redis.Redis.from_url(redis_server.url))) == 4

@@ -69,6 +69,10 @@ def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "LAMBDAREC_SPARK_SHUFFLE_PARTITIONS": "1",
         "SPARK_DRIVER_MEMORY": "1g",
         "SPARK_MASTER": "local[2]",
+        # Tiny data: code generation and adaptive planning cost more than they save.
+        "LAMBDAREC_SPARK_CONF": json.dumps(
+            {"spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"}
+        ),
     }
     return subprocess.run(
         [sys.executable, "-m", "jobs.features", *args], env=env, capture_output=True, text=True, timeout=300

@@ -47,6 +47,9 @@ def test_writer_replaces_exactly_one_partition(spark, tmp_path):
     assert _data_files(p1) == other_before
     assert _rows(p1) == [("a", 1), ("b", 2)]
     assert sorted(p.name for p in table_dir.iterdir()) == ["ds=2024-01-01", "ds=2024-01-02"]
+    # An empty snapshot (a day before any data) is still a readable partition with the schema.
+    p3 = write_partition(first.limit(0), table_dir, dt.date(2024, 1, 3))
+    assert pq.read_table(p3).num_rows == 0 and pq.read_table(p3).column_names == ["user_id", "n"]
 
 
 @pytest.mark.spark
@@ -65,7 +68,10 @@ def test_failed_write_keeps_the_old_partition(spark, tmp_path):
 def test_validation_lists_every_problem(spark, make_interactions, make_items):
     items = make_items([("i1", ["Drama"], 2000), ("i1", ["Drama"], 2000), (None, ["Drama"], 2000)])
     interactions = make_interactions(
-        [("u1", "i1", 4.0, "rating", "2024-01-01 00:00:00"), (None, "i1", None, "view", "2024-01-01 00:00:00")]
+        [
+            ("u1", "i1", 4.0, "rating", "2024-01-01 00:00:00"),
+            (None, "i1", None, "view", "2024-01-01 00:00:00"),
+        ]
     )
     with pytest.raises(InputValidationError) as err:
         validate_marts(Marts(items=items, interactions=interactions))
@@ -87,7 +93,9 @@ def test_mart_files_are_checked_before_spark(tmp_path):
     with pytest.raises(InputValidationError) as err:
         check_mart_files(marts)
     msg = str(err.value)
-    assert "dim_items.parquet: missing columns ['genres', 'year', 'tags', 'description', 'first_seen_ts']" in msg
+    assert (
+        "dim_items.parquet: missing columns ['genres', 'year', 'tags', 'description', 'first_seen_ts']" in msg
+    )
     assert "fct_interactions.parquet: missing (run dbt" in msg
 
     pq.write_table(

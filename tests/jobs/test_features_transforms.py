@@ -13,7 +13,13 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.features.schemas import item_features_schema, user_features_schema
-from jobs.features.transforms import FeatureParams, cooc_neighbours, genre_affinity, item_features, user_features
+from jobs.features.transforms import (
+    FeatureParams,
+    cooc_neighbours,
+    genre_affinity,
+    item_features,
+    user_features,
+)
 from lambdarec_contracts.tables import GENRES
 
 pytestmark = pytest.mark.spark
@@ -80,7 +86,9 @@ def test_user_features_one_rating_has_zero_std_and_history_is_capped(spark, make
 
 
 def test_genre_affinity_maps_aliases_and_unknown_genres(spark, make_interactions, make_items):
-    items = make_items([("m1", ["Children's", "Space Opera"], 1990), ("m2", [], 1991), ("m3", ["Drama"], 1992)])
+    items = make_items(
+        [("m1", ["Children's", "Space Opera"], 1990), ("m2", [], 1991), ("m3", ["Drama"], 1992)]
+    )
     positives = make_interactions(
         [("u", "m1", 5.0, "rating", "2024-01-01 00:00:00"), ("u", "m2", None, "like", "2024-01-02 00:00:00"),
          ("u", "m3", 4.0, "rating", "2024-01-03 00:00:00"), ("u", "m3", 4.5, "rating", "2024-01-04 00:00:00")]
@@ -125,7 +133,10 @@ def test_bayes_weight_is_configurable(spark, make_interactions, make_items):
 def test_cooc_counts_users_and_breaks_ties_by_item_id(spark, make_interactions):
     liked = {"uA": "abc", "uB": "ab", "uC": "ac", "uD": "ad", "uE": "bc", "uF": "ad", "uG": "ad"}
     events = [(u, item, None, "like", "2024-01-02 00:00:00") for u, items in liked.items() for item in items]
-    events += [("uA", "e", None, "view", "2024-01-02 00:00:00"), ("uB", "e", 2.0, "rating", "2024-01-02 00:00:00")]
+    events += [
+        ("uA", "e", None, "view", "2024-01-02 00:00:00"),
+        ("uB", "e", 2.0, "rating", "2024-01-02 00:00:00"),
+    ]
     actual = cooc_neighbours(make_interactions(events), DS)
     # a-d: uD, uF, uG = 3; a-b: uA, uB = 2; a-c: uA, uC = 2; b-c: uA, uE = 2; e is never positive.
     expected = spark.createDataFrame(
@@ -151,7 +162,10 @@ def test_cooc_history_cap_window_and_neighbour_limit(spark, make_interactions):
         spark.createDataFrame([("x2", ["x3"]), ("x3", ["x2"])], "item_id string, cooc_items array<string>"),
     )
     # No cap, no window, one neighbour: x3 has x1 (uH, uJ) = 2 before x2 (uH) = 1.
-    top1 = {r.item_id: r.cooc_items for r in cooc_neighbours(frame, DS, FeatureParams(cooc_neighbours=1)).collect()}
+    top1 = {
+        r.item_id: r.cooc_items
+        for r in cooc_neighbours(frame, DS, FeatureParams(cooc_neighbours=1)).collect()
+    }
     assert top1 == {"x1": ["x3"], "x2": ["x1"], "x3": ["x1"]}
 
 

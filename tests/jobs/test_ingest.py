@@ -232,7 +232,9 @@ def test_ml10m_utf8_dat_files_tags_and_no_users_file(tmp_path: Path) -> None:
     d.mkdir()
     (d / "movies.dat").write_text("5::Amélie (2001)::Comedy|Romance\n", encoding="utf-8")
     (d / "ratings.dat").write_text("9::5::4.5::1000000000\n", encoding="utf-8")
-    (d / "tags.dat").write_text("9::5::paris::1000000001\n9::5::Paris::1000000002\n8::5::quirky::1000000003\n")
+    (d / "tags.dat").write_text(
+        "9::5::paris::1000000001\n9::5::Paris::1000000002\n8::5::quirky::1000000003\n"
+    )
     out = tmp_path / "landing"
     report = ingest(d, out)
     assert report.format == "ml-1m"
@@ -243,7 +245,13 @@ def test_ml10m_utf8_dat_files_tags_and_no_users_file(tmp_path: Path) -> None:
         {"user_id": "9", "gender": None, "age": None, "occupation": None, "zip_code": None}
     ]
     assert interactions(out) == [
-        {"user_id": "9", "item_id": "5", "rating": 4.5, "event_type": "rating", "event_ts": utc(2001, 9, 9, 1, 46, 40)}
+        {
+            "user_id": "9",
+            "item_id": "5",
+            "rating": 4.5,
+            "event_type": "rating",
+            "event_ts": utc(2001, 9, 9, 1, 46, 40),
+        }
     ]
 
 

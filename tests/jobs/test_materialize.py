@@ -39,7 +39,9 @@ def repo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_partitions_for_interval_follow_the_snapshot_convention() -> None:
     # ds=D is stamped D+1 00:00, so Airflow's interval of ds=D is (D, D+1]
     assert [d.isoformat() for d in partitions_for_interval(START, END)] == ["2024-01-01", "2024-01-02"]
-    assert [d.isoformat() for d in partitions_for_interval(parse_utc("2024-01-05T06:00"), END.replace(day=7))] == [
+    assert [
+        d.isoformat() for d in partitions_for_interval(parse_utc("2024-01-05T06:00"), END.replace(day=7))
+    ] == [
         "2024-01-05",
         "2024-01-06",
     ]
@@ -66,11 +68,18 @@ def test_materialize_then_online_read_latest_wins(repo_data: Path, redis_server)
     assert got["n_interactions_total"] == [50, 10, None]
     assert got["rating_mean"] == [4.5, 2.0, None]
     assert got["recent_items"] == [["i2", "i1"], ["i2"], None]
-    assert got["genre_affinity"][0][5] == pytest.approx(0.25) and sum(got["genre_affinity"][0]) == pytest.approx(0.25)
+    assert got["genre_affinity"][0][5] == pytest.approx(0.25) and sum(
+        got["genre_affinity"][0]
+    ) == pytest.approx(0.25)
 
     items = store.get_online_features(
-        features=["item_stats:n_interactions_30d", "item_stats:genres", "item_stats:year",
-                  "item_text_embedding:embedding", "item_text_embedding:embedding_model"],
+        features=[
+            "item_stats:n_interactions_30d",
+            "item_stats:genres",
+            "item_stats:year",
+            "item_text_embedding:embedding",
+            "item_text_embedding:embedding_model",
+        ],
         entity_rows=[{"item_id": "i1"}, {"item_id": "i2"}],
         full_feature_names=True,
     ).to_dict()
@@ -88,7 +97,8 @@ def test_redis_layout_matches_readme(repo_data: Path, redis_server) -> None:
     materialize(settings_for(repo_data, redis_server.url), START, END)
     client = redis.Redis.from_url(redis_server.url)
     assert sorted(client.keys()) == sorted(
-        feast_redis_key(k, v) for k, v in [("user_id", "u1"), ("user_id", "u2"), ("item_id", "i1"), ("item_id", "i2")]
+        feast_redis_key(k, v)
+        for k, v in [("user_id", "u1"), ("user_id", "u2"), ("item_id", "i1"), ("item_id", "i2")]
     )
     raw = client.hget(feast_redis_key("user_id", "u1"), _mmh3("user_stats:n_interactions_7d"))
     value = ValueProto()
@@ -121,7 +131,9 @@ def test_missing_partition_is_refused_and_redis_untouched(repo_data: Path, redis
     assert client.dbsize() == 0
 
 
-def test_invalid_partition_is_refused_with_exit_code(tmp_path: Path, redis_server, monkeypatch, capsys) -> None:
+def test_invalid_partition_is_refused_with_exit_code(
+    tmp_path: Path, redis_server, monkeypatch, capsys
+) -> None:
     data_dir = tmp_path / "data"
     write_standard_dataset(data_dir)
     # A partition missing a contract column and with a null user id

@@ -314,3 +314,31 @@ def wait_for_rows(data_dir: Path, n: int, timeout_s: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"worker landed {len(landed_rows(data_dir))} of {n} events in {timeout_s}s")
         time.sleep(0.1)
+
+
+def test_stream_encoding_is_flat_strings_in_utc() -> None:
+    """The shared encoding (lambdarec_contracts.events) that serving appends and the worker reads."""
+    from datetime import timezone
+
+    from lambdarec_contracts.events import stream_fields_to_record
+
+    e = Event(
+        event_id="e-1", user_id="u1", item_id="i1", type="rating", value=4.5,
+        ts=datetime(2026, 1, 1, 12, 30, tzinfo=timezone(timedelta(hours=2))),
+    )  # fmt: skip
+    fields = event_to_stream_fields(e)
+    assert fields == {
+        "kind": "event", "event_id": "e-1", "user_id": "u1", "item_id": "i1", "type": "rating",
+        "value": "4.5", "ts": "2026-01-01T10:30:00.000000+00:00",
+    }  # fmt: skip
+    naive = event_to_stream_fields(e.model_copy(update={"ts": datetime(2026, 1, 1, 10, 30), "value": None}))
+    assert (naive["ts"], naive["value"]) == ("2026-01-01T10:30:00.000000+00:00", "")
+    record = stream_fields_to_record({k.encode(): v.encode() for k, v in naive.items()})
+    assert record["ts"] == datetime(2026, 1, 1, 10, 30, tzinfo=UTC) and record["value"] is None
+    imp = Impression(
+        request_id="r", user_id="u", item_id="i", position=2, model_version="m", variant="b",
+        source="trending", ts=datetime(2026, 1, 1, 10, 30, tzinfo=UTC),
+    )  # fmt: skip
+    f = impression_to_stream_fields(imp)
+    assert (f["kind"], f["position"], f["experiment"]) == ("impression", "2", "")
+    assert stream_fields_to_record(f)["experiment"] is None

@@ -31,7 +31,9 @@ INTERACTIONS = [
 def write_interactions(data_dir: Path) -> None:
     marts = data_dir / "marts"
     marts.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(INTERACTIONS, columns=["user_id", "item_id", "rating", "event_type", "event_ts", "is_positive"])
+    frame = pd.DataFrame(
+        INTERACTIONS, columns=["user_id", "item_id", "rating", "event_type", "event_ts", "is_positive"]
+    )
     frame.insert(0, "interaction_id", [f"x{i}" for i in range(len(frame))])
     frame["event_date"] = frame["event_ts"].dt.date
     frame.to_parquet(marts / "fct_interactions.parquet", index=False)
@@ -51,9 +53,14 @@ def _nullish(value) -> bool:
 
 
 def test_point_in_time_join_never_sees_the_future(repo_data: Path) -> None:
-    frame = build_training_set(settings_for(repo_data, "redis://127.0.0.1:1/0"), date(2024, 1, 3), date(2024, 1, 1))
+    frame = build_training_set(
+        settings_for(repo_data, "redis://127.0.0.1:1/0"), date(2024, 1, 3), date(2024, 1, 1)
+    )
     assert list(frame["event_timestamp"]) == [
-        ts("2024-01-01T10:00"), ts("2024-01-02T12:00"), ts("2024-01-02T23:59:59"), ts("2024-01-03T00:00")
+        ts("2024-01-01T10:00"),
+        ts("2024-01-02T12:00"),
+        ts("2024-01-02T23:59:59"),
+        ts("2024-01-03T00:00"),
     ]
     assert list(frame["user_id"]) == ["u1", "u1", "u2", "u1"]
     assert list(frame["label"]) == [1, 0, 1, 0]
@@ -67,7 +74,10 @@ def test_point_in_time_join_never_sees_the_future(repo_data: Path) -> None:
     assert list(frame["user_stats__recent_items"][1]) == ["i1"]
     # embeddings are valid from 2023-12-01, before every interaction
     assert [list(v) for v in frame["item_text_embedding__embedding"]] == [
-        [1.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0], [0.0, 0.5, 0.5, 0.0], [1.0, 0.0, 0.0, 0.0]
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0, 0.5, 0.5, 0.0],
+        [0.0, 0.5, 0.5, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
     ]
     # push-only views have no offline history yet: present and null
     assert frame["user_realtime__rt_n_events_1h"].isna().all()
@@ -79,8 +89,16 @@ def test_cli_writes_the_partition(repo_data: Path, monkeypatch: pytest.MonkeyPat
     assert main(["--ds", "2024-01-02", "--start", "2024-01-01"]) == 0
     written = pd.read_parquet(repo_data / "training_sets" / "ds=2024-01-02" / "training_set.parquet")
     assert len(written) == 3
-    assert {"user_id", "item_id", "event_timestamp", "rating", "event_type", "label",
-            "user_stats__rating_mean", "item_text_embedding__content_hash"} <= set(written.columns)
+    assert {
+        "user_id",
+        "item_id",
+        "event_timestamp",
+        "rating",
+        "event_type",
+        "label",
+        "user_stats__rating_mean",
+        "item_text_embedding__content_hash",
+    } <= set(written.columns)
 
 
 def test_cli_refuses_an_empty_interval(repo_data: Path, monkeypatch, capsys) -> None:

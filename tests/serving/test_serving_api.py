@@ -213,6 +213,7 @@ def test_bad_query_input_is_422_with_message(client, url):
 def test_bad_events_are_422_with_message(client, events, fragment):
     resp = client.post("/v1/events", json={"events": events}, headers=AUTH)
     assert resp.status_code == 422 and fragment in resp.json()["detail"]
+    assert 'lambdarec_events_total{result="rejected"} 1.0' in client.get("/metrics").text
 
 
 def test_auth_on_write_and_admin_endpoints(client):

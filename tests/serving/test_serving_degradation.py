@@ -62,3 +62,45 @@ def test_broken_bundle_keeps_the_old_one(client, models_dir, published, spec):
     res = client.post("/v1/admin/reload", headers=AUTH).json()
     assert res["swapped"] is False and res["bundle_version"] == spec.version and res["error"]
     assert client.get("/v1/recommendations/u1").json()["model_version"] == spec.version
+
+
+def test_redis_killed_while_requests_are_in_flight(make_settings, published, redis_server, spec):
+    import threading
+
+    import httpx
+
+    from serving.app import create_app
+    from tests.serving.conftest import LiveServer
+
+    app = create_app(make_settings(LAMBDAREC_LOCAL_CACHE_TTL_S=0, LAMBDAREC_CACHE_TTL_S=0))
+    results: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    with LiveServer(app) as live:
+
+        def hammer(n: int) -> None:
+            with httpx.Client(base_url=live.url, timeout=10) as h:
+                while not stop.is_set():
+                    try:
+                        resp = h.get(f"/v1/recommendations/u{1 + n % 3}", params={"k": 5})
+                        results.append((resp.status_code, resp.json()["degraded"]))
+                    except BaseException as e:  # noqa: BLE001 - asserted below
+                        errors.append(e)
+
+        threads = [threading.Thread(target=hammer, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        redis_server.stop()
+        time.sleep(0.5)
+        redis_server.start()
+        time.sleep(0.6)
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        with httpx.Client(base_url=live.url) as h:
+            final = h.get("/v1/recommendations/u1", params={"k": 5}).json()
+    assert not errors and results
+    assert {code for code, _ in results} == {200}
+    assert any(d for _, d in results) and not all(d for _, d in results)
+    assert final["degraded"] is False

@@ -1,0 +1,118 @@
+"""Towers (shapes, OOV and empty-history handling) and the retrieval loss against a hand computation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from training.data import ItemContent
+from training.models import retrieval_loss, retrieval_task
+from training.towers import CandidateTower, QueryTower, Ranker
+
+
+def _query_inputs(user_idx, hist, mask, n=None) -> dict[str, tf.Tensor]:  # noqa: ANN001
+    n = len(user_idx)
+    return {
+        "user_idx": tf.constant(user_idx, tf.int64),
+        "history_idx": tf.constant(hist, tf.int64),
+        "history_mask": tf.constant(mask, tf.float32),
+        "user_features": tf.constant(np.tile([[0.5, 1.0, 0.0]], (n, 1)), tf.float32),
+    }
+
+
+def test_query_tower_shape_oov_and_empty_history() -> None:
+    tf.keras.utils.set_random_seed(1)
+    tower = QueryTower(n_users=5, n_items=7, n_user_features=3, dim=8)
+    out = tower(
+        _query_inputs(
+            [0, 99, 0, 0, 0, 3],
+            [[0, 0, 0], [0, 0, 0], [0, 0, 0], [50, 60, 0], [2, 4, 0], [0, 0, 0]],
+            [[0, 0, 0], [0, 0, 0], [1, 1, 0], [1, 1, 0], [1, 1, 0], [0, 0, 0]],
+        )
+    ).numpy()
+    assert out.shape == (6, 8)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
+    # An id beyond the vocabulary behaves exactly like the OOV index 0.
+    np.testing.assert_allclose(out[1], out[0], atol=1e-7)
+    # OOV entries flagged as real, or unknown item indices, count as an empty history.
+    np.testing.assert_allclose(out[2], out[0], atol=1e-7)
+    np.testing.assert_allclose(out[3], out[0], atol=1e-7)
+    # A real history and a known user both change the query.
+    assert np.abs(out[4] - out[0]).max() > 1e-4
+    assert np.abs(out[5] - out[0]).max() > 1e-4
+
+
+def test_candidate_tower_untrained_items_use_the_oov_id_row() -> None:
+    tf.keras.utils.set_random_seed(2)
+    rng = np.random.default_rng(0)
+    genres = rng.integers(0, 2, size=(10, 20)).astype(np.float32)
+    year = rng.random((10, 1)).astype(np.float32)
+    text = rng.normal(size=(10, 4)).astype(np.float32)
+    for arr in (genres, year, text):
+        arr[8] = arr[7]  # items 7 and 8: same content, both beyond the 6 trained ids
+        arr[3] = arr[2]  # items 2 and 3: same content, different trained ids
+    tower = CandidateTower(n_items=6, content=ItemContent(genres, year, text), dim=8)
+    out = tower(tf.constant(np.arange(10), tf.int64)).numpy()
+    assert out.shape == (10, 8)
+    np.testing.assert_allclose(out[8], out[7], atol=1e-7)
+    assert np.abs(out[3] - out[2]).max() > 1e-4
+
+
+def test_ranker_heads() -> None:
+    ranker = Ranker(hidden=(8,))
+    out = ranker(
+        {
+            "user_features": tf.zeros((4, 3)),
+            "item_features": tf.ones((4, 5)),
+            "query_embedding": tf.ones((4, 6)),
+            "item_embedding": tf.ones((4, 6)),
+        }
+    )
+    assert set(out) == {"rating", "p_positive"}
+    assert out["rating"].shape == (4, 1) and out["p_positive"].shape == (4, 1)
+    p = out["p_positive"].numpy()
+    assert ((p > 0) & (p < 1)).all()
+
+
+Q = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+C = [[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]
+# scores = Q @ C.T = [[1, 0, 1], [0, 2, -1], [1, 2, 0]]; the positive of row i is column i.
+
+
+def _loss(probs=None, ids=(1, 2, 3)) -> float:  # noqa: ANN001
+    task = retrieval_task(candidates=None, temperature=None)
+    p = None if probs is None else tf.constant(probs, tf.float32)
+    return float(retrieval_loss(task, tf.constant(Q), tf.constant(C), tf.constant(ids, tf.int64), p, training=True))
+
+
+def test_retrieval_loss_is_summed_softmax_cross_entropy() -> None:
+    e = math.exp
+    expected = (
+        (math.log(e(1) + e(0) + e(1)) - 1)
+        + (math.log(e(0) + e(2) + e(-1)) - 2)
+        + (math.log(e(1) + e(2) + e(0)) - 0)
+    )
+    assert _loss() == pytest.approx(expected, rel=1e-5)
+
+
+def test_retrieval_loss_with_sampling_bias_correction() -> None:
+    p = [0.5, 0.25, 0.25]
+    e, lg = math.exp, math.log
+    # every logit s_ij becomes s_ij - log(p_j)
+    rows = [[1, 0, 1], [0, 2, -1], [1, 2, 0]]
+    expected = 0.0
+    for i, row in enumerate(rows):
+        corrected = [row[0] - lg(p[0]), row[1] - lg(p[1]), row[2] - lg(p[2])]
+        expected += lg(e(corrected[0]) + e(corrected[1]) + e(corrected[2])) - corrected[i]
+    assert _loss(p) == pytest.approx(expected, rel=1e-5)
+    assert abs(_loss(p) - _loss()) > 0.1  # the correction really changes the loss
+
+
+def test_retrieval_loss_ignores_accidental_hits() -> None:
+    e = math.exp
+    # ids 7, 8, 7: rows 0 and 2 share an item, so each one's copy is not a negative of the other.
+    expected = (math.log(e(1) + e(0)) - 1) + (math.log(e(0) + e(2) + e(-1)) - 2) + (math.log(e(2) + e(0)) - 0)
+    assert _loss(ids=(7, 8, 7)) == pytest.approx(expected, rel=1e-5)
