@@ -28,17 +28,16 @@ from dags.lambdarec_common import (
     FEATURES_ASSET,
     NO_RETRY,
     REPO_ROOT,
+    SNAPSHOT_WEEKS,
     START_DATE,
     cli,
     python_of,
 )
 
-SNAPSHOT_WEEKS = 8
-
 
 @dag(
     dag_id="build_features_daily",
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -99,8 +98,9 @@ def build_features_daily() -> None:
             "pipeline",
             "jobs.materialize",
             "--apply",
-            "--start {{ macros.ds_add(ds, -" + str(7 * SNAPSHOT_WEEKS) + ") }}T00:00:00+00:00",
-            "--end {{ data_interval_end | ts }}",
+            # Snapshot ds=D is stamped D+1 00:00; materialization covers (start, end].
+            "--start {{ ds }}T00:00:00+00:00",
+            "--end {{ macros.ds_add(ds, 1) }}T00:00:00+00:00",
         ),
     )
 

@@ -39,8 +39,10 @@ def land_events_hourly() -> None:
         bash_command=cli(
             "pipeline",
             "jobs.land_events",
-            "--start {{ data_interval_start | ts }}",
-            "--end {{ data_interval_end | ts }}",
+            # The hour that starts at the logical date (scheduled runs: the data interval; manual
+            # runs and `airflow dags test HOUR`: that hour, not the interval inferred before it).
+            "--start {{ logical_date | ts }}",
+            "--end {{ (logical_date + macros.timedelta(hours=1)) | ts }}",
         ),
         outlets=[LANDED_EVENTS_ASSET],
     )

@@ -27,6 +27,7 @@ from dags.lambdarec_common import (
     FEATURES_ASSET,
     REPO_ROOT,
     START_DATE,
+    TRAINING_WINDOW_DAYS,
     cli,
 )
 
@@ -35,14 +36,15 @@ TRAINING_PYTHON = os.environ.get(
 )
 
 
-def _train(ds: str, epochs: str) -> str:
+def _train(train_ds: str, epochs: str) -> str:
     """Runs in the training environment (TensorFlow); returns the staged bundle's path."""
     import os
 
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from training.train import run
 
-    return str(run(ds=ds, epochs=int(epochs) if epochs else None))
+    epochs = epochs or os.environ.get("LAMBDAREC_TRAIN_EPOCHS", "")
+    return str(run(ds=train_ds, epochs=int(epochs) if epochs else None))
 
 
 @dag(
@@ -78,7 +80,12 @@ def train_models() -> None:
     training_set = BashOperator(
         task_id="training_set",
         doc_md="Feast `get_historical_features` over the feature services: one point-in-time row per interaction.",
-        bash_command=cli("pipeline", "jobs.training_set", "--ds {{ ti.xcom_pull(task_ids='resolve_ds') }}"),
+        bash_command=cli(
+            "pipeline",
+            "jobs.training_set",
+            "--ds {{ ti.xcom_pull(task_ids='resolve_ds') }}",
+            f"--start {{{{ macros.ds_add(ti.xcom_pull(task_ids='resolve_ds'), -{TRAINING_WINDOW_DAYS}) }}}}",
+        ),
     )
 
     train_and_evaluate = task.external_python(

@@ -86,7 +86,9 @@ def run(rows: int = 1_000_000, calls: int = 200) -> dict:
         part = workdir / "data" / "features" / "user_features" / "ds=2024-01-01"
         part.mkdir(parents=True)
         pq.write_table(user_features_table(rows, datetime(2024, 1, 2, tzinfo=UTC)), part / "part-0.parquet")
-        settings = FeastSettings(LAMBDAREC_DATA_DIR=str(workdir / "data"), REDIS_URL=f"redis://127.0.0.1:{port}/0")
+        settings = FeastSettings(
+            LAMBDAREC_DATA_DIR=str(workdir / "data"), REDIS_URL=f"redis://127.0.0.1:{port}/0"
+        )
         applied = run_feast(["apply"], settings, capture=True)
         if applied.returncode != 0:
             raise RuntimeError(applied.stderr)
@@ -99,7 +101,12 @@ def run(rows: int = 1_000_000, calls: int = 200) -> dict:
 
         def read(n: int):
             ids = rng.integers(0, rows, n)
-            return store.get_online_features(features=features, entity_rows=[{"user_id": f"u{i}"} for i in ids])
+            out = store.get_online_features(
+                features=features, entity_rows=[{"user_id": f"u{i}"} for i in ids]
+            ).to_dict()
+            if out["n_interactions_7d"][0] is None:
+                raise RuntimeError("benchmark read found no value: materialization did not land")
+            return out
 
         return {
             "materialize_rows": rows,

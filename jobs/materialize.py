@@ -196,7 +196,7 @@ def apply_repo(settings: FeastSettings) -> None:
     result = run_feast(["apply"], settings, capture=True)
     if result.returncode != 0:
         raise MaterializeError(f"feast apply failed:\n{result.stdout}\n{result.stderr}")
-    log.info("feast apply: %s", result.stdout.strip().splitlines()[-1:] or "ok")
+    log.info("feast apply:\n%s", result.stdout.strip())
 
 
 def materialize(

@@ -26,7 +26,8 @@ printf '\n\033[1m== the serving API at http://127.0.0.1:%s\033[0m\n' "$PORT"
 printf '\n\033[1m== land_events_hourly for the last closed hour\033[0m\n'
 export LAMBDAREC_DAG_RETRIES=0
 HOUR=$(date -u -d '1 hour ago' +%Y-%m-%dT%H:00:00+00:00)
-if airflow dags test land_events_hourly "$HOUR" >"$LOGS/land_events_hourly.log" 2>&1; then
+if airflow dags test land_events_hourly "$HOUR" >"$LOGS/land_events_hourly.log" 2>&1 \
+  && "$LAMBDAREC_VENVS/pipeline/bin/python" "$ROOT/scripts/check_dag_run.py" land_events_hourly >>"$LOGS/land_events_hourly.log" 2>&1; then
   echo "ok: land_events_hourly (log: $LOGS/land_events_hourly.log)"
 else
   echo "land_events_hourly failed — see $LOGS/land_events_hourly.log" >&2; exit 1

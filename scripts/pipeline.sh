@@ -30,12 +30,11 @@ run_dag() {  # dag_id [extra args]
   local dag=$1; shift
   step "airflow dags test $dag $DS $*"
   local log="$LOGS/$dag.log" t0=$SECONDS
-  if airflow dags test "$dag" "$DS" "$@" >"$log" 2>&1; then
-    echo "ok: $dag in $((SECONDS - t0)) s (log: $log)"
+  if airflow dags test "$dag" "$DS" "$@" >"$log" 2>&1 && "$PY" "$ROOT/scripts/check_dag_run.py" "$dag" >>"$log" 2>&1; then
+    echo "ok: $dag in $((SECONDS - t0)) s — $(tail -1 "$log") (log: $log)"
   else
     echo "FAILED: $dag after $((SECONDS - t0)) s — the failing task's output (full log: $log):" >&2
-    grep -vE 'graphviz|pip install graphviz|You might need to install' "$log" \
-      | grep -E 'ERROR|Error|error|FAIL|Fail|failed|Traceback|raise |[A-Za-z]+Error:' | tail -40 >&2
+    "$PY" "$ROOT/scripts/dag_failure.py" "$log" >&2
     exit 1
   fi
 }

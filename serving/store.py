@@ -49,8 +49,11 @@ class Store:
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
             with self._lock:
                 self._down_until = time.monotonic() + self.backoff_s
-            # Drop pooled sockets so the next attempt reconnects cleanly.
-            self.client.connection_pool.disconnect()
+            # Drop idle pooled sockets so the next attempt reconnects cleanly. Not the in-use ones:
+            # other request threads are reading them, and closing a socket under a reader raises
+            # ValueError/EBADF there (a 500), not a ConnectionError. redis-py already closed the
+            # connection that failed.
+            self.client.connection_pool.disconnect(inuse_connections=False)
             raise StoreUnavailable(str(e)) from e
 
     def pipeline(self, queue: Callable[[Any], None]) -> list[Any]:
@@ -68,7 +71,7 @@ class Store:
         try:
             ok = bool(self.client.ping())
         except (redis.ConnectionError, redis.TimeoutError, OSError):
-            self.client.connection_pool.disconnect()
+            self.client.connection_pool.disconnect(inuse_connections=False)
             return False
         if ok:
             self._down_until = 0.0

@@ -54,7 +54,7 @@ def popular_lists(
 ) -> dict[str, Any]:
     """Most positive interactions in the last ``window_days`` before ``end`` (all-time count breaks ties)."""
     hist = interactions[interactions["event_ts"] < end]
-    pos = hist[hist["is_positive"].astype(bool)]
+    pos = hist[hist["is_positive"].fillna(False).astype(bool)]  # nullable in some marts
     recent = pos[pos["event_ts"] >= end - pd.Timedelta(days=window_days)]
     recent_n = recent.groupby("item_id").size()
     total_n = pos.groupby("item_id").size()

@@ -17,8 +17,14 @@ import numpy as np
 import pandas as pd
 
 from lambdarec_contracts.bundle import OOV_TOKEN
-from lambdarec_contracts.feature_vectors import genre_multi_hot, item_vector, user_vector
-from lambdarec_contracts.features import ITEM_STATS_VIEW, USER_REALTIME_VIEW, USER_STATS_VIEW
+from lambdarec_contracts.feature_vectors import (
+    ITEM_VECTOR_FEATURE_REFS,
+    USER_VECTOR_FEATURE_REFS,
+    genre_multi_hot,
+    item_vector,
+    user_vector,
+)
+from lambdarec_contracts.features import USER_STATS_VIEW
 from lambdarec_contracts.tables import (
     DIM_ITEMS,
     FCT_INTERACTIONS,
@@ -166,12 +172,18 @@ def item_content(vocab: Vocab, dim_items: pd.DataFrame, text: pd.DataFrame | Non
 # --- feature vectors and histories ---------------------------------------------------------------
 
 
-def _records(df: pd.DataFrame, prefixes: Sequence[str]) -> list[dict[str, Any]]:
-    cols = [c for c in df.columns if any(c.startswith(p + "__") for p in prefixes)]
+def _records(df: pd.DataFrame, feature_refs: Sequence[str]) -> list[dict[str, Any]]:
+    # Only the columns the shared transform reads ("<view>:<feature>" -> "<view>__<feature>").
+    wanted = {ref.replace(":", "__") for ref in feature_refs}
+    cols = [c for c in df.columns if c in wanted]
     records = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records")
     # Parquet list columns arrive as numpy arrays; the shared transform expects sequences that
     # are falsy when empty (``genres or ()``), so hand it plain lists like serving does.
-    list_cols = [c for c in cols if len(df) and isinstance(df[c].dropna().iloc[0] if df[c].notna().any() else None, np.ndarray)]
+    list_cols = [
+        c
+        for c in cols
+        if len(df) and isinstance(df[c].dropna().iloc[0] if df[c].notna().any() else None, np.ndarray)
+    ]
     for r in records:
         for c in list_cols:
             if r[c] is not None:
@@ -181,15 +193,15 @@ def _records(df: pd.DataFrame, prefixes: Sequence[str]) -> list[dict[str, Any]]:
 
 def user_matrix(df: pd.DataFrame) -> np.ndarray:
     """user_vector() of every row (float32 [N, F_u])."""
-    rows = _records(df, (USER_STATS_VIEW, USER_REALTIME_VIEW))
+    rows = _records(df, USER_VECTOR_FEATURE_REFS)
     if not rows:
         return np.zeros((0, len(user_vector({}))), np.float32)
     return np.stack([user_vector(r) for r in rows]).astype(np.float32)
 
 
-def item_matrix(df: pd.DataFrame, prefixes: Sequence[str] = (ITEM_STATS_VIEW, "item_realtime")) -> np.ndarray:
+def item_matrix(df: pd.DataFrame) -> np.ndarray:
     """item_vector() of every row (float32 [N, F_i])."""
-    rows = _records(df, prefixes)
+    rows = _records(df, ITEM_VECTOR_FEATURE_REFS)
     if not rows:
         return np.zeros((0, len(item_vector({}))), np.float32)
     return np.stack([item_vector(r) for r in rows]).astype(np.float32)
@@ -284,7 +296,7 @@ def build_eval_set(
     """Users with positive interactions in [cutoff, end); everything they did before is excluded."""
     before = interactions[interactions["event_ts"] < cutoff].sort_values("event_ts", ascending=False)
     after = interactions[(interactions["event_ts"] >= cutoff) & (interactions["event_ts"] < end)]
-    after = after[after["is_positive"].astype(bool)]
+    after = after[after["is_positive"].fillna(False).astype(bool)]  # NA counts as not positive
     seen: dict[str, list[str]] = {}
     for u, items in before.groupby("user_id", sort=False)["item_id"]:
         seen[str(u)] = list(dict.fromkeys(map(str, items)))  # unique, most recent first

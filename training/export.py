@@ -75,7 +75,7 @@ def to_onnx(model: keras.Model, signature: list[tf.TensorSpec], path: Path) -> M
         raise ExportError(f"ONNX inputs {input_names} differ from the contract {expected}")
     path.write_bytes(proto.SerializeToString())
 
-    def spec(value_info) -> TensorSpec:  # noqa: ANN001 - onnx protobuf type
+    def spec(value_info: onnx.ValueInfoProto) -> TensorSpec:
         t = value_info.type.tensor_type
         dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name
         dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]

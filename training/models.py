@@ -10,7 +10,9 @@ from training.towers import CandidateTower, QueryTower, Ranker
 keras = tf.keras
 
 
-def retrieval_task(candidates: tf.data.Dataset | None = None, temperature: float | None = None) -> tfrs.tasks.Retrieval:
+def retrieval_task(
+    candidates: tf.data.Dataset | None = None, temperature: float | None = None
+) -> tfrs.tasks.Retrieval:
     """In-batch softmax retrieval task; top-k metrics over ``candidates`` (only computed when evaluating)."""
     metrics = None
     if candidates is not None:

@@ -14,7 +14,8 @@
    ``bundles/<version>`` (atomic on one filesystem), then point ``current`` at it by creating
    a temporary symlink and ``os.replace``-ing it over ``current``: readers see the old or the
    new bundle, never a mix. A failure at any step leaves ``current`` untouched.
-4. Keep the newest ``--keep`` bundles (``LAMBDAREC_KEEP_BUNDLES``, default 5), never the current.
+4. Keep the newest ``--keep`` bundles (``LAMBDAREC_KEEP_BUNDLES``, default 5), never the current;
+   a published candidate is removed from ``models/staging`` (a refused one stays for inspection).
 
 Exit codes: 0 published (or already current), 1 refused by the gate, 2 invalid bundle/input.
 No TensorFlow is imported here.
@@ -111,7 +112,9 @@ def install(candidate: Path, bundles_dir: Path, version: str) -> Path:
 def prune(bundles_dir: Path, keep: int, protect: Sequence[Path]) -> list[Path]:
     """Delete all but the newest ``keep`` bundles (versions sort by time); never a protected one."""
     protected = {p.resolve() for p in protect}
-    versions = sorted((p for p in bundles_dir.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    versions = sorted(
+        (p for p in bundles_dir.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
+    )
     removed = []
     for p in versions[:-keep] if keep > 0 else versions:
         if p.resolve() not in protected:
@@ -142,6 +145,9 @@ def publish(
     final = install(candidate, bundles_dir, manifest.bundle_version)
     flip_current(current_link, final)
     prune(bundles_dir, keep, protect=[final])
+    if candidate.parent.resolve() == (models_dir / "staging").resolve():
+        # Published candidates move out of staging; refused ones stay there for inspection.
+        shutil.rmtree(candidate, ignore_errors=True)
     return final, result
 
 
@@ -150,15 +156,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = TrainingSettings()
     p = argparse.ArgumentParser(prog="python -m training.publish", description=__doc__.split("\n\n")[0])
-    p.add_argument("--bundle", type=Path, required=True, help="candidate bundle directory (from training.train)")
-    p.add_argument("--tolerance", type=float, default=0.02, help="allowed relative recall@10 loss (default 0.02)")
+    p.add_argument(
+        "--bundle", type=Path, required=True, help="candidate bundle directory (from training.train)"
+    )
+    p.add_argument(
+        "--tolerance", type=float, default=0.02, help="allowed relative recall@10 loss (default 0.02)"
+    )
     p.add_argument("--keep", type=int, default=settings.keep_bundles, help="bundles to keep (default 5)")
     p.add_argument("--force", action="store_true", help="skip the quality gate (still verifies the bundle)")
     args = p.parse_args(argv)
     if not 0.0 <= args.tolerance < 1.0:
         p.error("--tolerance must be in [0, 1)")
     try:
-        final, result = publish(args.bundle.resolve(), settings.models_dir, args.tolerance, args.keep, args.force)
+        final, result = publish(
+            args.bundle.resolve(), settings.models_dir, args.tolerance, args.keep, args.force
+        )
     except GateRefused as exc:
         print(f"not published: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,15 @@ from lambdarec_contracts.bundle import REPORT_JSON_FILE, REPORT_MD_FILE
 
 RECALL_PLOT = "recall_at_k.png"
 LOSS_PLOT = "training_loss.png"
-TABLE_METRICS = ("recall@10", "recall@50", "recall@100", "ndcg@10", "hit_rate@10", "coverage@10", "novelty@10")
+TABLE_METRICS = (
+    "recall@10",
+    "recall@50",
+    "recall@100",
+    "ndcg@10",
+    "hit_rate@10",
+    "coverage@10",
+    "novelty@10",
+)
 
 
 def _fmt(v: float) -> str:
@@ -40,14 +48,30 @@ def markdown(report: dict[str, Any]) -> str:
         base = ref.get("recall@10") or 0.0
         lift = f"{m['recall@10'] / base:.2f}x" if base > 0 else "n/a"
         lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k)) for k in TABLE_METRICS) + f" | {lift} |")
-    lines += ["", f"![recall@k]({RECALL_PLOT})", "", "## Ranker (held-out rows)", "", "| metric | value |", "| --- | ---: |"]
+    lines += [
+        "",
+        f"![recall@k]({RECALL_PLOT})",
+        "",
+        "## Ranker (held-out rows)",
+        "",
+        "| metric | value |",
+        "| --- | ---: |",
+    ]
     for k, v in report["ranker"].items():
         lines.append(f"| {k} | {_fmt(v)} |")
-    lines += ["", f"![training loss]({LOSS_PLOT})", "", "## Timings (s)", "", "| step | seconds |", "| --- | ---: |"]
+    lines += [
+        "",
+        f"![training loss]({LOSS_PLOT})",
+        "",
+        "## Timings (s)",
+        "",
+        "| step | seconds |",
+        "| --- | ---: |",
+    ]
     for k, v in report["timings"].items():
         lines.append(f"| {k} | {v:.2f} |")
-    lines += ["", f"Value model weights: `{json.dumps(report['value_model_weights'])}`", ""]
-    return "\n".join(lines)
+    lines += ["", f"Value model weights: `{json.dumps(report['value_model_weights'])}`"]
+    return "\n".join(lines) + "\n"
 
 
 def plots(out_dir: Path, recall_curves: dict[str, np.ndarray], losses: dict[str, list[float]]) -> None:
@@ -77,7 +101,12 @@ def plots(out_dir: Path, recall_curves: dict[str, np.ndarray], losses: dict[str,
     plt.close(fig)
 
 
-def write(out_dir: Path, report: dict[str, Any], recall_curves: dict[str, np.ndarray], losses: dict[str, list[float]]) -> None:
+def write(
+    out_dir: Path,
+    report: dict[str, Any],
+    recall_curves: dict[str, np.ndarray],
+    losses: dict[str, list[float]],
+) -> None:
     (out_dir / REPORT_JSON_FILE).write_text(json.dumps(report, indent=2, default=float))
     (out_dir / REPORT_MD_FILE).write_text(markdown(report))
     plots(out_dir, recall_curves, losses)

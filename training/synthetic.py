@@ -61,9 +61,9 @@ def generate(
         for _ in range(n_items)
     ]
     genre_factors = rng.normal(size=(len(_REAL_GENRES), LATENT_DIM))
-    item_factors = np.stack(
-        [genre_factors[g].mean(0) for g in item_genres]
-    ) * 0.7 + rng.normal(scale=0.7, size=(n_items, LATENT_DIM))
+    item_factors = np.stack([genre_factors[g].mean(0) for g in item_genres]) * 0.7 + rng.normal(
+        scale=0.7, size=(n_items, LATENT_DIM)
+    )
     popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
     rng.shuffle(popularity)
     years = rng.integers(1950, 2024, size=n_items)
@@ -99,7 +99,9 @@ def generate(
     fct["event_ts"] = fct["event_ts"].astype("datetime64[us, UTC]")
     fct["interaction_id"] = [f"x{i:08d}" for i in range(len(fct))]
     fct["event_date"] = fct["event_ts"].dt.date
-    fct["is_positive"] = (fct["rating"].fillna(0) >= POSITIVE_RATING) | fct["event_type"].isin(["click", "like"])
+    fct["is_positive"] = (fct["rating"].fillna(0) >= POSITIVE_RATING) | fct["event_type"].isin(
+        ["click", "like"]
+    )
 
     first_seen = fct.groupby("item_id")["event_ts"].min()
     dim_items = pd.DataFrame(
@@ -114,7 +116,9 @@ def generate(
     )
     dim_items["first_seen_ts"] = dim_items["item_id"].map(first_seen).astype("datetime64[us, UTC]")
     dim_users = fct.groupby("user_id").agg(
-        first_seen_ts=("event_ts", "min"), last_seen_ts=("event_ts", "max"), n_interactions=("item_id", "size")
+        first_seen_ts=("event_ts", "min"),
+        last_seen_ts=("event_ts", "max"),
+        n_interactions=("item_id", "size"),
     )
     dim_users = dim_users.reset_index()
 
@@ -141,7 +145,9 @@ def point_in_time_features(fct: pd.DataFrame, dim_items: pd.DataFrame) -> pd.Dat
     ts = df["event_ts"].astype("int64").to_numpy() // 1_000_000  # seconds
     week, month = 7 * 86400, 30 * 86400
 
-    user_cols: dict[str, list] = {k: [] for k in ("n7", "n30", "nt", "rm", "rs", "aff", "recent", "recent_pos")}
+    user_cols: dict[str, list] = {
+        k: [] for k in ("n7", "n30", "nt", "rm", "rs", "aff", "recent", "recent_pos")
+    }
     item_cols: dict[str, list] = {k: [] for k in ("n7", "n30", "nt", "rm", "br")}
     # Running aggregates per user / item (events arrive in time order, so times lists stay sorted).
     u_state: dict[str, dict] = {}
@@ -151,7 +157,17 @@ def point_in_time_features(fct: pd.DataFrame, dim_items: pd.DataFrame) -> pd.Dat
         ts, df["user_id"], df["item_id"], df["rating"], df["is_positive"], strict=True
     ):
         us = u_state.setdefault(
-            u, {"t": [], "rs": 0.0, "rss": 0.0, "rn": 0, "aff": np.zeros(len(GENRES)), "np": 0, "items": [], "pos": []}
+            u,
+            {
+                "t": [],
+                "rs": 0.0,
+                "rss": 0.0,
+                "rn": 0,
+                "aff": np.zeros(len(GENRES)),
+                "np": 0,
+                "items": [],
+                "pos": [],
+            },
         )
         n = len(us["t"])
         user_cols["n7"].append(n - bisect.bisect_right(us["t"], row_ts - week))
@@ -221,7 +237,7 @@ def point_in_time_features(fct: pd.DataFrame, dim_items: pd.DataFrame) -> pd.Dat
     out[f"{its}__bayes_rating"] = item_cols["br"]
     out[f"{its}__trending_score"] = np.log1p(np.array(item_cols["n7"], dtype=float))
     out[f"{its}__genres"] = df["item_id"].map(genres_of)
-    out[f"{its}__year"] = df["item_id"].map(year_of).astype("int64")
+    out[f"{its}__year"] = df["item_id"].map(year_of).fillna(0).astype("int64")
     return out
 
 
@@ -281,6 +297,78 @@ def write(data_dir: Path, ds: str, **kwargs: int) -> dict[str, Path]:
     return paths
 
 
+def frames_from_movielens(raw_dir: Path) -> dict[str, pd.DataFrame]:
+    """dim_items and fct_interactions from MovieLens-format CSVs (ratings.csv, movies.csv), the
+    way the dbt marts shape them (a dev shortcut that skips ingest/dbt/Spark/Feast)."""
+    ratings = pd.read_csv(raw_dir / "ratings.csv").drop_duplicates()
+    movies = pd.read_csv(raw_dir / "movies.csv")
+    desc_path = raw_dir / "item_descriptions.csv"
+    desc = pd.read_csv(desc_path) if desc_path.exists() else pd.DataFrame(columns=["movieId", "description"])
+    years = movies["title"].str.extract(r"\((\d{4})\)\s*$")[0]
+    aliases = {"Children's": "Children", "(no genres listed)": "(other)", "unknown": "(other)"}
+    dim_items = pd.DataFrame(
+        {
+            "item_id": movies["movieId"].astype(str),
+            "title": movies["title"].str.replace(r"\s*\(\d{4}\)\s*$", "", regex=True),
+            "genres": [
+                [aliases.get(g, g if g in GENRES else "(other)") for g in str(gs).split("|") if g]
+                or ["(other)"]
+                for gs in movies["genres"].fillna("")
+            ],
+            "year": pd.to_numeric(years, errors="coerce").astype("Int32"),
+            "tags": "",
+            "description": movies["movieId"]
+            .map(dict(zip(desc["movieId"], desc["description"], strict=True)))
+            .fillna(""),
+        }
+    )
+    fct = pd.DataFrame(
+        {
+            "user_id": ratings["userId"].astype(str),
+            "item_id": ratings["movieId"].astype(str),
+            "rating": ratings["rating"].astype(float),
+            "event_type": "rating",
+            "event_ts": pd.to_datetime(ratings["timestamp"], unit="s", utc=True).astype(
+                "datetime64[us, UTC]"
+            ),
+        }
+    ).sort_values(["event_ts", "user_id"], kind="stable")
+    fct = fct.reset_index(drop=True)
+    fct["interaction_id"] = [f"x{i:08d}" for i in range(len(fct))]
+    fct["event_date"] = fct["event_ts"].dt.date
+    fct["is_positive"] = fct["rating"] >= POSITIVE_RATING
+    dim_items["first_seen_ts"] = dim_items["item_id"].map(fct.groupby("item_id")["event_ts"].min())
+    return {"dim_items": dim_items, "fct_interactions": fct}
+
+
+def write_from_movielens(raw_dir: Path, data_dir: Path, ds: str) -> dict[str, Path]:
+    """Marts, item features and a point-in-time training set from MovieLens-format files.
+
+    Text embeddings are not made here: run ``jobs.embeddings`` (embed env) on the written marts.
+    """
+    frames = frames_from_movielens(raw_dir)
+    marts = data_dir / "marts"
+    marts.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in ("dim_items", "fct_interactions"):
+        paths[name] = marts / f"{name}.parquet"
+        frames[name].to_parquet(paths[name], index=False)
+    end = pd.Timestamp(ds, tz="UTC") + pd.Timedelta(days=1)
+    ts = point_in_time_features(frames["fct_interactions"], frames["dim_items"])
+    ts = ts[ts["event_timestamp"] < end]
+    ts_dir = data_dir / "training_sets" / f"ds={ds}"
+    ts_dir.mkdir(parents=True, exist_ok=True)
+    paths["training_set"] = ts_dir / TRAINING_SET_FILE
+    ts.to_parquet(paths["training_set"], index=False)
+    feat_dir = data_dir / "features" / ITEM_FEATURES_TABLE / f"ds={ds}"
+    feat_dir.mkdir(parents=True, exist_ok=True)
+    paths["item_features"] = feat_dir / "part-00000.parquet"
+    latest_item_features(frames["fct_interactions"], frames["dim_items"], ds).to_parquet(
+        paths["item_features"], index=False
+    )
+    return paths
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.synthetic", description=__doc__.splitlines()[0])
     p.add_argument("--ds", required=True, type=lambda s: dt.date.fromisoformat(s).isoformat())
@@ -289,8 +377,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--interactions", type=int, default=100_000)
     p.add_argument("--days", type=int, default=120)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--from-movielens", type=Path, help="convert MovieLens-format CSVs instead of generating")
     a = p.parse_args(argv)
     settings = BaseLambdarecSettings()
+    if a.from_movielens:
+        for name, path in write_from_movielens(a.from_movielens, settings.data_dir, a.ds).items():
+            print(f"{name}: {path}")
+        return 0
     paths = write(
         settings.data_dir,
         a.ds,

@@ -69,7 +69,9 @@ class CandidateTower(keras.Model):
         self.year = tf.constant(content.year)
         self.text = tf.constant(content.text) if content.text.shape[1] else None
         self.item_embedding = keras.layers.Embedding(n_items + 1, dim, name="item_embedding")
-        self.text_proj = keras.layers.Dense(32, activation="relu", name="text_proj") if self.text is not None else None
+        self.text_proj = (
+            keras.layers.Dense(32, activation="relu", name="text_proj") if self.text is not None else None
+        )
         self.hidden = keras.layers.Dense(hidden, activation="relu", name="candidate_hidden")
         self.out = keras.layers.Dense(dim, name="candidate_out")
 
@@ -93,7 +95,9 @@ class Ranker(keras.Model):
 
     def __init__(self, hidden: tuple[int, ...] = (128, 64), **kwargs) -> None:
         super().__init__(**kwargs)
-        self.body = [keras.layers.Dense(h, activation="relu", name=f"ranker_hidden_{i}") for i, h in enumerate(hidden)]
+        self.body = [
+            keras.layers.Dense(h, activation="relu", name=f"ranker_hidden_{i}") for i, h in enumerate(hidden)
+        ]
         # The rating head starts at a typical rating so early training is not spent on the bias.
         self.rating = keras.layers.Dense(1, name="rating", bias_initializer=keras.initializers.Constant(3.5))
         self.p_positive = keras.layers.Dense(1, activation="sigmoid", name="p_positive")
@@ -101,7 +105,14 @@ class Ranker(keras.Model):
     def call(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         q, c = inputs["query_embedding"], inputs["item_embedding"]
         x = tf.concat(
-            [inputs["user_features"], inputs["item_features"], q, c, q * c, tf.reduce_sum(q * c, -1, keepdims=True)],
+            [
+                inputs["user_features"],
+                inputs["item_features"],
+                q,
+                c,
+                q * c,
+                tf.reduce_sum(q * c, -1, keepdims=True),
+            ],
             axis=-1,
         )
         for layer in self.body:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from lambdarec_contracts.features import RECENT_HISTORY_LEN
 
+MAX_COOC_ITEMS = 20_000  # the dense co-occurrence baseline needs n_items^2 float32
 DEFAULT_VALUE_WEIGHTS = {"rating": 0.5, "p_positive": 0.5}
 
 
@@ -36,13 +37,13 @@ class TrainConfig(BaseModel):
 
     ds: str
     eval_days: int = Field(default=14, ge=1)
-    epochs: int = Field(default=6, ge=1)
+    epochs: int = Field(default=5, ge=1)
     ranker_epochs: int = Field(default=3, ge=1)
     batch_size: int = Field(default=2048, ge=8)
     dim: int = Field(default=64, ge=4)
     history_len: int = Field(default=RECENT_HISTORY_LEN, ge=1)
     learning_rate: float = 0.005
-    temperature: float | None = 0.1
+    temperature: float | None = 0.2
     sampling_bias_correction: bool = True
     user_id_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     value_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_VALUE_WEIGHTS))
@@ -60,7 +61,9 @@ class TrainConfig(BaseModel):
     def _heads(cls, v: dict[str, float]) -> dict[str, float]:
         unknown = set(v) - set(DEFAULT_VALUE_WEIGHTS)
         if unknown or not v:
-            raise ValueError(f"value weights must name ranker heads {sorted(DEFAULT_VALUE_WEIGHTS)}, got {sorted(v)}")
+            raise ValueError(
+                f"value weights must name ranker heads {sorted(DEFAULT_VALUE_WEIGHTS)}, got {sorted(v)}"
+            )
         return v
 
 
@@ -95,7 +98,7 @@ def run(ds: str, epochs: int | None = None, **overrides: Any) -> Path:
     return train_bundle(cfg, TrainingSettings())
 
 
-def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - one linear pipeline
+def train_bundle(cfg: TrainConfig, settings: Any) -> Path:
     """The whole pipeline: inputs -> split -> retrieval -> evaluation -> ranker -> export -> report."""
     import numpy as np
     import pandas as pd
@@ -107,6 +110,7 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     # Inputs first: a missing partition fails in a second, before TensorFlow is even imported.
     inputs = load_inputs(settings.data_dir, cfg.ds)
 
+    import onnxruntime as ort
     import tensorflow as tf
 
     from lambdarec_contracts import CONTRACTS_VERSION
@@ -124,7 +128,7 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
         BundleManifest,
     )
     from lambdarec_contracts.feature_vectors import ITEM_VECTOR_NAMES, USER_VECTOR_NAMES
-    from lambdarec_contracts.features import RANKER_SERVICE, RETRIEVAL_SERVICE
+    from lambdarec_contracts.features import ITEM_STATS_VIEW, RANKER_SERVICE, RETRIEVAL_SERVICE
     from training import artifacts, evaluation, export, report
     from training.bundle_eval import EVAL_SET_FILE, LoadedBundle, evaluate_loaded
     from training.data import (
@@ -147,11 +151,15 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     cutoff, end = cutoff_of(cfg.ds, cfg.eval_days), end_of(cfg.ds)
     ts = inputs.training_set
     train_rows = ts[ts["event_timestamp"] < cutoff].reset_index(drop=True)
-    heldout_rows = ts[(ts["event_timestamp"] >= cutoff) & (ts["event_timestamp"] < end)].reset_index(drop=True)
+    heldout_rows = ts[(ts["event_timestamp"] >= cutoff) & (ts["event_timestamp"] < end)].reset_index(
+        drop=True
+    )
     if train_rows.empty:
         raise ValueError(f"no training rows before the cut-off {cutoff:%Y-%m-%d} (eval_days={cfg.eval_days})")
     # "Not interested" is an explicit negative: it must not become a positive retrieval pair.
-    retr = train_rows[train_rows["event_type"] != NOT_INTERESTED].reset_index(drop=True)
+    is_retr = (train_rows["event_type"] != NOT_INTERESTED).to_numpy()
+    retr = train_rows[is_retr].reset_index(drop=True)
+    train_uf = user_matrix(train_rows)  # computed once, shared by retrieval and the ranker
     user_vocab = build_vocab(retr["user_id"])
     item_vocab = build_vocab(retr["item_id"], extra_ids=[*inputs.dim_items["item_id"], *ts["item_id"]])
     content = item_content(item_vocab, inputs.dim_items, inputs.text_embeddings)
@@ -164,12 +172,14 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     item_idx = item_vocab.lookup(retr["item_id"])
     counts = np.bincount(item_idx, minlength=len(item_vocab)).astype(np.float64)
     item_prob = (counts / counts.sum())[item_idx].astype(np.float32)
-    hist_idx, hist_mask = history_arrays(recent_lists(retr), item_vocab, cfg.history_len, drop=list(retr["item_id"]))
+    hist_idx, hist_mask = history_arrays(
+        recent_lists(retr), item_vocab, cfg.history_len, drop=list(retr["item_id"])
+    )
     retr_inputs = {
         "user_idx": user_vocab.lookup(retr["user_id"]),
         "history_idx": hist_idx,
         "history_mask": hist_mask,
-        "user_features": user_matrix(retr),
+        "user_features": train_uf[is_retr],
     }
     n_uf = retr_inputs["user_features"].shape[1]
     timings["prepare_s"] = time.perf_counter() - t0
@@ -179,7 +189,10 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     catalogue_idx = np.arange(1, len(item_vocab), dtype=np.int64)
     candidates = tf.data.Dataset.from_tensor_slices(catalogue_idx).batch(1024).map(candidate_tower)
     model = TwoTowerModel(
-        query_tower, candidate_tower, retrieval_task(candidates, cfg.temperature), cfg.sampling_bias_correction
+        query_tower,
+        candidate_tower,
+        retrieval_task(candidates, cfg.temperature),
+        cfg.sampling_bias_correction,
     )
     model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
 
@@ -220,13 +233,18 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     t = time.perf_counter()
     item_emb = np.zeros((len(item_vocab), cfg.dim), np.float32)
     item_emb[1:] = np.concatenate(
-        [candidate_tower(tf.constant(catalogue_idx[i : i + 4096])).numpy() for i in range(0, len(catalogue_idx), 4096)]
+        [
+            candidate_tower(tf.constant(catalogue_idx[i : i + 4096])).numpy()
+            for i in range(0, len(catalogue_idx), 4096)
+        ]
     )
     eval_set = build_eval_set(
         inputs.interactions, train_rows, cutoff, end, cfg.history_len, list(USER_VECTOR_NAMES)
     )
     if len(eval_set) == 0:
-        raise ValueError(f"no evaluation users: no positive interactions in [{cutoff:%Y-%m-%d}, {end:%Y-%m-%d})")
+        raise ValueError(
+            f"no evaluation users: no positive interactions in [{cutoff:%Y-%m-%d}, {end:%Y-%m-%d})"
+        )
     e_hist, e_mask = history_arrays(eval_set.histories, item_vocab, cfg.history_len)
     e_inputs = {
         "user_idx": user_vocab.lookup(eval_set.user_ids),
@@ -242,35 +260,38 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     item_user_counts = np.bincount(user_item["i"], minlength=len(item_vocab))
     n_train_users = user_vocab.n_trained
     pop = evaluation.popularity_scores(item_idx, len(item_vocab))
-    sim = evaluation.cooccurrence_similarity(user_item["u"].to_numpy(), user_item["i"].to_numpy(), n_train_users + 1, len(item_vocab))
-    # Co-occurrence scores every item by its similarity to everything the user did before the cut-off.
-    seen_x = np.zeros((len(eval_set), len(item_vocab)), np.float32)
-    for u, ex in enumerate(exclude):
-        seen_x[u, ex[ex > 0]] = 1.0
     scorers = {
         "two_tower": lambda rows: q_eval[rows] @ item_emb.T,
         "most_popular": lambda rows: np.broadcast_to(pop, (len(rows), len(pop))),
-        "cooccurrence": lambda rows: seen_x[rows] @ sim + 1e-9 * pop,  # popularity breaks ties
     }
-    retrieval_metrics, curves = {}, {}
-    for name, fn in scorers.items():
-        top = evaluation.rank_in_chunks(fn, len(eval_set), exclude, 100)
-        retrieval_metrics[name] = evaluation.ranking_metrics(top, heldout, len(item_vocab) - 1, item_user_counts, n_train_users)
-        curves[name] = evaluation.recall_curve(top, heldout)
+    if len(item_vocab) <= MAX_COOC_ITEMS:
+        sim = evaluation.cooccurrence_similarity(
+            user_item["u"].to_numpy(), user_item["i"].to_numpy(), n_train_users + 1, len(item_vocab)
+        )
+        scorers["cooccurrence"] = evaluation.cooccurrence_scorer(sim, exclude, pop)
+    else:  # a dense item x item matrix would not fit in memory
+        _log(f"  co-occurrence baseline skipped: {len(item_vocab)} items > {MAX_COOC_ITEMS}")
+    retrieval_metrics, curves = evaluation.compare_retrieval(
+        scorers, exclude, heldout, item_user_counts, n_train_users
+    )
     timings["evaluation_s"] = time.perf_counter() - t
     for name, m in retrieval_metrics.items():
-        _log(f"  {name:13s} recall@10 {m['recall@10']:.4f} recall@100 {m['recall@100']:.4f} ndcg@10 {m['ndcg@10']:.4f}")
+        _log(
+            f"  {name:13s} recall@10 {m['recall@10']:.4f} recall@100 {m['recall@100']:.4f} ndcg@10 {m['ndcg@10']:.4f}"
+        )
 
     # --- ranker ---------------------------------------------------------------------------------
     t = time.perf_counter()
 
-    def ranker_inputs(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-        h_idx, h_mask = history_arrays(recent_lists(rows), item_vocab, cfg.history_len, drop=list(rows["item_id"]))
+    def ranker_inputs(rows: pd.DataFrame, uf: np.ndarray) -> dict[str, np.ndarray]:
+        h_idx, h_mask = history_arrays(
+            recent_lists(rows), item_vocab, cfg.history_len, drop=list(rows["item_id"])
+        )
         q_in = {
             "user_idx": user_vocab.lookup(rows["user_id"]),
             "history_idx": h_idx,
             "history_mask": h_mask,
-            "user_features": user_matrix(rows),
+            "user_features": uf,
         }
         rating = pd.to_numeric(rows["rating"], errors="coerce").to_numpy(dtype=np.float64)
         return {
@@ -283,33 +304,31 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
             "label": rows["label"].to_numpy(dtype=np.float32)[:, None],
         }
 
-    r_train = ranker_inputs(train_rows)
+    r_train = ranker_inputs(train_rows, train_uf)
     n_if = r_train["item_features"].shape[1]
     ranker = Ranker()
     ranking_model = RankingModel(ranker)
     ranking_model.compile(optimizer=tf.keras.optimizers.Adam(0.003))
     r_hist = ranking_model.fit(
-        tf.data.Dataset.from_tensor_slices(r_train).shuffle(len(train_rows), seed=cfg.seed).batch(cfg.batch_size),
+        tf.data.Dataset.from_tensor_slices(r_train)
+        .shuffle(len(train_rows), seed=cfg.seed)
+        .batch(cfg.batch_size),
         epochs=cfg.ranker_epochs,
         verbose=0,
     )
     ranker_metrics: dict[str, float] = {}
     if len(heldout_rows):
-        r_test = ranker_inputs(heldout_rows)
-        preds = ranker.predict({k: r_test[k] for k in ("user_features", "item_features", "query_embedding", "item_embedding")}, batch_size=8192, verbose=0)
-        rated = r_test["has_rating"][:, 0] > 0
+        r_test = ranker_inputs(heldout_rows, user_matrix(heldout_rows))
+        preds = ranker.predict(
+            {k: r_test[k] for k in ("user_features", "item_features", "query_embedding", "item_embedding")},
+            batch_size=8192,
+            verbose=0,
+        )
         train_rated = r_train["has_rating"][:, 0] > 0
         mean_rating = float(r_train["rating"][train_rated, 0].mean()) if train_rated.any() else 0.0
-        value = sum(
-            w * (preds[h][:, 0] / 5.0 if h == "rating" else preds[h][:, 0]) for h, w in cfg.value_weights.items()
+        ranker_metrics = evaluation.ranker_metrics(
+            preds, r_test["rating"], r_test["has_rating"], r_test["label"], mean_rating, cfg.value_weights
         )
-        ranker_metrics = {
-            "rmse": evaluation.rmse(preds["rating"][rated, 0], r_test["rating"][rated, 0]) if rated.any() else float("nan"),
-            "rmse_baseline_mean_rating": evaluation.rmse(np.full(rated.sum(), mean_rating), r_test["rating"][rated, 0]) if rated.any() else float("nan"),
-            "auc_p_positive": evaluation.auc(preds["p_positive"][:, 0], r_test["label"][:, 0]),
-            "auc_value_score": evaluation.auc(value, r_test["label"][:, 0]),
-            "n_heldout_rows": float(len(heldout_rows)),
-        }
     timings["ranker_s"] = time.perf_counter() - t
     _log(f"  ranker: {json.dumps({k: round(v, 4) for k, v in ranker_metrics.items()})}")
 
@@ -324,17 +343,27 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     q_model = export.functional_query_model(query_tower, cfg.history_len, n_uf)
     r_model = export.functional_ranker(ranker, n_uf, n_if, cfg.dim)
     io = {
-        "query_tower": export.to_onnx(q_model, export.query_tower_signature(cfg.history_len, n_uf), work / QUERY_TOWER_FILE),
+        "query_tower": export.to_onnx(
+            q_model, export.query_tower_signature(cfg.history_len, n_uf), work / QUERY_TOWER_FILE
+        ),
         "ranker": export.to_onnx(r_model, export.ranker_signature(n_uf, n_if, cfg.dim), work / RANKER_FILE),
     }
-    q_feeds = export.query_parity_feeds(user_vocab.n_trained, item_vocab.n_trained, cfg.history_len, e_inputs["user_features"][:64])
+    q_feeds = export.query_parity_feeds(
+        user_vocab.n_trained, item_vocab.n_trained, cfg.history_len, e_inputs["user_features"][:64]
+    )
     rng = np.random.default_rng(cfg.seed)
     n_par = 64
+    n_par = min(n_par, len(r_train["user_features"]))
+    item_feats = r_train["item_features"][:n_par]
+    if inputs.item_features is not None and len(inputs.item_features) >= n_par:
+        # The latest item snapshot is what serving scores with: use it for the ranker parity inputs.
+        latest = inputs.item_features.head(n_par).rename(columns=lambda c: f"{ITEM_STATS_VIEW}__{c}")
+        item_feats = item_matrix(latest)
     r_feeds = {
         "user_features": r_train["user_features"][:n_par],
-        "item_features": r_train["item_features"][:n_par],
+        "item_features": item_feats,
         "query_embedding": r_train["query_embedding"][:n_par],
-        "item_embedding": item_emb[rng.integers(0, len(item_vocab), size=min(n_par, len(r_train["user_features"])))],
+        "item_embedding": item_emb[rng.integers(0, len(item_vocab), size=n_par)],
     }
     parity = {
         "query_tower": export.parity(q_model, work / QUERY_TOWER_FILE, q_feeds),
@@ -345,9 +374,15 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     artifacts.write_json(work / USER_VOCAB_FILE, user_vocab.ids)
     artifacts.write_json(work / ITEM_VOCAB_FILE, item_vocab.ids)
     artifacts.write_json(work / ITEMS_FILE, artifacts.items_snapshot(inputs.dim_items))
-    artifacts.write_json(work / POPULAR_FILE, artifacts.popular_lists(inputs.interactions, inputs.dim_items, end))
-    artifacts.write_json(work / NEIGHBOURS_COLLAB_FILE, artifacts.cosine_neighbours(item_emb, item_vocab.ids, cfg.neighbours))
-    artifacts.write_json(work / NEIGHBOURS_TEXT_FILE, artifacts.cosine_neighbours(content.text, item_vocab.ids, cfg.neighbours))
+    artifacts.write_json(
+        work / POPULAR_FILE, artifacts.popular_lists(inputs.interactions, inputs.dim_items, end)
+    )
+    artifacts.write_json(
+        work / NEIGHBOURS_COLLAB_FILE, artifacts.cosine_neighbours(item_emb, item_vocab.ids, cfg.neighbours)
+    )
+    artifacts.write_json(
+        work / NEIGHBOURS_TEXT_FILE, artifacts.cosine_neighbours(content.text, item_vocab.ids, cfg.neighbours)
+    )
     eval_set.to_frame().to_parquet(work / EVAL_SET_FILE, index=False)
     timings["export_s"] = time.perf_counter() - t
 
@@ -359,7 +394,7 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
         user_vocab=user_vocab,
         item_vocab=item_vocab,
         item_embeddings=item_emb,
-        session=__import__("onnxruntime").InferenceSession(str(work / QUERY_TOWER_FILE)),
+        session=ort.InferenceSession(str(work / QUERY_TOWER_FILE)),
     )
     onnx_metrics, _ = evaluate_loaded(loaded, eval_set, item_user_counts, n_train_users)
     tt = retrieval_metrics["two_tower"]
@@ -415,7 +450,8 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:  # noqa: PLR0915 - on
     _log(
         f"bundle {version}: recall@10 two_tower {tt['recall@10']:.4f} (onnx {onnx_metrics['recall@10']:.4f}) vs "
         f"most_popular {retrieval_metrics['most_popular']['recall@10']:.4f}, cooccurrence "
-        f"{retrieval_metrics['cooccurrence']['recall@10']:.4f}; {timings['retrieval_s_per_epoch']:.1f} s/epoch, "
+        f"{retrieval_metrics.get('cooccurrence', {}).get('recall@10', float('nan')):.4f}; "
+        f"{timings['retrieval_s_per_epoch']:.1f} s/epoch, "
         f"export {timings['export_s']:.1f} s, total {timings['total_s']:.1f} s"
     )
     return final
@@ -425,17 +461,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--ds", required=True, help="data interval YYYY-MM-DD (reads training_sets/ds=<ds>)")
     p.add_argument("--eval-days", type=int, default=14, help="days held out at the end for evaluation")
-    p.add_argument("--epochs", type=int, default=6, help="retrieval epochs")
+    p.add_argument("--epochs", type=int, default=5, help="retrieval epochs")
     p.add_argument("--ranker-epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=2048)
     p.add_argument("--dim", type=int, default=64, help="two-tower embedding dimension")
     p.add_argument("--learning-rate", type=float, default=0.005)
-    p.add_argument("--temperature", type=float, default=0.1, help="softmax temperature (0 = none)")
-    p.add_argument("--no-bias-correction", action="store_true", help="disable the logQ sampling-bias correction")
-    p.add_argument("--value-weights", type=parse_value_weights, default=dict(DEFAULT_VALUE_WEIGHTS),
-                   help="ranker head weights in the serving score, e.g. rating=0.5,p_positive=0.5")
+    p.add_argument("--temperature", type=float, default=0.2, help="softmax temperature (0 = none)")
+    p.add_argument(
+        "--no-bias-correction", action="store_true", help="disable the logQ sampling-bias correction"
+    )
+    p.add_argument(
+        "--value-weights",
+        type=parse_value_weights,
+        default=dict(DEFAULT_VALUE_WEIGHTS),
+        help="ranker head weights in the serving score, e.g. rating=0.5,p_positive=0.5",
+    )
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out-dir", type=Path, help="staging directory (default $LAMBDAREC_DATA_DIR/models/staging)")
+    p.add_argument(
+        "--out-dir", type=Path, help="staging directory (default $LAMBDAREC_DATA_DIR/models/staging)"
+    )
     return p
 
 

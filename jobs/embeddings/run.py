@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from jobs.embeddings.providers import EmbeddingError, LocalProvider, OpenAIProvider, Provider
 from jobs.embeddings.settings import EmbeddingsSettings
@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = EmbeddingsSettings()
         provider = make_provider(args.provider or settings.default_provider(), settings)
         record = run(settings, args.ds, provider)
-    except (JobError, EmbeddingError) as exc:
+    except (JobError, EmbeddingError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(record.model_dump_json())

@@ -143,6 +143,7 @@ def run(spark: SparkSession, settings: FeaturesSettings, args: FeatureJobArgs) -
 def main(argv: list[str] | None = None) -> int:
     """Entry point; prints a JSON summary of the written partitions on stdout."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO lines are connection chatter
     try:
         args = parse_args(argv)
     except ValidationError as exc:

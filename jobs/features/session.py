@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from jobs.features.settings import FeaturesSettings
+
+
+LOG4J2_CONFIG = Path(__file__).resolve().with_name("log4j2.properties")
 
 
 def build_spark_session(
@@ -21,6 +25,9 @@ def build_spark_session(
     # Python workers must run this environment's interpreter, not whatever `python` is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if settings.spark_master.startswith("local"):
+        # Everything runs in this process: bind to loopback instead of guessing a network address.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (
         SparkSession.builder.master(settings.spark_master)
         .appName(app_name)
@@ -28,7 +35,9 @@ def build_spark_session(
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         # Snapshots are defined in UTC; the JVM's zone must not shift day boundaries.
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config(
+            "spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J2_CONFIG}"
+        )
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         # Feast / pyarrow read INT64 micros as timestamp[us, UTC]; Spark's default INT96 is legacy.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")

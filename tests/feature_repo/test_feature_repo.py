@@ -150,7 +150,8 @@ def test_postgres_registry_apply_materialize_read(
 ) -> None:
     write_standard_dataset(tmp_path)
     settings = settings_for(tmp_path, redis_server.url, postgres_registry)
-    feast_apply(settings)
+    # --apply runs the `feast apply` CLI before materializing
+    materialize(settings, parse_utc("2024-01-01"), parse_utc("2024-01-03"), apply=True)
     assert not (tmp_path / "feast" / "registry.db").exists()  # nothing went to the SQLite default
     with psycopg.connect(postgres_registry) as conn:
         views = {
@@ -162,7 +163,6 @@ def test_postgres_registry_apply_materialize_read(
         services = {r[0] for r in conn.execute("SELECT feature_service_name FROM feature_services")}
     assert views == {"user_stats", "item_stats", "item_text_embedding", "user_realtime", "item_realtime"}
     assert services == {"retrieval_v1", "ranker_v1"}
-    materialize(settings, parse_utc("2024-01-01"), parse_utc("2024-01-03"))
     got = (
         open_store(settings)
         .get_online_features(

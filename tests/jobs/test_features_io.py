@@ -128,3 +128,13 @@ def test_bad_arguments_exit_2_with_a_message(argv, fragment, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "invalid arguments" in err and fragment in err
+
+
+@pytest.mark.spark
+def test_output_check_refuses_a_frame_off_contract(spark):
+    from jobs.features.io import check_output
+    from jobs.features.schemas import user_features_schema
+
+    wrong = spark.createDataFrame([("u1", 1)], "user_id string, n_interactions_7d int")
+    with pytest.raises(RuntimeError, match="user_features: output schema"):
+        check_output(wrong, user_features_schema(), "user_features")

@@ -14,7 +14,9 @@ def test_ranking_metrics_exact_values() -> None:
     top = np.array([[1, 2, 3, 4], [4, 3, 2, 1]])
     heldout = [np.array([2, 5]), np.array([1])]
     counts = np.array([0, 4, 2, 1, 1, 0])  # users who interacted with item 0..5 in training
-    m = ev.ranking_metrics(top, heldout, n_catalogue=5, item_user_counts=counts, n_train_users=4, ks=(1, 2, 4))
+    m = ev.ranking_metrics(
+        top, heldout, n_catalogue=5, item_user_counts=counts, n_train_users=4, ks=(1, 2, 4)
+    )
     # user 0 hits item 2 at rank 2 (1 of 2 held out); user 1 hits item 1 at rank 4.
     assert m["recall@1"] == 0.0
     assert m["recall@2"] == pytest.approx((0.5 + 0.0) / 2)
@@ -85,3 +87,34 @@ def test_evaluation_module_does_not_import_tensorflow() -> None:
     code = "import sys, training.evaluation, training.bundle_eval, training.publish; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cooccurrence_chunks_and_scorer() -> None:
+    users, items = np.array([0, 0, 1, 1, 1, 2]), np.array([1, 2, 1, 2, 3, 3])
+    one_shot = ev.cooccurrence_similarity(users, items, 3, 4)
+    np.testing.assert_allclose(ev.cooccurrence_similarity(users, items, 3, 4, chunk_users=1), one_shot)
+    # A user who saw item 1 only: item 2 (sim 1.0) beats item 3 (sim 0.5); popularity breaks the tie at 0.
+    score = ev.cooccurrence_scorer(one_shot, [np.array([1])], tie_break=np.array([0, 2, 2, 2.0]))
+    top = ev.rank_in_chunks(score, 1, [np.array([1])], 2)
+    np.testing.assert_array_equal(top, [[2, 3]])
+
+
+def test_value_score_and_ranker_metrics() -> None:
+    heads = {"rating": np.array([[5.0], [2.5], [4.0]]), "p_positive": np.array([[0.2], [0.9], [0.9]])}
+    score = ev.value_score(heads, {"rating": 0.5, "p_positive": 0.5})
+    np.testing.assert_allclose(score, [0.5 * 1.0 + 0.1, 0.5 * 0.5 + 0.45, 0.5 * 0.8 + 0.45])
+    m = ev.ranker_metrics(
+        heads,
+        rating=np.array([[4.0], [0.0], [3.0]]),
+        has_rating=np.array([[1.0], [0.0], [1.0]]),  # row 1 has no rating: not in the RMSE
+        label=np.array([[1.0], [0.0], [1.0]]),
+        mean_train_rating=3.5,
+        weights={"rating": 0.5, "p_positive": 0.5},
+    )
+    assert m["rmse"] == pytest.approx(math.sqrt((1.0**2 + 1.0**2) / 2))
+    assert m["rmse_baseline_mean_rating"] == pytest.approx(0.5)
+    # p_positive 0.2 / 0.9 (neg) / 0.9: one pair lost, one tied -> (0 + 0.5) / 2
+    assert m["auc_p_positive"] == pytest.approx(0.25)
+    # value scores 0.6 / 0.7 (neg) / 0.85: one pair lost, one won
+    assert m["auc_value_score"] == pytest.approx(0.5)
+    assert m["n_heldout_rows"] == 3

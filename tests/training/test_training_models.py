@@ -85,7 +85,9 @@ C = [[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]
 def _loss(probs=None, ids=(1, 2, 3)) -> float:  # noqa: ANN001
     task = retrieval_task(candidates=None, temperature=None)
     p = None if probs is None else tf.constant(probs, tf.float32)
-    return float(retrieval_loss(task, tf.constant(Q), tf.constant(C), tf.constant(ids, tf.int64), p, training=True))
+    return float(
+        retrieval_loss(task, tf.constant(Q), tf.constant(C), tf.constant(ids, tf.int64), p, training=True)
+    )
 
 
 def test_retrieval_loss_is_summed_softmax_cross_entropy() -> None:

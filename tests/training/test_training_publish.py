@@ -1,0 +1,136 @@
+"""Quality gate and atomic publish, on copies of a real (tiny) bundle."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lambdarec_contracts.bundle import ITEM_EMBEDDINGS_FILE, MANIFEST_FILE, BundleManifest
+from training.artifacts import file_checksums
+from training.bundle_eval import BundleError, verify_bundle
+from training.publish import GateRefused, gate_decision, main, publish
+
+pytestmark = pytest.mark.slow  # uses the session's real (tiny) TensorFlow training run
+
+
+def variant(src: Path, dest_root: Path, version: str, mutate: Callable[[Path], None] | None = None) -> Path:
+    """A copy of ``src`` under a new version, optionally modified, with fresh checksums."""
+    d = dest_root / version
+    shutil.copytree(src, d)
+    if mutate:
+        mutate(d)
+    m = BundleManifest.model_validate_json((d / MANIFEST_FILE).read_text())
+    m = m.model_copy(update={"bundle_version": version, "file_checksums": file_checksums(d)})
+    (d / MANIFEST_FILE).write_text(m.model_dump_json())
+    return d
+
+
+def anti_model(d: Path) -> None:
+    """A deliberately bad model: negated item embeddings rank the best candidates last."""
+    emb = np.load(d / ITEM_EMBEDDINGS_FILE)
+    np.save(d / ITEM_EMBEDDINGS_FILE, -emb)
+
+
+def test_gate_decision() -> None:
+    assert gate_decision(0.10, None, 0.02).passed
+    assert gate_decision(0.098, 0.10, 0.02).passed  # exactly at the floor 0.10 * 0.98
+    r = gate_decision(0.09, 0.10, 0.02)
+    assert not r.passed and "REFUSED" in r.message and "0.0900" in r.message and "0.1000" in r.message
+
+
+def test_gate_refuses_a_worse_bundle(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "models"
+    good = variant(tiny_bundle, tmp_path / "staging", "20240101T000000000Z-good")
+    bad = variant(tiny_bundle, tmp_path / "staging", "20240102T000000000Z-bad", anti_model)
+    final, result = publish(good, models)
+    assert result is not None and result.current is None
+    assert (models / "current").resolve() == final.resolve()
+    with pytest.raises(GateRefused, match="REFUSED") as info:
+        publish(bad, models)
+    assert "recall@10 new" in str(info.value)
+    assert (models / "current").resolve() == final.resolve()
+    assert not (models / "bundles" / bad.name).exists()
+    # The CLI says why and exits 1.
+    monkeypatch.setenv("LAMBDAREC_DATA_DIR", str(tmp_path))
+    assert main(["--bundle", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "not published: quality gate REFUSED: recall@10 new" in err
+
+
+def test_gate_passes_an_equal_bundle_and_flips(tiny_bundle: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    a = variant(tiny_bundle, tmp_path / "staging", "20240101T000000000Z-a")
+    b = variant(tiny_bundle, models / "staging", "20240102T000000000Z-b")  # the default staging dir
+    publish(a, models)
+    final, result = publish(b, models, tolerance=0.0)
+    assert result is not None and result.passed and result.new == pytest.approx(result.current)
+    assert not b.exists() and a.exists()  # moved out of models/staging; other candidates untouched
+    assert os.readlink(models / "current") == "bundles/20240102T000000000Z-b"
+    assert final.is_dir() and (models / "bundles" / a.name).is_dir()
+
+
+def test_failed_publish_leaves_the_old_pointer(tiny_bundle: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    a = variant(tiny_bundle, tmp_path / "staging", "20240101T000000000Z-a")
+    publish(a, models)
+    broken = variant(tiny_bundle, tmp_path / "staging", "20240102T000000000Z-broken")
+    (broken / "ranker.onnx").write_bytes(b"truncated")  # corrupted after the manifest was written
+    with pytest.raises(BundleError, match="checksum mismatch for ranker.onnx"):
+        publish(broken, models, force=True)
+    assert os.readlink(models / "current") == f"bundles/{a.name}"
+    assert sorted(p.name for p in (models / "bundles").iterdir()) == [a.name]  # no partial copy left
+
+
+def test_cli_exit_code_for_an_invalid_bundle(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "training.publish", "--bundle", str(tmp_path / "empty")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 2
+    assert "not published: invalid bundle" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_readers_never_see_a_half_written_bundle(tiny_bundle: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    versions = [variant(tiny_bundle, tmp_path / "staging", f"2024010{i}T000000000Z-v") for i in range(1, 7)]
+    publish(versions[0], models, force=True)
+    errors: list[str] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                target = (models / "current").resolve(strict=True)
+                seen.add(verify_bundle(target).bundle_version)
+            except (OSError, BundleError) as exc:
+                # A pruned old bundle may vanish after a reader resolved it; anything else is a bug.
+                if (models / "current").resolve() == target:
+                    errors.append(repr(exc))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for v in versions[1:]:
+            publish(v, models, force=True, keep=3)
+    finally:
+        stop.set()
+        t.join()
+    assert errors == []
+    assert len(seen) >= 2
+    assert os.readlink(models / "current") == f"bundles/{versions[-1].name}"
+    assert sorted(p.name for p in (models / "bundles").iterdir()) == [v.name for v in versions[-3:]]
