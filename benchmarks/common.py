@@ -62,3 +62,15 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -
     line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=False)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([f"\n## {title}", line(header), sep, *[line(r) for r in rows]])
+
+
+def free_port_env() -> dict[str, str]:
+    """PORT / AIRFLOW_PORT on free loopback ports (the demo's API and Airflow's execution API)."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    return {"PORT": str(ports[0]), "AIRFLOW_PORT": str(ports[1])}

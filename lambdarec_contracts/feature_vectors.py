@@ -3,6 +3,10 @@
 Training (TensorFlow env) and serving (slim env) both call these functions, so the
 transform cannot drift between them (training-serving skew). numpy only.
 
+Real-time (pushed) features are not model inputs yet: they have no offline history, so a
+model would train on zeros and serve live values (skew). Serving uses them directly (trending,
+recent items) until the speed layer also lands them offline for point-in-time training sets.
+
 Keys are Feast full feature names, ``"<view>__<feature>"`` (what
 ``get_historical_features(..., full_feature_names=True)`` returns as columns and
 what serving's online fast path returns). A missing or null value counts as 0.
@@ -16,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import ITEM_REALTIME_VIEW, ITEM_STATS_VIEW, USER_REALTIME_VIEW, USER_STATS_VIEW
+from .features import ITEM_STATS_VIEW, USER_STATS_VIEW
 from .tables import GENRE_ALIASES, GENRES
 
 _GENRE_INDEX = {g: i for i, g in enumerate(GENRES)}
@@ -38,7 +42,7 @@ def _log1p(v: Any) -> float:
 
 def genre_multi_hot(genres: Iterable[str] | None) -> np.ndarray:
     out = np.zeros(len(GENRES), dtype=np.float32)
-    for g in genres or ():
+    for g in () if genres is None else genres:
         g = GENRE_ALIASES.get(g, g)
         out[_GENRE_INDEX.get(g, _GENRE_INDEX["(other)"])] = 1.0
     return out
@@ -52,7 +56,6 @@ USER_VECTOR_NAMES: list[str] = [
     f"{USER_STATS_VIEW}__rating_mean_scaled",
     f"{USER_STATS_VIEW}__rating_std",
     *[f"{USER_STATS_VIEW}__genre_affinity[{g}]" for g in GENRES],
-    f"{USER_REALTIME_VIEW}__log_rt_n_events_1h",
 ]
 ITEM_VECTOR_NAMES: list[str] = [
     f"{ITEM_STATS_VIEW}__log_n_interactions_7d",
@@ -63,7 +66,6 @@ ITEM_VECTOR_NAMES: list[str] = [
     f"{ITEM_STATS_VIEW}__trending_score_clipped",
     f"{ITEM_STATS_VIEW}__year_scaled",
     *[f"{ITEM_STATS_VIEW}__genre[{g}]" for g in GENRES],
-    f"{ITEM_REALTIME_VIEW}__log_rt_n_events_1h",
 ]
 
 # The raw Feast features the vectors read (feature refs "<view>:<feature>").
@@ -74,7 +76,6 @@ USER_VECTOR_FEATURE_REFS = [
     f"{USER_STATS_VIEW}:rating_mean",
     f"{USER_STATS_VIEW}:rating_std",
     f"{USER_STATS_VIEW}:genre_affinity",
-    f"{USER_REALTIME_VIEW}:rt_n_events_1h",
 ]
 ITEM_VECTOR_FEATURE_REFS = [
     f"{ITEM_STATS_VIEW}:n_interactions_7d",
@@ -85,7 +86,6 @@ ITEM_VECTOR_FEATURE_REFS = [
     f"{ITEM_STATS_VIEW}:trending_score",
     f"{ITEM_STATS_VIEW}:year",
     f"{ITEM_STATS_VIEW}:genres",
-    f"{ITEM_REALTIME_VIEW}:rt_n_events_1h",
 ]
 
 
@@ -103,8 +103,7 @@ def user_vector(f: Mapping[str, Any]) -> np.ndarray:
         _num(f.get(f"{v}__rating_mean")) / 5.0,
         _num(f.get(f"{v}__rating_std")),
     ]
-    tail = [_log1p(f.get(f"{USER_REALTIME_VIEW}__rt_n_events_1h"))]
-    return np.concatenate([np.asarray(head, np.float32), affinity, np.asarray(tail, np.float32)])
+    return np.concatenate([np.asarray(head, np.float32), affinity])
 
 
 def item_vector(f: Mapping[str, Any]) -> np.ndarray:
@@ -120,8 +119,4 @@ def item_vector(f: Mapping[str, Any]) -> np.ndarray:
         min(max(_num(f.get(f"{v}__trending_score")), 0.0), 10.0) / 10.0,
         (year - 1900.0) / 100.0 if year > 0 else 0.0,
     ]
-    genres = f.get(f"{v}__genres")
-    tail = [_log1p(f.get(f"{ITEM_REALTIME_VIEW}__rt_n_events_1h"))]
-    return np.concatenate(
-        [np.asarray(head, np.float32), genre_multi_hot(genres), np.asarray(tail, np.float32)]
-    )
+    return np.concatenate([np.asarray(head, np.float32), genre_multi_hot(f.get(f"{v}__genres"))])

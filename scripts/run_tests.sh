@@ -13,8 +13,10 @@ status=0
 run_group() {  # name env paths...
   local name=$1 env=$2; shift 2
   local paths=()
-  for p in "$@"; do [ -e "$p" ] && paths+=("$p"); done
-  [ ${#paths[@]} -eq 0 ] && return 0
+  for p in "$@"; do case "$p" in -*) paths+=("$p");; *) [ -e "$p" ] && paths+=("$p");; esac; done
+  local n_paths=0
+  for p in "${paths[@]}"; do case "$p" in -*) ;; *) n_paths=$((n_paths + 1));; esac; done
+  [ $n_paths -eq 0 ] && return 0
   echo "=== tests: $name ($env env) ==="
   "$VENVS/$env/bin/python" -m pytest "${paths[@]}" --junitxml="$OUT/$name.xml" ${PYTEST_ARGS:-}
   local rc=$?

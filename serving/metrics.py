@@ -18,6 +18,7 @@ BUNDLE_INFO = "lambdarec_bundle_info"
 BUNDLE_LOADS = "lambdarec_bundle_loads_total"
 EVENTS = "lambdarec_events_total"
 IMPRESSIONS = "lambdarec_impressions_total"
+CLICKS = "lambdarec_clicks_total"
 COVERAGE = "lambdarec_catalogue_coverage_ratio"
 DIVERSITY = "lambdarec_intra_list_diversity"
 RECOMMENDATIONS = "lambdarec_recommendations_total"
@@ -57,6 +58,11 @@ class Metrics:
         self.bundle_loads = Counter(BUNDLE_LOADS, "Bundle loads by result", ["result"], registry=r)
         self.events = Counter(EVENTS, "Posted events by result", ["result"], registry=r)
         self.impressions = Counter(IMPRESSIONS, "Items served", ["variant", "source"], registry=r)
+        # Clicks and likes by the poster's variant: with impressions, CTR per variant on dashboards
+        # (the experiment report attributes clicks to impressions exactly, from the landed stream).
+        self.clicks = Counter(
+            CLICKS, "Click and like events by the user's A/B variant", ["variant"], registry=r
+        )
         self.recommendations = Counter(
             RECOMMENDATIONS, "Recommendation responses", ["variant", "cached"], registry=r
         )

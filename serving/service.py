@@ -147,6 +147,9 @@ class Recommender:
         self.item_reader = OnlineFeatureReader(FEAST_PROJECT, ITEM_JOIN_KEY, ITEM_VECTOR_FEATURE_REFS)
         self._served: dict[str, set[str]] = {}  # bundle version -> items served (coverage)
         self._served_lock = threading.Lock()
+        # Export every variant's click counter from the start (CTR panels need a series at zero).
+        for variant in {"default", *(v.name for e in experiments.experiments for v in e.variants)}:
+            metrics.clicks.labels(variant=variant)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -557,4 +560,7 @@ class Recommender:
             self.store.pipeline(apply)
         self.metrics.events.labels(result="accepted").inc(len(new))
         self.metrics.events.labels(result="duplicate").inc(len(events) - len(new))
+        for e in new:
+            if e.type in ("click", "like"):
+                self.metrics.clicks.labels(variant=assign(self.experiments, e.user_id).variant.name).inc()
         return len(new), len(events) - len(new)

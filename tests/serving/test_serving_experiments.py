@@ -10,6 +10,7 @@ import pytest
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts.events import stream_fields_to_record
 from serving.experiments import ExperimentsConfig, assign, load_experiments, unit_hash
+from tests.serving.conftest import API_KEY
 
 
 def config(traffic: float = 1.0, weights: tuple[float, float] = (0.5, 0.5)) -> ExperimentsConfig:
@@ -82,3 +83,36 @@ def test_variant_overrides_and_impressions(client_for, published, spec, tmp_path
     for imp in imps:
         assert imp["kind"] == "impression" and imp["variant"] == assign(cfg, imp["user_id"]).variant.name
         assert imp["experiment"] == "gens" and imp["model_version"] == spec.version
+
+
+@pytest.mark.redis
+def test_clicks_are_counted_per_variant(client_for, published, tmp_path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "experiments:\n  - name: ctr\n    variants:\n"
+        "      - {name: a, weight: 1}\n      - {name: b, weight: 1}\n"
+    )
+    c = client_for(LAMBDAREC_EXPERIMENTS_FILE=str(exp))
+    cfg = load_experiments(exp)
+    users = [f"u{i}" for i in range(12)]
+    events = [
+        {
+            "event_id": f"e{i}-{kind}",
+            "user_id": u,
+            "item_id": "i1",
+            "type": kind,
+            "ts": "2026-01-01T00:00:00Z",
+        }
+        for i, u in enumerate(users)
+        for kind in ("click", "like", "view")
+    ]
+    events.append(dict(events[0]))  # a duplicate is not counted twice
+    resp = c.post("/v1/events", json={"events": events}, headers={"X-API-Key": API_KEY})
+    assert resp.status_code == 202
+    expected = {"a": 0, "b": 0}
+    for u in users:
+        expected[assign(cfg, u).variant.name] += 2  # click + like; views are not clicks
+    assert 0 < expected["a"] < 24  # both variants present among these users
+    text = c.get("/metrics").text
+    for variant, n in expected.items():
+        assert f'lambdarec_clicks_total{{variant="{variant}"}} {float(n)}' in text

@@ -1,0 +1,29 @@
+"""Wall time of a full pipeline run (all three DAGs through Airflow) on 1M interactions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from .common import REPO_ROOT, free_port_env, table, timed
+
+
+def run() -> str:
+    preset = os.environ.get("LAMBDAREC_BENCH_PIPELINE_PRESET", "1m")
+    var = REPO_ROOT / "var" / "bench" / f"pipeline-{preset}"
+    shutil.rmtree(var, ignore_errors=True)
+    env = {
+        "LAMBDAREC_VAR": str(var),
+        "LAMBDAREC_SAMPLE_PRESET": preset,
+        "REDIS_URL": os.environ.get("LAMBDAREC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        **free_port_env(),
+    }
+    env.pop("LAMBDAREC_DATA_DIR", None)
+    os.environ.pop("LAMBDAREC_DATA_DIR", None)
+    r = timed(["bash", str(REPO_ROOT / "scripts" / "demo.sh")], env=env)
+    steps = [ln.strip() for ln in r.stdout.splitlines() if ln.startswith("ok: ")]
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "services.sh"), "stop"], env={**os.environ, **env})
+    rows = [[s.split(" — ")[0].removeprefix("ok: "), ""] for s in steps]
+    rows.append(["whole demo (sample data, 3 DAGs, services, requests)", f"{r.seconds:.0f} s"])
+    return table(f"Full pipeline through Airflow on the {preset} sample", ["step", "wall"], rows)

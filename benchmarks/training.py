@@ -1,0 +1,60 @@
+"""Training benchmark: seconds per epoch (retrieval, ranking) and export time on 1M interactions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .common import REPO_ROOT, table, timed, venv_python
+
+DS = "2024-06-30"
+
+
+def run() -> str:
+    n = int(os.environ.get("LAMBDAREC_BENCH_TRAIN_INTERACTIONS", "1000000"))
+    data = REPO_ROOT / "var" / "bench" / "training"
+    shutil.rmtree(data, ignore_errors=True)
+    env = {"LAMBDAREC_DATA_DIR": str(data), "TF_USE_LEGACY_KERAS": "1"}
+    py = venv_python("training")
+    gen = timed(
+        [
+            py,
+            "-m",
+            "training.synthetic",
+            "--ds",
+            DS,
+            "--users",
+            "6000",
+            "--items",
+            "4000",
+            "--interactions",
+            str(n),
+        ],
+        env=env,
+    )
+    tr = timed([py, "-m", "training.train", "--ds", DS, "--epochs", "2", "--ranker-epochs", "2"], env=env)
+    bundle = Path(tr.stdout.strip().splitlines()[-1])
+    report = json.loads((bundle / "report.json").read_text())
+    t = report.get("timings", {})
+    m = report.get("metrics", {})
+    rows = [
+        ["synthetic inputs", f"{n:,} interactions, 6,000 users, 4,000 items", f"{gen.seconds:.0f} s"],
+        [
+            "retrieval (two-tower)",
+            "s / epoch (mean of 2)",
+            f"{t.get('retrieval_s_per_epoch', float('nan')):.1f}",
+        ],
+        ["ranking (2 heads)", "s / epoch (mean of 2)", f"{t.get('ranker_s', float('nan')) / 2:.1f}"],
+        ["evaluation", "full catalogue, models + baselines", f"{t.get('evaluation_s', float('nan')):.1f} s"],
+        ["ONNX export + parity check", "query tower + ranker", f"{t.get('export_s', float('nan')):.1f} s"],
+        ["whole run", f"peak RSS {tr.peak_rss_mb:.0f} MB", f"{tr.seconds:.0f} s"],
+        [
+            "recall@10",
+            "two-tower (2 epochs) on this synthetic set",
+            f"{m.get('recall@10', float('nan')):.4f}",
+        ],
+    ]
+    shutil.rmtree(data, ignore_errors=True)
+    return table("Training on 1M interactions (2 CPU cores)", ["step", "what", "figure"], rows)
