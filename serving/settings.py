@@ -48,8 +48,8 @@ class ServingSettings(BaseLambdarecSettings):
     local_cache_ttl_s: float = Field(default=5.0, ge=0.0, alias="LAMBDAREC_LOCAL_CACHE_TTL_S")
 
     # Redis client: short timeouts so a dead store degrades a request instead of hanging it.
-    redis_socket_timeout_s: float = Field(default=0.1, gt=0, alias="LAMBDAREC_REDIS_SOCKET_TIMEOUT_S")
-    redis_backoff_s: float = Field(default=1.0, ge=0.0, alias="LAMBDAREC_REDIS_BACKOFF_S")
+    redis_socket_timeout_s: float = Field(default=0.25, gt=0, alias="LAMBDAREC_REDIS_SOCKET_TIMEOUT_S")
+    redis_backoff_s: float = Field(default=0.5, ge=0.0, alias="LAMBDAREC_REDIS_BACKOFF_S")
     # "lua": one EVAL with every HMGET (fast, single-node Redis); "pipeline": N pipelined HMGETs
     # (Redis Cluster, where candidates' keys span slots).
     feature_fetch: str = Field(default="lua", pattern="^(lua|pipeline)$", alias="LAMBDAREC_FEATURE_FETCH")
