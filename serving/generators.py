@@ -67,6 +67,7 @@ class Context:
     trending_window_h: int
     trending_fallback_window_h: int
     liked_anchors: int
+    trending_cache_s: float = 0.0
     now: float = field(default_factory=time.time)
 
 
@@ -109,7 +110,11 @@ def because_you_liked(ctx: Context) -> list[Candidate]:
 def _trending_window(ctx: Context, hours: int) -> list[tuple[str, float]]:
     now_h = int(ctx.now // 3600)
     keys = [redis_keys.trending(now_h - i) for i in range(hours)]
-    res: list[tuple[bytes, float]] = ctx.store.run(lambda c: c.zunion(keys, withscores=True))  # type: ignore[arg-type,return-value]
+    res: list[tuple[bytes, float]] = ctx.store.memo(  # type: ignore[assignment]
+        ("trending", now_h, hours),
+        ctx.trending_cache_s,
+        lambda c: c.zunion(keys, withscores=True),  # type: ignore[arg-type,return-value]
+    )
     pairs = [(k.decode() if isinstance(k, bytes) else str(k), float(s)) for k, s in res]
     pairs.sort(key=lambda p: (-p[1], p[0]))
     return pairs

@@ -305,6 +305,7 @@ class Recommender:
             trending_window_h=s.trending_window_h,
             trending_fallback_window_h=s.trending_fallback_window_h,
             liked_anchors=s.liked_anchors,
+            trending_cache_s=s.trending_cache_s,
         )
         lists: list[list[Candidate]] = []
         with trace.stage("retrieve"):

@@ -33,6 +33,8 @@ class ServingSettings(BaseLambdarecSettings):
     hnsw_threshold: int = Field(default=20000, ge=1, alias="LAMBDAREC_HNSW_THRESHOLD")
     trending_window_h: int = Field(default=24, ge=1, alias="LAMBDAREC_TRENDING_WINDOW_H")
     trending_fallback_window_h: int = Field(default=168, ge=1, alias="LAMBDAREC_TRENDING_FALLBACK_WINDOW_H")
+    # The trending list is the same for everyone: one ZUNION per this many seconds, not per request.
+    trending_cache_s: float = Field(default=5.0, ge=0.0, alias="LAMBDAREC_TRENDING_CACHE_S")
     liked_anchors: int = Field(default=5, ge=1, alias="LAMBDAREC_LIKED_ANCHORS")
 
     # Ranking

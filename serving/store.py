@@ -35,6 +35,7 @@ class Store:
         self.backoff_s = backoff_s
         self._down_until = 0.0
         self._lock = threading.Lock()
+        self._memo: dict[Any, tuple[float, Any]] = {}
 
     @property
     def up(self) -> bool:
@@ -55,6 +56,25 @@ class Store:
             # connection that failed.
             self.client.connection_pool.disconnect(inuse_connections=False)
             raise StoreUnavailable(str(e)) from e
+
+    def memo(self, key: Any, ttl_s: float, fn: Callable[[redis.Redis], T]) -> T:
+        """``run(fn)``, reusing a result younger than ``ttl_s`` for the same key (global reads only).
+
+        For reads that are the same for every user (trending), so a busy server asks Redis once
+        per TTL instead of once per request. Failures are not cached.
+        """
+        if ttl_s <= 0:
+            return self.run(fn)
+        now = time.monotonic()
+        hit = self._memo.get(key)
+        if hit is not None and now - hit[0] < ttl_s:
+            return hit[1]  # type: ignore[no-any-return]
+        value = self.run(fn)
+        with self._lock:
+            if len(self._memo) > 64:  # keys embed the hour bucket: drop the stale ones
+                self._memo.clear()
+            self._memo[key] = (now, value)
+        return value
 
     def pipeline(self, queue: Callable[[Any], None]) -> list[Any]:
         """One non-transactional pipeline round trip."""

@@ -50,6 +50,7 @@ def make_settings(tmp_path: Path, redis_server: Any, models_dir: Path) -> Callab
             "LAMBDAREC_LATENCY_BUDGET_MS": 5000,
             "LAMBDAREC_GENERATOR_TIMEOUT_MS": 5000,
             "LAMBDAREC_REDIS_BACKOFF_S": 0.2,
+            "LAMBDAREC_TRENDING_CACHE_S": 0,
         }
         env.update(overrides)
         return ServingSettings(**env)

@@ -121,6 +121,17 @@ def test_trending_generator_windows(client_for, published, r):
     assert [(it["item_id"], it["reason"]) for it in body["items"]] == [("i11", "Trending this week")]
 
 
+def test_trending_list_is_cached_for_its_ttl(client_for, published, r):
+    c = client_for(LAMBDAREC_GENERATORS="trending", LAMBDAREC_TRENDING_CACHE_S=600)
+    now_h = int(time.time() // 3600)
+    r.zadd(redis_keys.trending(now_h), {"i9": 5, "i7": 3})
+    first = c.get("/v1/recommendations/anon1", params={"k": 5}).json()
+    assert [it["item_id"] for it in first["items"]] == ["i9", "i7"]
+    r.zadd(redis_keys.trending(now_h), {"i7": 10})  # i7 overtakes, but the cached union is reused
+    second = c.get("/v1/recommendations/anon2", params={"k": 5}).json()
+    assert [it["item_id"] for it in second["items"]] == ["i9", "i7"]
+
+
 def test_because_you_liked_from_feast_features(client_for, published, spec, r):
     c = client_for(LAMBDAREC_GENERATORS="because_you_liked")
     write_entity(
