@@ -38,7 +38,9 @@ def run() -> str:
     bundle = Path(tr.stdout.strip().splitlines()[-1])
     report = json.loads((bundle / "report.json").read_text())
     t = report.get("timings", {})
-    m = report.get("metrics", {})
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    m = manifest.get("metrics", {})
+    pop = manifest.get("baselines", {}).get("most_popular", {})
     rows = [
         ["synthetic inputs", f"{n:,} interactions, 6,000 users, 4,000 items", f"{gen.seconds:.0f} s"],
         [
