@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -24,6 +25,10 @@ def run() -> str:
     r = timed(["bash", str(REPO_ROOT / "scripts" / "demo.sh")], env=env)
     steps = [ln.strip() for ln in r.stdout.splitlines() if ln.startswith("ok: ")]
     subprocess.run(["bash", str(REPO_ROOT / "scripts" / "services.sh"), "stop"], env={**os.environ, **env})
-    rows = [[s.split(" — ")[0].removeprefix("ok: "), ""] for s in steps]
+    rows = []
+    for step in steps:  # "ok: <dag> in <N> s — ..." or "ok: <dag> (log: ...)"
+        m = re.match(r"ok: (\S+)(?: in (\d+) s)?", step)
+        if m:
+            rows.append([m.group(1), f"{m.group(2)} s" if m.group(2) else "(not timed)"])
     rows.append(["whole demo (sample data, 3 DAGs, services, requests)", f"{r.seconds:.0f} s"])
     return table(f"Full pipeline through Airflow on the {preset} sample", ["step", "wall"], rows)
