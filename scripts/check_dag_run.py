@@ -30,11 +30,16 @@ def main() -> int:
         print(f"{dag_id}: no run recorded", file=sys.stderr)
         return 1
     run = max(runs, key=lambda r: r["run_after"])
-    states = {t["task_id"]: t["state"] for t in _airflow_json("tasks", "states-for-dag-run", dag_id, run["run_id"])}
+    states = {
+        t["task_id"]: t["state"] for t in _airflow_json("tasks", "states-for-dag-run", dag_id, run["run_id"])
+    }
     bad = {t: s for t, s in states.items() if s != "success"}
     missing = [t for t in expected if t not in states]
     if run["state"] != "success" or bad or missing or not states:
-        print(f"{dag_id} run {run['run_id']}: state={run['state']} tasks={states} missing={missing}", file=sys.stderr)
+        print(
+            f"{dag_id} run {run['run_id']}: state={run['state']} tasks={states} missing={missing}",
+            file=sys.stderr,
+        )
         return 1
     print(f"{dag_id}: {len(states)} tasks succeeded ({', '.join(states)})")
     return 0

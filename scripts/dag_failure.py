@@ -1,12 +1,13 @@
 """Prints which task of an `airflow dags test` log failed and why (the end of its output).
 
-    python scripts/dag_failure.py LOGFILE
+python scripts/dag_failure.py LOGFILE
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 RUNNING = re.compile(r"\[DAG TEST\] running task <TaskInstance: [\w-]+\.([\w-]+) ")
 OUTPUT = re.compile(r"\[info\s*\]\s(.*?)\s+\[airflow\.task\.hooks\..*SubprocessHook\]")
@@ -15,7 +16,8 @@ TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT")
 
 
 def main() -> int:
-    lines = [ln for ln in open(sys.argv[1], errors="replace").read().splitlines() if not ln.startswith(NOISE)]
+    text = Path(sys.argv[1]).read_text(errors="replace")
+    lines = [ln for ln in text.splitlines() if not ln.startswith(NOISE)]
     task, out, failure = None, [], None
     for i, ln in enumerate(lines):
         m = RUNNING.search(ln)

@@ -11,7 +11,11 @@ from jobs.data_interval import last_event_date, main
     ("name", "content", "expected"),
     [
         # 1112486027 = 2005-04-02T23:53:47Z; the unparsable row is ignored, not fatal.
-        ("ratings.csv", "userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,3,4,bad\n2,3,4,964982703\n", "2005-04-02"),
+        (
+            "ratings.csv",
+            "userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,3,4,bad\n2,3,4,964982703\n",
+            "2005-04-02",
+        ),
         # 978302109 = 2000-12-31T22:35:09Z
         ("ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n", "2000-12-31"),
         # 891717742 = 1998-04-04T19:22:22Z
