@@ -72,6 +72,7 @@ def _latency_ms(fn, calls: int) -> dict[str, float]:
     return {
         "p50_ms": round(statistics.median(samples), 2),
         "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 2),
+        "p99_ms": round(samples[int(0.99 * (len(samples) - 1))], 2),
     }
 
 
