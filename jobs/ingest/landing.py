@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lambdarec_contracts.arrow import arrow_schema
 from lambdarec_contracts.tables import (
     LANDING_INTERACTIONS_COLUMNS,
     LANDING_ITEMS_COLUMNS,
@@ -22,20 +23,6 @@ ITEMS_FILE = "items.parquet"
 USERS_FILE = "users.parquet"
 INTERACTIONS_DIR = "interactions"
 REPORT_FILE = "ingest_report.json"
-
-_ARROW_TYPES = {
-    "string": pa.string(),
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "timestamp[us, UTC]": pa.timestamp("us", tz="UTC"),
-}
-
-
-def arrow_schema(columns: dict[str, str]) -> pa.Schema:
-    """The Arrow schema of one of the contract's column dicts."""
-    return pa.schema([pa.field(name, _ARROW_TYPES[kind]) for name, kind in columns.items()])
-
 
 ITEMS_SCHEMA = arrow_schema(LANDING_ITEMS_COLUMNS)
 USERS_SCHEMA = arrow_schema(LANDING_USERS_COLUMNS)

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import ValidationError
 
+from lambdarec_contracts.arrow import arrow_schema
 from lambdarec_contracts.events import (
     STREAM_KIND_EVENT,
     STREAM_KIND_IMPRESSION,
@@ -22,20 +23,6 @@ from lambdarec_contracts.tables import LANDED_EVENTS_COLUMNS, LANDED_IMPRESSIONS
 # click, like, rating >= POSITIVE_RATING) also feed the user's recent-items list.
 NEGATIVE_EVENT_TYPES = frozenset({"not_interested"})
 POSITIVE_EVENT_TYPES = frozenset({"click", "like"})
-
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "float64": pa.float64(),
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "timestamp[us, UTC]": pa.timestamp("us", tz="UTC"),
-}
-
-
-def arrow_schema(columns: dict[str, str]) -> pa.Schema:
-    """The Arrow schema of a contract column map (``tables.LANDED_*_COLUMNS``)."""
-    return pa.schema([pa.field(name, _ARROW_TYPES[kind]) for name, kind in columns.items()])
-
 
 EVENTS_SCHEMA = arrow_schema(LANDED_EVENTS_COLUMNS)
 IMPRESSIONS_SCHEMA = arrow_schema(LANDED_IMPRESSIONS_COLUMNS)

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lambdarec_contracts.arrow import arrow_schema
 from lambdarec_contracts.tables import DIM_ITEMS_COLUMNS, DIM_USERS_COLUMNS, FCT_INTERACTIONS_COLUMNS
 
 # Mart -> (contract columns, sort key): a stable row order makes exports reproducible.
@@ -25,22 +26,7 @@ MARTS = {
     "dim_users": (DIM_USERS_COLUMNS, "user_id"),
     "fct_interactions": (FCT_INTERACTIONS_COLUMNS, "event_ts, interaction_id"),
 }
-ARROW_TYPES = {
-    "string": pa.string(),
-    "list<string>": pa.list_(pa.string()),
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "date32": pa.date32(),
-    "timestamp[us, UTC]": pa.timestamp("us", tz="UTC"),
-}
 BATCH_ROWS = 256_000
-
-
-def contract_schema(columns: dict[str, str]) -> pa.Schema:
-    """The Arrow schema of a contract column dict (all nullable: the file says what, not how full)."""
-    return pa.schema([pa.field(name, ARROW_TYPES[kind]) for name, kind in columns.items()])
 
 
 def write_mart(relation, schema: pa.Schema, sort_key: str, path: Path) -> int:
@@ -66,7 +52,7 @@ def export_all(relations: dict, export_dir: Path, stamp: str) -> dict[str, int]:
         for name, relation in relations.items():
             columns, sort_key = MARTS[name]
             staged[name] = export_dir / f".{name}.parquet.{stamp}.tmp"
-            rows[name] = write_mart(relation, contract_schema(columns), sort_key, staged[name])
+            rows[name] = write_mart(relation, arrow_schema(columns), sort_key, staged[name])
     except Exception:
         for tmp in staged.values():
             tmp.unlink(missing_ok=True)
