@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .bundle import Bundle, BundleHolder
+from .events import EventService
 from .experiments import load_experiments
 from .metrics import Metrics
 from .routers import admin, events, health, items, recommendations
@@ -36,7 +37,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
     holder = BundleHolder(settings.bundle_link, settings.hnsw_threshold, on_swap=on_swap, on_error=on_error)
     store = Store(settings.redis_url, settings.redis_socket_timeout_s, settings.redis_backoff_s)
-    recommender = Recommender(settings, holder, store, metrics, load_experiments(settings.experiments_file))
+    experiments = load_experiments(settings.experiments_file)
+    event_service = EventService(store, metrics, experiments, settings.stream_maxlen)
+    recommender = Recommender(settings, holder, store, metrics, experiments, event_service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +62,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.recommender = recommender
+    app.state.events = event_service
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
+from .events import EventService
 from .metrics import Metrics
 from .service import Recommender
 from .settings import ServingSettings
@@ -24,9 +25,14 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+def get_event_service(request: Request) -> EventService:
+    return request.app.state.events
+
+
 SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+EventServiceDep = Annotated[EventService, Depends(get_event_service)]
 
 
 def require_api_key(

@@ -16,18 +16,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from lambdarec_contracts import redis_keys
-from lambdarec_contracts.events import (
-    Event,
-    Impression,
-    event_to_stream_fields,
-    impression_to_stream_fields,
-)
 from lambdarec_contracts.feature_vectors import (
     ITEM_VECTOR_FEATURE_REFS,
     USER_VECTOR_FEATURE_REFS,
@@ -35,10 +28,10 @@ from lambdarec_contracts.feature_vectors import (
     user_vector,
 )
 from lambdarec_contracts.features import FEAST_PROJECT, ITEM_JOIN_KEY, USER_JOIN_KEY
-from lambdarec_contracts.tables import POSITIVE_RATING
 
 from .bundle import Bundle, BundleHolder
 from .cache import LocalCache, jittered
+from .events import RECENT_LIST_LEN, EventService
 from .experiments import Assignment, ExperimentsConfig, assign
 from .generators import COLD_START_GENERATORS, GENERATORS, Context, UserState
 from .metrics import Metrics
@@ -64,7 +57,6 @@ USER_FEATURE_REFS = [
     "user_stats:recent_positive_items",
     "user_realtime:rt_recent_items",
 ]
-RECENT_LIST_LEN = 50
 
 
 @dataclass(frozen=True)
@@ -121,10 +113,6 @@ class _Trace:
             self.metrics.stage_latency.labels(stage=name).observe(time.perf_counter() - t)
 
 
-def is_positive(e: Event) -> bool:
-    return e.type in ("click", "like") or (e.type == "rating" and (e.value or 0.0) >= POSITIVE_RATING)
-
-
 class Recommender:
     """Owns the bundle holder, the store, caches and the generator pool of one app."""
 
@@ -135,8 +123,10 @@ class Recommender:
         store: Store,
         metrics: Metrics,
         experiments: ExperimentsConfig,
+        events: EventService,
     ) -> None:
         self.settings = settings
+        self.events = events
         self.holder = holder
         self.store = store
         self.metrics = metrics
@@ -456,40 +446,10 @@ class Recommender:
             if ild is not None:
                 m.diversity.observe(ild)
             if self.settings.log_impressions:
-                self._log_impressions(r)
-        return r
-
-    def _log_impressions(self, r: RecResult) -> None:
-        now = datetime.now(UTC)
-        entries = [
-            Impression(
-                request_id=r.request_id,
-                user_id=r.user_id,
-                item_id=it["item_id"],
-                position=pos,
-                model_version=r.model_version or "",
-                variant=r.variant,
-                experiment=r.experiment,
-                source=it["source"],
-                ts=now,
-            )
-            for pos, it in enumerate(r.items)
-        ]
-
-        def queue(p: Any) -> None:
-            for e in entries:
-                p.xadd(
-                    redis_keys.EVENTS_STREAM,
-                    impression_to_stream_fields(e),  # type: ignore[arg-type]
-                    maxlen=self.settings.stream_maxlen,
-                    approximate=True,
+                self.events.log_impressions(
+                    r.request_id, r.user_id, r.items, r.model_version, r.variant, r.experiment
                 )
-
-        try:
-            self.store.pipeline(queue)
-        except StoreUnavailable:
-            # Exposure logging is best effort; the list was still served.
-            self.metrics.degraded.labels(reason="impressions_not_logged").inc()
+        return r
 
     # --- similar items ------------------------------------------------------------------
 
@@ -524,44 +484,3 @@ class Recommender:
                         "title": bundle.title(nb),
                     }
         return bundle, list(out.values())[:k]
-
-    # --- events -------------------------------------------------------------------------
-
-    def ingest(self, events: Sequence[Event]) -> tuple[int, int]:
-        """Idempotent by event_id; new events go to the stream and update the user's state now."""
-        ttl = redis_keys.EVENT_DEDUP_TTL_S
-
-        def mark(p: Any) -> None:
-            for e in events:
-                p.set(redis_keys.event_seen(e.event_id), 1, nx=True, ex=ttl)
-
-        flags = self.store.pipeline(mark)
-        new = [e for e, ok in zip(events, flags, strict=True) if ok]
-        if new:
-
-            def apply(p: Any) -> None:
-                for e in new:
-                    p.xadd(
-                        redis_keys.EVENTS_STREAM,
-                        event_to_stream_fields(e),  # type: ignore[arg-type]
-                        maxlen=self.settings.stream_maxlen,
-                        approximate=True,
-                    )
-                    if e.type == "not_interested":
-                        p.sadd(redis_keys.not_interested(e.user_id), e.item_id)
-                    else:
-                        p.sadd(redis_keys.seen_items(e.user_id), e.item_id)
-                    if is_positive(e):
-                        p.lrem(redis_keys.recent_items(e.user_id), 0, e.item_id)
-                        p.lpush(redis_keys.recent_items(e.user_id), e.item_id)
-                        p.ltrim(redis_keys.recent_items(e.user_id), 0, RECENT_LIST_LEN - 1)
-                for u in {e.user_id for e in new}:
-                    p.incr(redis_keys.rec_cache_generation(u))
-
-            self.store.pipeline(apply)
-        self.metrics.events.labels(result="accepted").inc(len(new))
-        self.metrics.events.labels(result="duplicate").inc(len(events) - len(new))
-        for e in new:
-            if e.type in ("click", "like"):
-                self.metrics.clicks.labels(variant=assign(self.experiments, e.user_id).variant.name).inc()
-        return len(new), len(events) - len(new)
