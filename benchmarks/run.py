@@ -1,9 +1,11 @@
 """`make bench`: runs the benchmarks and prints the figures (never asserted in tests).
 
-    python -m benchmarks.run [--sections batch,feast,serving,training,pipeline] [--sizes 1m,10m]
+    python -m benchmarks.run [--sections batch,feast,serving,speed_layer,training,pipeline] [--sizes 1m,10m]
 
 Figures are medians / percentiles of one run on this machine (2 cores, shared): compare ratios
-measured in the same run rather than absolute numbers across machines.
+measured in the same run rather than absolute numbers across machines. One module per component;
+shared helpers: ``common`` (timing, tables), ``metrics`` (Prometheus scrapes), and
+``testing_support`` (the redis-server launcher and bundle builder the tests use too).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ SECTIONS = {
     "feast": "benchmarks.feast",
     "training": "benchmarks.training",
     "serving": "benchmarks.serving",
+    "speed_layer": "benchmarks.speed_layer",
     "pipeline": "benchmarks.pipeline",
 }
 

@@ -219,6 +219,7 @@ def test_dockerignore_keeps_local_state_out() -> None:
         "serving/__pycache__/app.cpython-311.pyc",
         "dbt/target/manifest.json",
         "tests/conftest.py",
+        "testing_support/redis_server.py",
     ):
         assert dockerignored(path, patterns), path
     assert not dockerignored("docker/.env.example", patterns)

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from lambdarec_contracts.tables import GENRES
 from serving.app import create_app
 from serving.settings import ServingSettings
+from testing_support.bundle_builder import BundleSpec, build_bundle, publish
 from tests.conftest import RedisServer, free_port
-from tests.serving.bundle_builder import BundleSpec, build_bundle, publish
 from tests.serving.feast_layout import write_entity
 
 

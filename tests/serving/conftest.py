@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.settings import ServingSettings
-from tests.serving.bundle_builder import BundleSpec, build_bundle, publish
+from testing_support.bundle_builder import BundleSpec, build_bundle, publish
 
 API_KEY = "test-key-0123456789abcdef"
 

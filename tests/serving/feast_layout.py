@@ -11,7 +11,7 @@ from typing import Any
 
 from lambdarec_contracts.features import FEAST_PROJECT
 from serving.online_features import entity_redis_key, feature_field
-from tests.serving import onnx_wire as w
+from testing_support import onnx_wire as w
 
 
 def encode_value(v: Any) -> bytes:

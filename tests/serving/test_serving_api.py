@@ -9,7 +9,7 @@ import pytest
 
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts.events import stream_fields_to_record
-from tests.serving.bundle_builder import BundleSpec, expected_query, expected_scores
+from testing_support.bundle_builder import BundleSpec, expected_query, expected_scores
 from tests.serving.conftest import AUTH
 from tests.serving.feast_layout import write_entity
 
@@ -161,7 +161,7 @@ def test_request_filters_and_pagination(client_for, published, spec):
 
 
 def test_unavailable_items_are_never_served(client_for, models_dir, make_settings):
-    from tests.serving.bundle_builder import build_bundle, publish
+    from testing_support.bundle_builder import build_bundle, publish
 
     spec = BundleSpec(extra_vocab_items=["gone"])
     e, u = spec.arrays()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from serving.bundle import BundleError, BundleHolder, VectorIndex, load_bundle
-from tests.serving.bundle_builder import BundleSpec, build_bundle, publish
+from testing_support.bundle_builder import BundleSpec, build_bundle, publish
 
 
 def test_exact_and_hnsw_index_agree_with_brute_force():

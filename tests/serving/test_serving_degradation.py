@@ -54,7 +54,7 @@ def test_no_bundle_published(client_for, models_dir):
 
 
 def test_broken_bundle_keeps_the_old_one(client, models_dir, published, spec):
-    from tests.serving.bundle_builder import BundleSpec, build_bundle, publish
+    from testing_support.bundle_builder import BundleSpec, build_bundle, publish
 
     bad = build_bundle(models_dir / "bundles", BundleSpec(version="20260202T000000Z"))
     (bad / "ranker.onnx").write_bytes(b"not a model")

@@ -10,8 +10,8 @@ import pytest
 import uvicorn
 
 from serving.app import create_app
+from testing_support.bundle_builder import BundleSpec, build_bundle, publish
 from tests.conftest import free_port
-from tests.serving.bundle_builder import BundleSpec, build_bundle, publish
 
 pytestmark = pytest.mark.redis
 

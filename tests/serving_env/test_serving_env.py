@@ -45,7 +45,7 @@ def _get(url: str) -> tuple[int, dict]:
 
 @pytest.mark.redis
 def test_serve_sh_answers(tmp_path: Path, redis_server):
-    from tests.serving.bundle_builder import build_bundle, publish
+    from testing_support.bundle_builder import build_bundle, publish
 
     models = tmp_path / "data" / "models"
     publish(models, build_bundle(models / "bundles"))

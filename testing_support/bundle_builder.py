@@ -19,7 +19,7 @@ import numpy as np
 from lambdarec_contracts import CONTRACTS_VERSION
 from lambdarec_contracts import bundle as c
 from lambdarec_contracts.feature_vectors import ITEM_VECTOR_NAMES, USER_VECTOR_NAMES
-from tests.serving import onnx_wire as w
+from testing_support import onnx_wire as w
 
 HISTORY_LEN = 4
 FU = len(USER_VECTOR_NAMES)
