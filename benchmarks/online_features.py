@@ -46,7 +46,7 @@ def compare_online_features(
     from lambdarec_contracts.feature_vectors import ITEM_VECTOR_FEATURE_REFS
     from lambdarec_contracts.features import FEAST_PROJECT, ITEM_JOIN_KEY, USER_JOIN_KEY
     from serving.online_features import OnlineFeatureReader
-    from serving.service import USER_FEATURE_REFS
+    from serving.user_state import USER_FEATURE_REFS
 
     client = redis.Redis.from_url(redis_url)
     user_reader = OnlineFeatureReader(FEAST_PROJECT, USER_JOIN_KEY, USER_FEATURE_REFS)

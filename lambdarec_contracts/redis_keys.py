@@ -65,3 +65,8 @@ def user_activity(bucket_hour: int) -> str:
 
 # recent_items(user) is capped at this length by every writer (serving on POST, the worker per batch).
 RECENT_ITEMS_MAX_LEN = 50
+
+# --- batch features in serving memory ---
+# STRING: the version stamp of the last successful materialization (jobs.materialize writes it
+# at the end of a run); serving re-reads its in-memory item features when it changes.
+FEATURES_VERSION = f"{PREFIX}:features:version"

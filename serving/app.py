@@ -11,13 +11,16 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from .bundle import Bundle, BundleHolder
+from .bundle import Bundle
 from .events import EventService
 from .experiments import load_experiments
+from .feature_sync import ItemFeatureSync
+from .holder import BundleHolder, Poller
 from .metrics import Metrics
+from .recommender import Recommender
 from .routers import admin, events, health, items, recommendations
-from .service import Recommender
 from .settings import ServingSettings
+from .similar import SimilarItems
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -35,22 +38,24 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     def on_error(_: str) -> None:
         metrics.bundle_loads.labels(result="error").inc()
 
-    holder = BundleHolder(settings.bundle_link, settings.hnsw_threshold, on_swap=on_swap, on_error=on_error)
     store = Store(settings.redis_url, settings.redis_socket_timeout_s, settings.redis_backoff_s)
+    holder = BundleHolder(settings.bundle_link, settings.hnsw_threshold, on_swap=on_swap, on_error=on_error)
+    features = ItemFeatureSync(store, holder.loaded, settings.feature_fetch)
+    holder.prepare = features.prepare  # a new bundle's item features are read before it is swapped in
     experiments = load_experiments(settings.experiments_file)
     event_service = EventService(store, metrics, experiments, settings.stream_maxlen)
-    recommender = Recommender(settings, holder, store, metrics, experiments, event_service)
+    recommender = Recommender(settings, holder, store, metrics, experiments, event_service, features)
+    poller = Poller([holder.refresh, features.refresh], settings.bundle_poll_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not holder.refresh():
             log.warning("starting without a bundle: %s", holder.last_error)
-        holder.start_polling(settings.bundle_poll_s)
+        poller.start()
         try:
             yield
         finally:
-            holder.stop()
-            recommender.close()
+            poller.stop()
             store.close()
 
     app = FastAPI(
@@ -62,6 +67,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.recommender = recommender
+    app.state.similar = SimilarItems(holder)
     app.state.events = event_service
 
     @app.middleware("http")

@@ -1,17 +1,17 @@
-"""Loading a model bundle fully, and swapping the served bundle atomically.
+"""Loading a model bundle fully into memory, as arrays aligned with one item index.
 
-A ``Bundle`` is immutable once loaded; a request takes one reference at its start and
-uses it to the end, so a hot swap never mixes versions within a response.
+Every item the bundle mentions (its vocabulary first, so positions 0..V-1 are the embedding rows,
+then catalogue items the model never saw, then ids only neighbour/popular lists name) gets one
+position ("item_idx"); the request pipeline works on arrays of these positions. Pure: numpy,
+onnxruntime and the contracts only (the training env imports it to replay the pipeline).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import onnxruntime as ort
 
 from lambdarec_contracts import bundle as contract
 from lambdarec_contracts.bundle import BundleManifest
+
+from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -31,42 +33,20 @@ class BundleError(RuntimeError):
     """The bundle directory is missing, incomplete or inconsistent."""
 
 
-class VectorIndex:
-    """Inner-product top-k over item embeddings: exact numpy below a size threshold, HNSW above."""
+@dataclass(frozen=True)
+class Neighbours:
+    """CSR neighbour lists over item positions: ``idx[ptr[i]:ptr[i+1]]`` with ``score`` alike."""
 
-    def __init__(self, vectors: np.ndarray, hnsw_threshold: int) -> None:
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.n, self.dim = self.vectors.shape
-        self.hnsw: Any = None
-        if self.n > hnsw_threshold:
-            import hnswlib  # only needed for big catalogues
+    ptr: np.ndarray  # int64 [U + 1]
+    idx: np.ndarray  # int64 [nnz]
+    score: np.ndarray  # float64 [nnz]
 
-            index = hnswlib.Index(space="ip", dim=self.dim)
-            index.init_index(max_elements=self.n, ef_construction=200, M=16)
-            index.add_items(self.vectors, np.arange(self.n))
-            index.set_ef(200)
-            self.hnsw = index
-
-    @property
-    def kind(self) -> str:
-        return "hnsw" if self.hnsw is not None else "exact"
-
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Rows and inner products of the k nearest rows, best first."""
-        k = min(k, self.n)
-        if k <= 0:
-            return []
-        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
-        if self.hnsw is not None:
-            labels, dists = self.hnsw.knn_query(q, k=k)
-            return [(int(i), float(1.0 - d)) for i, d in zip(labels[0], dists[0], strict=True)]
-        scores = self.vectors @ q[0]
-        top = np.argpartition(-scores, k - 1)[:k] if k < self.n else np.arange(self.n)
-        top = top[np.lexsort((top, -scores[top]))]  # score desc, row asc for ties
-        return [(int(i), float(scores[i])) for i in top]
+    def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.ptr[i], self.ptr[i + 1]
+        return self.idx[a:b], self.score[a:b]
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Bundle:
     """Everything serving needs from one published bundle, loaded into memory."""
 
@@ -75,17 +55,27 @@ class Bundle:
     query_tower: ort.InferenceSession
     ranker: ort.InferenceSession
     ranker_outputs: list[str]
-    item_embeddings: np.ndarray
+    item_embeddings: np.ndarray  # [V, dim], row = vocabulary position
     user_index: dict[str, int]
     item_vocab: list[str]
-    item_index: dict[str, int]
-    items: dict[str, dict[str, Any]]
-    popular_overall: list[str]
-    popular_by_genre: dict[str, list[str]]
+    item_index: dict[str, int]  # vocabulary position (embedding row) of trained items
+    items: dict[str, dict[str, Any]]  # items.json: the catalogue snapshot
     neighbours_collab: dict[str, list[tuple[str, float]]]
     neighbours_text: dict[str, list[tuple[str, float]]]
     index: VectorIndex
-    item_genres: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # --- item positions ("item_idx") and arrays aligned with them ---
+    item_ids: list[str]  # position -> item id; [:V] is the vocabulary (0 = OOV)
+    position: dict[str, int]  # item id -> position (the OOV token has none)
+    embedding_rows: np.ndarray  # int64 [U]: embedding row of each position (0 = OOV)
+    available_mask: np.ndarray  # bool [U]: in the catalogue snapshot (only these are served)
+    id_order: np.ndarray  # int64 [U]: rank of the item id in string order (deterministic ties)
+    genres_of: list[tuple[str, ...]]  # position -> the item's genres (catalogue)
+    genre_names: list[str]
+    genre_matrix: np.ndarray  # bool [U, len(genre_names)]
+    titles: list[str | None]  # position -> "Title (year)"
+    popular_overall: np.ndarray  # int64 positions, most popular first
+    popular_by_genre: dict[str, np.ndarray]
+    liked_neighbours: Neighbours  # collaborative then text neighbours ("because you liked")
 
     @property
     def version(self) -> str:
@@ -96,11 +86,13 @@ class Bundle:
         return item_id in self.items
 
     def title(self, item_id: str) -> str | None:
-        meta = self.items.get(item_id)
-        if not meta or not meta.get("title"):
-            return None
-        year = meta.get("year")
-        return f"{meta['title']} ({year})" if year else str(meta["title"])
+        p = self.position.get(item_id)
+        return self.titles[p] if p is not None else None
+
+    def positions(self, item_ids: Iterable[str]) -> np.ndarray:
+        """Positions of the known ids among ``item_ids`` (unknown ids are skipped)."""
+        pos = self.position
+        return np.fromiter((pos[i] for i in item_ids if i in pos), dtype=np.int64)
 
     def query_embedding(self, user_id: str, history: list[str], user_features: np.ndarray) -> np.ndarray:
         """Run the query tower for one user (history: item ids, most recent first)."""
@@ -123,18 +115,17 @@ class Bundle:
         user_features: np.ndarray,
         item_features: np.ndarray,
         query_embedding: np.ndarray,
-        item_ids: list[str],
+        item_idx: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        """Ranker heads for N candidates: {head name: float32 [N]}."""
-        n = len(item_ids)
+        """Ranker heads for N candidate positions: {head name: float32 [N]} (one ONNX call)."""
+        n = len(item_idx)
         if n == 0:
             return {h: np.zeros(0, np.float32) for h in self.ranker_outputs}
-        rows = np.asarray([self.item_index.get(i, 0) for i in item_ids], dtype=np.int64)
         feeds = {
             "user_features": np.repeat(user_features.reshape(1, -1), n, axis=0).astype(np.float32),
             "item_features": item_features.astype(np.float32),
             "query_embedding": np.repeat(query_embedding.reshape(1, -1), n, axis=0).astype(np.float32),
-            "item_embedding": self.item_embeddings[rows],
+            "item_embedding": self.item_embeddings[self.embedding_rows[item_idx]],
         }
         outs = self.ranker.run(self.ranker_outputs, feeds)
         return {
@@ -156,7 +147,7 @@ def _session(path: Path, expected: tuple[str, ...]) -> ort.InferenceSession:
     if not path.exists():
         raise BundleError(f"bundle file missing: {path.name}")
     opts = ort.SessionOptions()
-    # Requests already run concurrently; one thread per inference keeps 2-core hosts responsive.
+    # One thread per inference: requests (and worker processes) already use the cores.
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     try:
@@ -172,6 +163,29 @@ def _session(path: Path, expected: tuple[str, ...]) -> ort.InferenceSession:
 
 def _neighbours(raw: dict[str, Any]) -> dict[str, list[tuple[str, float]]]:
     return {str(k): [(str(n), float(s)) for n, s in v] for k, v in raw.items()}
+
+
+def _title(meta: dict[str, Any] | None) -> str | None:
+    if not meta or not meta.get("title"):
+        return None
+    year = meta.get("year")
+    return f"{meta['title']} ({year})" if year else str(meta["title"])
+
+
+def _csr(
+    n: int, position: dict[str, int], tables: Sequence[dict[str, list[tuple[str, float]]]]
+) -> Neighbours:
+    rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for table in tables:  # collaborative first, then text: the order "because you liked" reads them
+        for k, lst in table.items():
+            if k in position:
+                rows[position[k]].extend((position[nb], s) for nb, s in lst)
+    ptr = np.zeros(n + 1, np.int64)
+    ptr[1:] = np.cumsum([len(r) for r in rows])
+    flat = [x for r in rows for x in r]
+    return Neighbours(
+        ptr, np.asarray([i for i, _ in flat], np.int64), np.asarray([s for _, s in flat], np.float64)
+    )
 
 
 def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
@@ -201,7 +215,33 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
     unknown_heads = set(manifest.value_model_weights) - set(ranker_outputs)
     if unknown_heads:
         raise BundleError(f"value_model_weights name heads the ranker lacks: {sorted(unknown_heads)}")
-    # Only catalogue items are candidates of the ANN: zero the OOV row's reach by excluding it later.
+    collab = _neighbours(_read_json(path / contract.NEIGHBOURS_COLLAB_FILE))
+    text = _neighbours(_read_json(path / contract.NEIGHBOURS_TEXT_FILE))
+    pop_overall = [str(i) for i in popular.get("overall", [])]
+    pop_by_genre = {g: [str(i) for i in v] for g, v in popular.get("by_genre", {}).items()}
+
+    # Item positions: vocabulary, then catalogue items outside it, then ids only lists mention.
+    item_ids = list(item_vocab)
+    position = {it: i for i, it in enumerate(item_vocab) if i > 0}
+    mentioned = [*items, *pop_overall, *(i for v in pop_by_genre.values() for i in v)]
+    mentioned += [x for t in (collab, text) for k, v in t.items() for x in (k, *(nb for nb, _ in v))]
+    for it in mentioned:
+        if it not in position:
+            position[it] = len(item_ids)
+            item_ids.append(it)
+    n = len(item_ids)
+    rows = np.zeros(n, np.int64)
+    rows[1 : len(item_vocab)] = np.arange(1, len(item_vocab))
+    genres_of = [tuple(items[i].get("genres") or ()) if i in items else () for i in item_ids]
+    genre_names = sorted({g for gs in genres_of for g in gs})
+    gcol = {g: j for j, g in enumerate(genre_names)}
+    genre_matrix = np.zeros((n, len(genre_names)), bool)
+    for p, gs in enumerate(genres_of):
+        genre_matrix[p, [gcol[g] for g in gs]] = True
+    id_order = np.empty(n, np.int64)
+    id_order[np.asarray(sorted(range(n), key=item_ids.__getitem__), np.int64)] = np.arange(n)
+    available = np.zeros(n, bool)
+    available[[position[i] for i in items]] = True
     return Bundle(
         path=path,
         manifest=manifest,
@@ -213,102 +253,19 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
         item_vocab=item_vocab,
         item_index={it: i for i, it in enumerate(item_vocab) if i > 0},
         items=items,
-        popular_overall=[str(i) for i in popular.get("overall", [])],
-        popular_by_genre={g: [str(i) for i in v] for g, v in popular.get("by_genre", {}).items()},
-        neighbours_collab=_neighbours(_read_json(path / contract.NEIGHBOURS_COLLAB_FILE)),
-        neighbours_text=_neighbours(_read_json(path / contract.NEIGHBOURS_TEXT_FILE)),
+        neighbours_collab=collab,
+        neighbours_text=text,
         index=VectorIndex(emb, hnsw_threshold),
-        item_genres={k: tuple(v.get("genres") or ()) for k, v in items.items()},
+        item_ids=item_ids,
+        position=position,
+        embedding_rows=rows,
+        available_mask=available,
+        id_order=id_order,
+        genres_of=genres_of,
+        genre_names=genre_names,
+        genre_matrix=genre_matrix,
+        titles=[_title(items.get(i)) for i in item_ids],
+        popular_overall=np.asarray([position[i] for i in pop_overall], np.int64),
+        popular_by_genre={g: np.asarray([position[i] for i in v], np.int64) for g, v in pop_by_genre.items()},
+        liked_neighbours=_csr(n, position, (collab, text)),
     )
-
-
-class BundleHolder:
-    """Holds the served bundle; polls the ``current`` symlink and swaps one reference atomically."""
-
-    def __init__(
-        self,
-        link: Path,
-        hnsw_threshold: int = 20000,
-        on_swap: Callable[[Bundle], None] | None = None,
-        on_error: Callable[[str], None] | None = None,
-    ) -> None:
-        self.link = link
-        self.hnsw_threshold = hnsw_threshold
-        self.on_swap = on_swap
-        self.on_error = on_error
-        self._bundle: Bundle | None = None
-        self._pinned: dict[str, Bundle] = {}
-        self._lock = threading.Lock()  # serialises loads, never readers
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def current(self) -> Bundle | None:
-        return self._bundle  # one attribute read: atomic under the GIL
-
-    def _target(self) -> Path | None:
-        try:
-            return Path(os.path.realpath(self.link)) if self.link.exists() else None
-        except OSError:
-            return None
-
-    def refresh(self, force: bool = False) -> bool:
-        """Load the bundle the link points to if it changed (or ``force``); True when swapped."""
-        with self._lock:
-            target = self._target()
-            if target is None:
-                self.last_error = f"no bundle published at {self.link}"
-                return False
-            cur = self._bundle
-            if cur is not None and cur.path == target and not force:
-                return False
-            try:
-                new = load_bundle(target, self.hnsw_threshold)
-            except Exception as e:
-                # Any failure (bad files, numpy, onnxruntime): keep serving the old bundle; say why in logs, readiness and metrics.
-                self.last_error = str(e)
-                log.error("bundle load failed for %s: %s", target, e)
-                if self.on_error is not None:
-                    self.on_error(self.last_error)
-                return False
-            self._bundle = new
-            self.last_error = None
-        log.info("serving bundle %s from %s", new.version, new.path)
-        if self.on_swap is not None:
-            self.on_swap(new)
-        return True
-
-    def pinned(self, version: str, bundles_dir: Path) -> Bundle | None:
-        """A specific bundle version (experiment override), loaded once and kept."""
-        b = self._pinned.get(version)
-        if b is not None:
-            return b
-        with self._lock:
-            if version not in self._pinned:
-                try:
-                    self._pinned[version] = load_bundle(bundles_dir / version, self.hnsw_threshold)
-                except Exception as e:
-                    log.error("pinned bundle %s failed to load: %s", version, e)
-                    return None
-            return self._pinned[version]
-
-    def start_polling(self, interval_s: float) -> None:
-        if interval_s <= 0 or self._thread is not None:
-            return
-
-        def loop() -> None:
-            while not self._stop.wait(interval_s):
-                try:
-                    self.refresh()
-                except Exception:  # the poller must never die
-                    log.exception("bundle poll failed")
-
-        self._thread = threading.Thread(target=loop, name="bundle-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None

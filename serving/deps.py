@@ -9,8 +9,9 @@ from fastapi import Depends, Header, HTTPException, Request, status
 
 from .events import EventService
 from .metrics import Metrics
-from .service import Recommender
+from .recommender import Recommender
 from .settings import ServingSettings
+from .similar import SimilarItems
 
 
 def get_settings(request: Request) -> ServingSettings:
@@ -19,6 +20,10 @@ def get_settings(request: Request) -> ServingSettings:
 
 def get_recommender(request: Request) -> Recommender:
     return request.app.state.recommender
+
+
+def get_similar(request: Request) -> SimilarItems:
+    return request.app.state.similar
 
 
 def get_metrics(request: Request) -> Metrics:
@@ -31,6 +36,7 @@ def get_event_service(request: Request) -> EventService:
 
 SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
+SimilarDep = Annotated[SimilarItems, Depends(get_similar)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 EventServiceDep = Annotated[EventService, Depends(get_event_service)]
 

@@ -5,7 +5,15 @@ Metrics live in a registry per app instance (tests build many apps in one proces
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import prometheus_client as prom
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from .pipeline.trace import Trace
 
 REQUEST_LATENCY = "lambdarec_http_request_duration_seconds"
 STAGE_LATENCY = "lambdarec_stage_duration_seconds"
@@ -45,25 +53,29 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.candidates = Counter(CANDIDATES, "Candidates produced per generator", ["generator"], registry=r)
-        self.generator_failures = Counter(
+        self.candidates = prom.Counter(
+            CANDIDATES, "Candidates produced per generator", ["generator"], registry=r
+        )
+        self.generator_failures = prom.Counter(
             GENERATOR_FAILURES, "Generator runs that failed or timed out", ["generator", "kind"], registry=r
         )
-        self.filter_drops = Counter(FILTER_DROPS, "Candidates dropped per filter", ["filter"], registry=r)
-        self.cache = Counter(CACHE, "Recommendation cache lookups", ["layer", "result"], registry=r)
-        self.degraded = Counter(DEGRADED, "Responses served degraded, by reason", ["reason"], registry=r)
+        self.filter_drops = prom.Counter(
+            FILTER_DROPS, "Candidates dropped per filter", ["filter"], registry=r
+        )
+        self.cache = prom.Counter(CACHE, "Recommendation cache lookups", ["layer", "result"], registry=r)
+        self.degraded = prom.Counter(DEGRADED, "Responses served degraded, by reason", ["reason"], registry=r)
         self.bundle_info = Gauge(
             BUNDLE_INFO, "1 for the bundle version being served", ["version"], registry=r
         )
-        self.bundle_loads = Counter(BUNDLE_LOADS, "Bundle loads by result", ["result"], registry=r)
-        self.events = Counter(EVENTS, "Posted events by result", ["result"], registry=r)
-        self.impressions = Counter(IMPRESSIONS, "Items served", ["variant", "source"], registry=r)
+        self.bundle_loads = prom.Counter(BUNDLE_LOADS, "Bundle loads by result", ["result"], registry=r)
+        self.events = prom.Counter(EVENTS, "Posted events by result", ["result"], registry=r)
+        self.impressions = prom.Counter(IMPRESSIONS, "Items served", ["variant", "source"], registry=r)
         # Clicks and likes by the poster's variant: with impressions, CTR per variant on dashboards
         # (the experiment report attributes clicks to impressions exactly, from the landed stream).
-        self.clicks = Counter(
+        self.clicks = prom.Counter(
             CLICKS, "Click and like events by the user's A/B variant", ["variant"], registry=r
         )
-        self.recommendations = Counter(
+        self.recommendations = prom.Counter(
             RECOMMENDATIONS, "Recommendation responses", ["variant", "cached"], registry=r
         )
         self.coverage = Gauge(
@@ -79,3 +91,23 @@ class Metrics:
     def set_bundle(self, version: str) -> None:
         self.bundle_info.clear()
         self.bundle_info.labels(version=version).set(1)
+
+    def record_trace(self, trace: Trace) -> None:
+        """A finished request's pipeline trace as metrics (the pipeline itself only records)."""
+        for stage, seconds in trace.timings:
+            self.stage_latency.labels(stage=stage).observe(seconds)
+        for generator, n in trace.candidates.items():
+            self.candidates.labels(generator=generator).inc(n)
+        for generator, kind in trace.generator_failures:
+            self.generator_failures.labels(generator=generator, kind=kind).inc()
+        for name, n in trace.filter_drops.items():
+            self.filter_drops.labels(filter=name).inc(n)
+
+    def record_served(
+        self, variant: str, cached: bool, items: Sequence[Mapping[str, str]], reasons: Sequence[str]
+    ) -> None:
+        for reason in reasons:
+            self.degraded.labels(reason=reason.split(":")[0]).inc()
+        self.recommendations.labels(variant=variant, cached=str(cached).lower()).inc()
+        for source, n in Counter(it["source"] for it in items).items():
+            self.impressions.labels(variant=variant, source=source).inc(n)

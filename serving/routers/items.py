@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from lambdarec_contracts.events import ID_PATTERN
 
-from ..deps import RecommenderDep
+from ..deps import MetricsDep, SimilarDep
 from ..schemas import SimilarItemsResponse
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
@@ -17,14 +17,15 @@ router = APIRouter(prefix="/v1/items", tags=["items"])
 
 @router.get("/{item_id}/similar", response_model=SimilarItemsResponse)
 def similar(
-    recommender: RecommenderDep,
+    service: SimilarDep,
+    metrics: MetricsDep,
     item_id: Annotated[str, Path(pattern=ID_PATTERN)],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict:
     """Items similar to one catalogue item (no Redis needed: bundle neighbours and embeddings)."""
-    bundle, items = recommender.similar(item_id, k)
+    bundle, items = service.similar(item_id, k)
     if bundle is None:
-        recommender.metrics.degraded.labels(reason="no_bundle").inc()
+        metrics.degraded.labels(reason="no_bundle").inc()
         return {
             "item_id": item_id,
             "items": [],

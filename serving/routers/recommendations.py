@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from lambdarec_contracts.events import ID_PATTERN
 from lambdarec_contracts.tables import GENRES
 
 from ..deps import RecommenderDep
+from ..pipeline import RecParams
 from ..schemas import RecommendationResponse
-from ..service import RecParams
 
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
 
@@ -38,7 +38,7 @@ async def recommend(
         Query(max_length=400, pattern=_GENRE_CSV_PATTERN, description="preferred genres, ranked first"),
     ] = None,
     exclude_genres: Annotated[str | None, Query(max_length=400, pattern=_GENRE_CSV_PATTERN)] = None,
-) -> dict:
+) -> Response:
     """Top-k items for a user (cold start for unknown users), with sources and reasons."""
     unknown = [g for g in _csv(genres) + _csv(exclude_genres) if g not in GENRES]
     if unknown:
@@ -50,6 +50,7 @@ async def recommend(
         genres=tuple(_csv(genres)),
         exclude_genres=frozenset(_csv(exclude_genres)),
     )
-    # The path is blocking (redis, onnxruntime): run it off the event loop.
-    result = await run_in_threadpool(recommender.recommend, user_id, params)
-    return result.to_dict()
+    # The path is blocking (redis, onnxruntime): run it off the event loop. The body is already
+    # serialised (RecommendationResponse, cached as bytes), so FastAPI does no model work on it.
+    body = await run_in_threadpool(recommender.recommend, user_id, params)
+    return Response(content=body, media_type="application/json")

@@ -17,7 +17,7 @@ from typing import Any
 
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts.tables import GENRES
-from tests.serving.bundle_builder import BundleSpec, build_bundle, publish
+from testing_support.bundle_builder import BundleSpec, build_bundle, publish
 from tests.serving.feast_layout import write_entity
 
 GOLDEN_FILE = Path(__file__).with_name("golden_top10.json")
@@ -173,13 +173,13 @@ def main() -> None:
 
     from serving.app import create_app
     from serving.settings import ServingSettings
-    from tests.conftest import RedisServer, free_port
+    from testing_support.redis_server import RedisServer
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    server = RedisServer(port=free_port(), workdir=tmp)
+    server = RedisServer(workdir=tmp)
     server.start()
     try:
         models = tmp / "data" / "models"

@@ -256,11 +256,12 @@ def test_health_readiness_metrics_openapi(client, spec):
 
 
 def test_slow_generator_is_cut_off_and_response_degrades(client_for, published, monkeypatch):
-    from serving import generators
+    from serving.pipeline import generators
+    from serving.pipeline.candidates import Proposal
 
     def slow(ctx):
         time.sleep(1.0)
-        return []
+        return Proposal.empty()
 
     monkeypatch.setitem(generators.GENERATORS, "slow", slow)
     c = client_for(LAMBDAREC_GENERATORS="slow,popular", LAMBDAREC_GENERATOR_TIMEOUT_MS=100)

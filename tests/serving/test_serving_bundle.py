@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from serving.bundle import BundleError, BundleHolder, VectorIndex, load_bundle
+from serving.bundle import BundleError, load_bundle
+from serving.holder import BundleHolder
+from serving.vector_index import VectorIndex
 from testing_support.bundle_builder import BundleSpec, build_bundle, publish
 
 

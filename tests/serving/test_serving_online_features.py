@@ -29,7 +29,7 @@ from lambdarec_contracts.features import (
 )
 from lambdarec_contracts.tables import GENRES
 from serving.online_features import OnlineFeatureReader, decode_value, murmur3_32
-from serving.service import USER_FEATURE_REFS
+from serving.user_state import USER_FEATURE_REFS
 
 
 @pytest.mark.parametrize(

@@ -1,46 +1,35 @@
-"""Pure ranking functions on hand-made cases."""
+"""Pure pipeline pieces on hand-made cases: merge, value model, boosts, diversity, exploration."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from serving.ranking import (
-    Candidate,
-    diversify,
-    explore,
-    intra_list_diversity,
-    merge_candidates,
-    sort_by_score,
-    value_model,
-)
-
-
-def cands(*ids: str) -> list[Candidate]:
-    return [Candidate(i, ["g"], "", 0.0, score=1.0 - n / 100) for n, i in enumerate(ids)]
+from serving.pipeline.candidates import Proposal, Reason, merge
+from serving.pipeline.rank import apply_boosts, diversify, explore, intra_list_diversity
+from serving.pipeline.score import value_model
 
 
 def test_diversity_at_most_two_per_genre_in_top_five():
     genres = {
-        "a": ["Action"],
-        "b": ["Action"],
-        "c": ["Action", "Comedy"],
-        "d": ["Comedy"],
-        "e": ["Comedy"],
-        "f": ["Drama"],
-        "g": ["Action"],
-        "h": ["Drama"],
+        0: ["Action"],
+        1: ["Action"],
+        2: ["Action", "Comedy"],
+        3: ["Comedy"],
+        4: ["Comedy"],
+        5: ["Drama"],
+        6: ["Action"],
+        7: ["Drama"],
     }
-    out = diversify(cands("a", "b", "c", "d", "e", "f", "g", "h"), genres, max_per_genre=2, window=5)
-    # a, b fill Action; c (Action) skipped; d, e fill Comedy; f Drama; then the rest in order.
-    assert [c.item_id for c in out] == ["a", "b", "d", "e", "f", "c", "g", "h"]
+    out = diversify(list(range(8)), genres, max_per_genre=2, window=5)
+    # 0, 1 fill Action; 2 (Action) skipped; 3, 4 fill Comedy; 5 Drama; then the rest in order.
+    assert out == [0, 1, 3, 4, 5, 2, 6, 7]
 
 
 def test_diversity_relaxes_when_nothing_fits_and_window_zero_is_identity():
-    genres = {i: ["Action"] for i in "abcd"}
-    ranked = cands("a", "b", "c", "d")
-    assert [c.item_id for c in diversify(ranked, genres, 1, 3)] == ["a", "b", "c", "d"]
-    assert [c.item_id for c in diversify(ranked, genres, 1, 0)] == ["a", "b", "c", "d"]
+    genres = {i: ["Action"] for i in range(4)}
+    assert diversify([0, 1, 2, 3], genres, 1, 3) == [0, 1, 2, 3]
+    assert diversify([3, 2, 1, 0], genres, 1, 0) == [3, 2, 1, 0]
 
 
 def test_value_model_normalises_rating_heads():
@@ -49,42 +38,63 @@ def test_value_model_normalises_rating_heads():
     assert got.tolist() == pytest.approx([0.5 * 1.0 + 0.2, 0.5 * 0.5 + 0.9])
 
 
-def test_merge_keeps_first_seen_order_accumulates_sources_and_best_reason():
-    a = [
-        Candidate("x", ["two_tower"], "Picked", priority=2),
-        Candidate("y", ["two_tower"], "Picked", priority=2),
-    ]
-    b = [
-        Candidate("y", ["because_you_liked"], "Because you liked Heat", priority=0),
-        Candidate("z", ["popular"], "Pop", priority=4),
-    ]
-    out = merge_candidates([a, b])
-    assert [(c.item_id, c.source, c.reason) for c in out] == [
-        ("x", "two_tower", "Picked"),
-        ("y", "two_tower+because_you_liked", "Because you liked Heat"),
-        ("z", "popular", "Pop"),
-    ]
+def prop(idx: list[int], reasons: list[tuple[str, int]], which: list[int] | None = None) -> Proposal:
+    return Proposal(
+        np.asarray(idx, np.int64),
+        1.0 / (1.0 + np.arange(len(idx))),
+        tuple(Reason(t, p) for t, p in reasons),
+        None if which is None else np.asarray(which, np.int64),
+    )
 
 
-def test_sort_is_stable_on_ties():
-    cs = [Candidate("b", score=1.0), Candidate("a", score=1.0), Candidate("c", score=2.0)]
-    assert [c.item_id for c in sort_by_score(cs)] == ["c", "b", "a"]
+def test_merge_keeps_first_seen_order_sources_ranks_and_best_reason():
+    a = prop([10, 11], [("Picked", 2)])
+    b = prop([12, 11, 13], [("Because you liked Heat", 0), ("Because you liked Up", 0)], [1, 0, 1])
+    c = prop([13, 14], [("Pop", 4)])
+    out = merge([("two_tower", a), ("because_you_liked", b), ("popular", c)])
+    assert out.item_idx.tolist() == [10, 11, 12, 13, 14]
+    assert [out.source(j) for j in range(5)] == [
+        "two_tower",
+        "two_tower+because_you_liked",
+        "because_you_liked",
+        "because_you_liked+popular",
+        "popular",
+    ]
+    # 11: two_tower said "Picked" first, but because_you_liked's reason has the better priority.
+    assert [out.reason(j) for j in range(5)] == [
+        "Picked",
+        "Because you liked Heat",
+        "Because you liked Up",
+        "Because you liked Up",
+        "Pop",
+    ]
+    # Per-generator ranks stay available for rankers; NaN where a generator did not propose.
+    np.testing.assert_array_equal(out.gen_ranks[:, 1], [np.nan, 1, 0, 2, np.nan])
+    np.testing.assert_array_equal(out.gen_ranks[:, 2], [np.nan, np.nan, np.nan, 0, 1])
+    assert out.gen_scores[1, 0] == 0.5 and np.isnan(out.gen_scores[0, 2])
+    assert len(merge([])) == 0 and len(merge([("x", Proposal.empty())])) == 0
+
+
+def test_equal_priorities_keep_the_first_proposed_reason_and_boosts_add_per_source():
+    out = merge([("a", prop([1], [("first", 3)])), ("b", prop([1, 2], [("second", 3)]))])
+    assert out.reason(0) == "first"
+    boosted = apply_boosts(out.with_score(np.array([1.0, 1.0])), {"a": 0.25, "b": 0.5})
+    assert boosted.score.tolist() == [1.75, 1.5]
 
 
 def test_exploration_is_seeded_and_bounded():
-    ranked = cands(*[f"i{n}" for n in range(30)])
-    one = [c.item_id for c in explore(ranked, 10, 0.2, "u1:0")]
-    two = [c.item_id for c in explore(ranked, 10, 0.2, "u1:0")]
-    assert one == two
+    ranked = list(range(30))
+    one = explore(ranked, 10, 0.2, "u1:0")
+    assert one == explore(ranked, 10, 0.2, "u1:0")
+    assert one != explore(ranked, 10, 0.2, "u1:1")  # a new generation explores differently
     top = one[:10]
-    assert one[0] == "i0"  # the best item is never displaced
-    assert sum(int(i[1:]) >= 10 for i in top) == 2  # int(10 * 0.2) slots explored
-    assert sorted(one) == sorted(c.item_id for c in ranked)
-    assert [c.item_id for c in explore(ranked, 10, 0.0, "u1:0")] == [c.item_id for c in ranked]
+    assert one[0] == 0  # the best item is never displaced
+    assert sum(i >= 10 for i in top) == 2  # int(10 * 0.2) slots explored
+    assert sorted(one) == ranked
+    assert explore(ranked, 10, 0.0, "u1:0") == ranked
 
 
 def test_intra_list_diversity_by_hand():
-    genres = {"a": ["Action"], "b": ["Action", "Comedy"], "c": ["Drama"]}
     # pairs: a-b 1/2, a-c 0, b-c 0 -> mean 1/6 -> diversity 5/6
-    assert intra_list_diversity(["a", "b", "c"], genres) == pytest.approx(5 / 6)
-    assert intra_list_diversity(["a"], genres) is None
+    assert intra_list_diversity([["Action"], ["Action", "Comedy"], ["Drama"]]) == pytest.approx(5 / 6)
+    assert intra_list_diversity([["Action"]]) is None

@@ -1,0 +1,114 @@
+"""The inputs of one request to the pure pipeline: user state, parameters, configuration.
+
+``UserState`` is everything the store-bound load step (``serving/user_state.py``) fetched for
+the user in its one round trip; the pipeline never talks to a store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lambdarec_contracts.tables import GENRES
+
+from ..bundle import Bundle
+from .item_features import ItemFeatures
+
+
+@dataclass
+class UserState:
+    """What the request knows about the user (empty for a cold or unreachable user)."""
+
+    generation: int = 0  # bumped by each of the user's events (part of the cache key)
+    # Every item the user interacted with: the seen filter reads only this set. Today the speed
+    # layer's seen SET; a longer (batch) history loaded in the same round trip belongs here too.
+    seen: set[str] = field(default_factory=set)
+    not_interested: set[str] = field(default_factory=set)
+    recent: list[str] = field(default_factory=list)  # from events, newest first
+    features: dict[str, Any] = field(default_factory=dict)  # Feast full feature names (user + realtime)
+
+    @property
+    def recent_positive(self) -> list[str]:
+        """Anchors for "because you liked": fresh event history first, then batch features."""
+        batch = self.features.get("user_stats__recent_positive_items") or []
+        return list(dict.fromkeys([*self.recent, *batch]))
+
+    @property
+    def history(self) -> list[str]:
+        rt = self.features.get("user_realtime__rt_recent_items") or []
+        batch = self.features.get("user_stats__recent_items") or []
+        return list(dict.fromkeys([*self.recent, *rt, *batch]))
+
+    @property
+    def features_present(self) -> bool:
+        return any(v is not None for v in self.features.values())
+
+    def top_genres(self, n: int = 2) -> list[str]:
+        aff = self.features.get("user_stats__genre_affinity")
+        if not aff or len(aff) != len(GENRES):
+            return []
+        order = np.argsort(-np.asarray(aff, dtype=np.float64), kind="stable")
+        return [GENRES[i] for i in order[:n] if aff[i] and aff[i] > 0]
+
+
+@dataclass(frozen=True)
+class RecParams:
+    """The caller's request parameters."""
+
+    k: int = 10
+    offset: int = 0
+    exclude: frozenset[str] = frozenset()
+    genres: tuple[str, ...] = ()
+    exclude_genres: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings merged with the user's A/B variant (built by the app; replay builds its own)."""
+
+    generators: tuple[str, ...] = ("two_tower", "because_you_liked", "trending", "popular")
+    candidates_per_generator: int = 100
+    liked_anchors: int = 5
+    diversity_max_per_genre: int = 3
+    diversity_window: int = 10
+    exploration_share: float = 0.05
+    source_boosts: Mapping[str, float] = field(default_factory=dict)
+    value_model_weights: Mapping[str, float] | None = None  # None: the bundle manifest's
+    generator_timeout_s: float = math.inf
+
+
+@dataclass(frozen=True)
+class TrendingWindow:
+    """One trending window as item positions (available items only, best first) and its reason."""
+
+    item_idx: np.ndarray
+    scores: np.ndarray
+    reason: str
+
+
+def trending_window(bundle: Bundle, pairs: list[tuple[str, float]], reason: str) -> TrendingWindow:
+    """``(item_id, count)`` pairs (a ZUNION of hour buckets) -> a window over ``bundle``."""
+    pos = bundle.position
+    kept = sorted(((i, s) for i, s in pairs if i in bundle.items), key=lambda p: (-p[1], p[0]))
+    return TrendingWindow(
+        np.asarray([pos[i] for i, _ in kept], np.int64), np.asarray([s for _, s in kept], np.float64), reason
+    )
+
+
+@dataclass(frozen=True)
+class PipelineInput:
+    """Everything one request's pure part needs."""
+
+    bundle: Bundle
+    item_features: ItemFeatures
+    config: PipelineConfig
+    params: RecParams
+    user_id: str
+    state: UserState
+    # Trending windows in fallback order; None = the trending store could not be read.
+    trending: tuple[TrendingWindow, ...] | None = ()
+    deadline: float = math.inf  # time.monotonic() after which generators are skipped

@@ -1,0 +1,98 @@
+"""Candidate generators: a registry of small pure functions ``ctx -> Proposal``.
+
+``LAMBDAREC_GENERATORS`` / experiment variants pick and order them by name; adding one is adding
+a function to ``GENERATORS`` (the orchestrator needs no change). They run inline: in-memory,
+vectorised work over the bundle's arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bundle import Bundle
+from .candidates import Proposal, Reason
+from .context import TrendingWindow, UserState
+
+
+@dataclass(frozen=True)
+class GeneratorContext:
+    bundle: Bundle
+    user_id: str
+    state: UserState
+    query_embedding: np.ndarray | None
+    preferred_genres: tuple[str, ...]
+    n: int  # candidates per generator
+    liked_anchors: int
+    trending: tuple[TrendingWindow, ...] | None  # None: the trending store could not be read
+
+
+Generator = Callable[[GeneratorContext], Proposal]
+
+
+def two_tower(ctx: GeneratorContext) -> Proposal:
+    """ANN over the bundle's item embeddings with the query tower's embedding."""
+    if ctx.query_embedding is None:
+        return Proposal.empty()
+    rows, scores = ctx.bundle.index.search_arrays(ctx.query_embedding, ctx.n + 1)
+    keep = rows != 0  # the OOV row is never a candidate
+    rows, scores = rows[keep][: ctx.n], scores[keep][: ctx.n]
+    return Proposal(rows, scores, (Reason("Picked for you from your taste profile", 2),))
+
+
+def because_you_liked(ctx: GeneratorContext) -> Proposal:
+    """Neighbours (collaborative, then text) of the user's recent positive items."""
+    b = ctx.bundle
+    anchors = [b.position[a] for a in ctx.state.recent_positive if a in b.items][: ctx.liked_anchors]
+    parts = [b.liked_neighbours.of(a) for a in anchors]
+    if not anchors or not sum(len(p[0]) for p in parts):
+        return Proposal.empty()
+    idx = np.concatenate([p[0] for p in parts])
+    anchor_of = np.concatenate([np.full(len(p[0]), k, np.int64) for k, p in enumerate(parts)])
+    # Fresher likes count more: weight 1 / (1 + the anchor's rank).
+    score = np.concatenate([(1.0 / (1.0 + k)) * s for k, (_, s) in enumerate(parts)])
+    # Best score per neighbour; among equal scores the first proposed (fresher anchor) wins.
+    by = np.lexsort((np.arange(len(idx)), -score, idx))
+    best = by[np.r_[True, idx[by][1:] != idx[by][:-1]]]
+    best = best[np.lexsort((b.id_order[idx[best]], -score[best]))][: ctx.n]
+    reasons = tuple(Reason(f"Because you liked {b.titles[a] or b.item_ids[a]}", 0) for a in anchors)
+    return Proposal(idx[best], score[best], reasons, anchor_of[best])
+
+
+def trending(ctx: GeneratorContext) -> Proposal:
+    """Most events in the last day (else week) from the worker's hourly ZSETs; else bundle popularity."""
+    if ctx.trending is None:
+        return Proposal.empty()
+    for w in ctx.trending:
+        if len(w.item_idx):
+            return Proposal(w.item_idx[: ctx.n], w.scores[: ctx.n], (Reason(w.reason, 3),))
+    pop = ctx.bundle.popular_overall[: ctx.n]
+    return Proposal(pop, 1.0 / (1.0 + np.arange(len(pop))), (Reason("Popular right now", 5),))
+
+
+def popular(ctx: GeneratorContext) -> Proposal:
+    """Popular in the preferred (or the user's favourite) genres first, then popular overall."""
+    b = ctx.bundle
+    genres = list(ctx.preferred_genres) or ctx.state.top_genres()
+    lists = [b.popular_by_genre.get(g, np.zeros(0, np.int64))[: ctx.n] for g in genres]
+    lists.append(b.popular_overall[: ctx.n])
+    reasons = tuple([*(Reason(f"Popular in {g}", 1) for g in genres), Reason("Popular with everyone", 4)])
+    idx = np.concatenate(lists)
+    which = np.concatenate([np.full(len(x), k, np.int64) for k, x in enumerate(lists)])
+    weight = np.where(which == len(genres), 0.5, 1.0)
+    score = weight / (1.0 + np.concatenate([np.arange(len(x)) for x in lists]))
+    _, first = np.unique(idx, return_index=True)
+    keep = np.sort(first)[: ctx.n * max(1, len(genres) + 1)]
+    return Proposal(idx[keep], score[keep], reasons, which[keep])
+
+
+GENERATORS: dict[str, Generator] = {
+    "two_tower": two_tower,
+    "because_you_liked": because_you_liked,
+    "trending": trending,
+    "popular": popular,
+}
+# Cold-start users (no vocabulary entry, no history, no features) get only these.
+COLD_START_GENERATORS = ("trending", "popular")

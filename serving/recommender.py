@@ -1,0 +1,204 @@
+"""The orchestrator of ``GET /v1/recommendations``: load, cache, pipeline, respond, record.
+
+It owns what touches the outside world: the A/B assignment, the bundle and item-feature
+references, the one store round trip (``user_state.py``), the response cache, the latency
+budget, and turning the pipeline's trace into metrics. Everything between load and response is
+the pure ``serving.pipeline``. A failed store call never fails the request: it degrades.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+
+from .bundle import Bundle
+from .events import EventService
+from .experiments import Assignment, ExperimentsConfig, Variant, assign
+from .feature_sync import ItemFeatureSync
+from .holder import BundleHolder
+from .metrics import Metrics
+from .pipeline import (
+    ItemFeatures,
+    PipelineConfig,
+    PipelineInput,
+    RecParams,
+    Trace,
+    UserState,
+    run_pipeline,
+)
+from .pipeline.rank import intra_list_diversity
+from .response_cache import ResponseCache, ServedList, serve_list
+from .schemas import RecommendationResponse
+from .settings import ServingSettings
+from .store import Store, StoreUnavailable
+from .trending import TrendingCache
+from .user_state import UserStateLoader
+
+log = logging.getLogger(__name__)
+
+
+class Recommender:
+    def __init__(
+        self,
+        settings: ServingSettings,
+        holder: BundleHolder,
+        store: Store,
+        metrics: Metrics,
+        experiments: ExperimentsConfig,
+        events: EventService,
+        features: ItemFeatureSync,
+    ) -> None:
+        self.settings = settings
+        self.holder = holder
+        self.store = store
+        self.metrics = metrics
+        self.experiments = experiments
+        self.events = events
+        self.features = features
+        self.loader = UserStateLoader(store)
+        s = settings
+        self.trending = TrendingCache(s.trending_window_h, s.trending_fallback_window_h, s.trending_cache_s)
+        self.cache = ResponseCache(store, metrics, s.local_cache_size, s.local_cache_ttl_s, s.cache_ttl_s)
+        self._configs: dict[str, PipelineConfig] = {}
+        self._served: dict[str, set[str]] = {}  # bundle version -> items served (coverage)
+        self._served_lock = threading.Lock()
+        # Export every variant's click counter from the start (CTR panels need a series at zero).
+        for variant in {"default", *(v.name for e in experiments.experiments for v in e.variants)}:
+            metrics.clicks.labels(variant=variant)
+
+    def config(self, v: Variant) -> PipelineConfig:
+        """Settings merged with the variant's overrides (built once per variant)."""
+        cfg = self._configs.get(v.name)
+        if cfg is None:
+            s = self.settings
+            cfg = self._configs[v.name] = PipelineConfig(
+                generators=tuple(v.generators or s.generator_names),
+                candidates_per_generator=s.candidates_per_generator,
+                liked_anchors=s.liked_anchors,
+                diversity_max_per_genre=v.diversity_max_per_genre or s.diversity_max_per_genre,
+                diversity_window=s.diversity_window if v.diversity_window is None else v.diversity_window,
+                exploration_share=s.exploration_share if v.exploration_share is None else v.exploration_share,
+                source_boosts=dict(s.source_boosts),
+                value_model_weights=v.value_model_weights,
+                generator_timeout_s=s.generator_timeout_ms / 1000.0,
+            )
+        return cfg
+
+    def _bundle_for(self, a: Assignment, trace: Trace) -> Bundle | None:
+        current = self.holder.current
+        if a.variant.bundle:
+            pinned = self.holder.pinned(a.variant.bundle, self.settings.bundles_dir)
+            if pinned is not None:
+                return pinned
+            trace.degrade("variant_bundle_unavailable")
+        return current
+
+    def _load(self, user_id: str, trace: Trace) -> tuple[UserState, bool, bool]:
+        """(state, store ok, trending ok): the request's one round trip (+ trending when stale)."""
+        now = time.time()
+        refresh = self.trending.stale(now)
+        with trace.stage("user_state"):
+            try:
+                extra = (lambda p: self.trending.queue(p, now)) if refresh else None
+                state, replies = self.loader.load(user_id, extra)
+            except StoreUnavailable:
+                trace.degrade("redis_unavailable")
+                return UserState(), False, not refresh
+        if refresh:
+            self.trending.absorb(replies, now)
+        return state, True, True
+
+    def recommend(self, user_id: str, params: RecParams) -> bytes:
+        """The response body (JSON bytes) for one request."""
+        request_id = uuid.uuid4().hex
+        trace = Trace()
+        deadline = time.monotonic() + self.settings.latency_budget_ms / 1000.0
+        a = assign(self.experiments, user_id)
+        bundle = self._bundle_for(a, trace)
+        if bundle is None:
+            trace.degrade("no_bundle")
+            served = serve_list(self._response(user_id, [], None, a, trace))
+            return self._finish(user_id, served, None, a, trace, False, request_id)
+
+        state, store_ok, trending_ok = self._load(user_id, trace)
+        key = (
+            self.cache.key(user_id, a.variant.name, bundle.version, state.generation, params)
+            if store_ok
+            else None
+        )
+        if key is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.metrics.record_trace(trace)
+                return self._finish(user_id, hit, bundle, a, Trace(), True, request_id)
+
+        item_features = self.features.get(bundle)
+        if item_features is None:
+            trace.degrade("item_features_unavailable")
+            item_features = ItemFeatures.empty(bundle)
+        inp = PipelineInput(
+            bundle=bundle,
+            item_features=item_features,
+            config=self.config(a.variant),
+            params=params,
+            user_id=user_id,
+            state=state,
+            trending=self.trending.windows(bundle) if trending_ok else None,
+            deadline=deadline,
+        )
+        result = run_pipeline(inp, trace)
+        served = serve_list(self._response(user_id, result.items, bundle, a, trace))
+        if key is not None and not trace.reasons:
+            self.cache.set(key, served)
+        self.metrics.record_trace(trace)
+        return self._finish(user_id, served, bundle, a, trace, False, request_id)
+
+    @staticmethod
+    def _response(
+        user_id: str, items: Sequence, bundle: Bundle | None, a: Assignment, trace: Trace
+    ) -> RecommendationResponse:
+        return RecommendationResponse(
+            user_id=user_id,
+            items=list(items),
+            model_version=bundle.version if bundle else None,
+            variant=a.variant.name,
+            experiment=a.experiment,
+            degraded=bool(trace.reasons),
+            degraded_reasons=list(trace.reasons),
+            cached=False,
+            request_id="",
+        )
+
+    def _finish(
+        self,
+        user_id: str,
+        served: ServedList,
+        bundle: Bundle | None,
+        a: Assignment,
+        trace: Trace,
+        cached: bool,
+        request_id: str,
+    ) -> bytes:
+        m = self.metrics
+        variant = a.variant.name
+        m.record_served(variant, cached, served.items, trace.reasons)
+        if bundle is not None and served.items:
+            ids = [it["item_id"] for it in served.items]
+            with self._served_lock:
+                seen = self._served.setdefault(bundle.version, set())
+                seen.update(ids)
+                if len(self._served) > 4:  # keep only recent versions
+                    self._served.pop(next(iter(self._served)))
+                m.coverage.set(len(seen) / max(1, len(bundle.items)))
+            pos = bundle.position
+            ild = intra_list_diversity([bundle.genres_of[pos[i]] if i in pos else () for i in ids])
+            if ild is not None:
+                m.diversity.observe(ild)
+            if self.settings.log_impressions:
+                self.events.log_impressions(
+                    request_id, user_id, served.items, bundle.version, variant, a.experiment
+                )
+        return served.body(cached, request_id)

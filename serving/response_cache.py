@@ -1,0 +1,96 @@
+"""Cached recommendation lists, kept as the serialised response.
+
+A hit splices the per-request fields (``cached``, ``request_id``) onto stored bytes: no model,
+no pydantic, no JSON work. Keys carry the user's cache generation, which every event of the
+user bumps, so a user's own events make their cached lists unreachable (read-your-writes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import suppress
+from dataclasses import dataclass
+
+from lambdarec_contracts import redis_keys
+
+from .cache import LocalCache, jittered
+from .metrics import Metrics
+from .pipeline.context import RecParams
+from .schemas import RecommendationResponse
+from .store import Store, StoreUnavailable
+
+FORMAT = "v2"  # bumped when the stored bytes change shape (old entries become unreachable)
+_TAIL = b',"cached":false,"request_id":""}'
+
+
+@dataclass(frozen=True)
+class ServedList:
+    """A serialised response minus its per-request tail, and what metrics and impressions need."""
+
+    prefix: bytes
+    items: tuple[dict[str, str], ...]  # [{"item_id", "source"}] in served order
+
+    def body(self, cached: bool, request_id: str) -> bytes:
+        flag = b"true" if cached else b"false"
+        return b"".join((self.prefix, b',"cached":', flag, b',"request_id":"', request_id.encode(), b'"}'))
+
+
+def serve_list(response: RecommendationResponse) -> ServedList:
+    """Serialise ``response`` once (its cached/request_id fields are replaced per request)."""
+    raw = response.model_copy(update={"cached": False, "request_id": ""}).model_dump_json().encode()
+    if not raw.endswith(_TAIL):  # the schema's last two fields must stay cached, request_id
+        raise RuntimeError("RecommendationResponse must end with cached, request_id")
+    items = tuple({"item_id": it.item_id, "source": it.source} for it in response.items)
+    return ServedList(raw[: -len(_TAIL)], items)
+
+
+def _from_bytes(prefix: bytes) -> ServedList:
+    doc = json.loads(prefix + _TAIL)  # only on a Redis hit that the local cache did not have
+    return ServedList(
+        prefix, tuple({"item_id": it["item_id"], "source": it["source"]} for it in doc["items"])
+    )
+
+
+class ResponseCache:
+    """In-process LRU+TTL in front of Redis ``rec_cache`` keys (TTL +-10 %)."""
+
+    def __init__(self, store: Store, metrics: Metrics, size: int, local_ttl_s: float, ttl_s: float) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.local = LocalCache(size, local_ttl_s)
+        self.ttl_s = ttl_s
+
+    @staticmethod
+    def key(user_id: str, variant: str, bundle_version: str, generation: int, p: RecParams) -> str:
+        raw = json.dumps(
+            [FORMAT, bundle_version, generation, p.k, p.offset, sorted(p.exclude), list(p.genres),
+             sorted(p.exclude_genres)]
+        )  # fmt: skip
+        return redis_keys.rec_cache(variant, user_id, hashlib.sha256(raw.encode()).hexdigest()[:16])
+
+    def get(self, key: str) -> ServedList | None:
+        hit = self.local.get(key)
+        self.metrics.cache.labels(layer="local", result="hit" if hit is not None else "miss").inc()
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        if self.ttl_s <= 0:
+            return None
+        try:
+            raw: bytes | None = self.store.run(lambda c: c.get(key))  # type: ignore[assignment]
+        except StoreUnavailable:
+            return None
+        self.metrics.cache.labels(layer="redis", result="hit" if raw else "miss").inc()
+        if not raw:
+            return None
+        served = _from_bytes(raw)
+        self.local.set(key, served)
+        return served
+
+    def set(self, key: str, served: ServedList) -> None:
+        self.local.set(key, served)
+        if self.ttl_s <= 0:
+            return
+        ttl_ms = max(1, int(jittered(self.ttl_s) * 1000))
+        with suppress(StoreUnavailable):  # caching is best effort
+            self.store.run(lambda c: c.set(key, served.prefix, px=ttl_ms))

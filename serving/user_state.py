@@ -1,0 +1,66 @@
+"""The load step: everything per-request about the user, from Redis, in one round trip.
+
+Cache generation, seen and not-interested sets, the recent list and the user's Feast features
+(batch and real-time views share one Feast hash) are queued on one pipeline together with
+whatever else the request needs from the store in that trip (the trending windows when the
+per-process copy is stale). The pure pipeline then works on the ``UserState`` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lambdarec_contracts import redis_keys
+from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS
+from lambdarec_contracts.features import FEAST_PROJECT, USER_JOIN_KEY
+
+from .online_features import OnlineFeatureReader
+from .pipeline.context import UserState
+from .store import Store
+
+USER_FEATURE_REFS = [
+    *USER_VECTOR_FEATURE_REFS,
+    "user_stats:recent_items",
+    "user_stats:recent_positive_items",
+    "user_realtime:rt_recent_items",
+]
+RECENT_LIST_LEN = redis_keys.RECENT_ITEMS_MAX_LEN
+_N_USER_COMMANDS = 5
+
+
+class UserStateLoader:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.reader = OnlineFeatureReader(FEAST_PROJECT, USER_JOIN_KEY, USER_FEATURE_REFS)
+
+    def _queue(self, p: Any, user_id: str) -> None:
+        p.get(redis_keys.rec_cache_generation(user_id))
+        p.smembers(redis_keys.seen_items(user_id))  # + the batch full history, when it exists
+        p.smembers(redis_keys.not_interested(user_id))
+        p.lrange(redis_keys.recent_items(user_id), 0, RECENT_LIST_LEN - 1)
+        self.reader.queue(p, [user_id])
+
+    def _decode(self, replies: Sequence[Any]) -> UserState:
+        gen, seen, neg, recent, feats = replies
+        return UserState(
+            generation=int(gen or 0),
+            seen={s.decode() for s in seen},
+            not_interested={s.decode() for s in neg},
+            recent=[r.decode() for r in recent],
+            features=self.reader.decode([feats])[0],
+        )
+
+    def load(self, user_id: str, extra: Callable[[Any], None] | None = None) -> tuple[UserState, list[Any]]:
+        """One pipelined round trip; returns the state and the replies of ``extra``'s commands.
+
+        Raises StoreUnavailable (the caller degrades).
+        """
+
+        def queue(p: Any) -> None:
+            self._queue(p, user_id)
+            if extra is not None:
+                extra(p)
+
+        replies = self.store.pipeline(queue)
+        return self._decode(replies[:_N_USER_COMMANDS]), replies[_N_USER_COMMANDS:]
