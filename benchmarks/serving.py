@@ -139,7 +139,7 @@ def load_rows(results: Sequence[LoadResult]) -> list[list[str]]:
     return rows
 
 
-_STAGE_ORDER = ["user_state", "query_tower", "retrieve", "filter", "features", "score", "rank"]
+_STAGE_ORDER = ["user_state", "query_tower", "retrieve", "filter", "features", "score", "rank", "explain"]
 
 
 def stage_rows(phases: Sequence[LoadResult]) -> list[list[str]]:
