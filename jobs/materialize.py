@@ -228,7 +228,25 @@ def materialize(
         view_start = EPOCH if not SOURCES[view].partitioned else start + timedelta(microseconds=1)
         store.materialize(view_start, end, feature_views=[view])
         timings[view] = time.perf_counter() - t0
+    stamp_version(settings, end)
     return timings
+
+
+def stamp_version(settings: FeastSettings, end: datetime) -> str:
+    """Announce the materialized interval to serving, which keeps item features in memory and
+    re-reads them when this stamp changes. Written last, after every view succeeded; the same
+    interval gives the same stamp, so a re-run stays a no-op for Redis."""
+    import redis
+
+    from lambdarec_contracts.redis_keys import FEATURES_VERSION
+
+    stamp = end.isoformat()
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        client.set(FEATURES_VERSION, stamp)
+    finally:
+        client.close()
+    return stamp
 
 
 def build_parser() -> argparse.ArgumentParser:

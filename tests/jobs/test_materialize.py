@@ -12,6 +12,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from feature_repo.feast_settings import open_store
 from jobs.materialize import MaterializeError, main, materialize, parse_utc, partitions_for_interval
+from lambdarec_contracts.redis_keys import FEATURES_VERSION
 from tests.feature_repo.feast_testdata import (
     dump_redis,
     feast_apply,
@@ -97,9 +98,15 @@ def test_redis_layout_matches_readme(repo_data: Path, redis_server) -> None:
     materialize(settings_for(repo_data, redis_server.url), START, END)
     client = redis.Redis.from_url(redis_server.url)
     assert sorted(client.keys()) == sorted(
-        feast_redis_key(k, v)
-        for k, v in [("user_id", "u1"), ("user_id", "u2"), ("item_id", "i1"), ("item_id", "i2")]
+        [
+            *(
+                feast_redis_key(k, v)
+                for k, v in [("user_id", "u1"), ("user_id", "u2"), ("item_id", "i1"), ("item_id", "i2")]
+            ),
+            FEATURES_VERSION.encode(),  # the stamp serving polls to re-read its in-memory item features
+        ]
     )
+    assert client.get(FEATURES_VERSION) == END.isoformat().encode()
     raw = client.hget(feast_redis_key("user_id", "u1"), _mmh3("user_stats:n_interactions_7d"))
     value = ValueProto()
     value.ParseFromString(raw)
@@ -116,9 +123,13 @@ def test_rematerializing_the_same_interval_changes_nothing(repo_data: Path, redi
     settings = settings_for(repo_data, redis_server.url)
     client = redis.Redis.from_url(redis_server.url)
     materialize(settings, START, END)
+    stamp = client.get(FEATURES_VERSION)
+    client.delete(FEATURES_VERSION)  # dump_redis reads hashes only
     first = dump_redis(client)
     assert len(first) == 4 and all(first.values())
     materialize(settings, START, END)
+    assert client.get(FEATURES_VERSION) == stamp  # same interval, same stamp: serving reloads nothing
+    client.delete(FEATURES_VERSION)
     assert dump_redis(client) == first
 
 
