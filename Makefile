@@ -8,7 +8,7 @@ export LAMBDAREC_DATA_DIR ?= $(LAMBDAREC_VAR)/data
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 PY := $(VENVS)/pipeline/bin/python
 STAMP := $(VENVS)/.setup-stamp
-LOCKS := $(wildcard requirements/*.lock) requirements/training-nodeps.txt scripts/setup_envs.sh
+LOCKS := $(wildcard requirements/*.lock) $(wildcard requirements/*-nodeps.txt) scripts/setup_envs.sh
 
 .PHONY: setup demo pipeline serve test bench lint fmt lock redis clean distclean airflow stop
 
@@ -52,8 +52,7 @@ fmt:
 	$(PY) -m ruff check --fix .
 
 lock:  ## re-resolve requirements/*.in into the lock files
-	cd requirements && for e in pipeline training serving; do uv pip compile $$e.in --python-version 3.11 -q -o $$e.lock; done
-	cd requirements && uv pip compile embed.in --python-version 3.11 --find-links /opt/wheels -q -o embed.lock
+	cd requirements && for e in pipeline training serving embed; do uv pip compile $$e.in --python-version 3.11 -q -o $$e.lock; done
 
 clean: stop  ## remove what the demo and the pipeline made (keeps the environments)
 	rm -rf $(LAMBDAREC_VAR) dbt/target dbt/logs spark-warehouse metastore_db derby.log

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test group in the environment it belongs to and prints one combined summary.
 #   tests/training    -> training env (TensorFlow)
-#   tests/embeddings  -> embed env (sentence-transformers / OpenAI client)
+#   tests/embeddings  -> embed env (MiniLM on onnxruntime / OpenAI client)
 #   tests/serving_env -> serving env (proves serving runs without TF/Airflow/Spark)
 #   everything else   -> pipeline env (Airflow, dbt, Spark, Feast, serving code)
 set -uo pipefail

