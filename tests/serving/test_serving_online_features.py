@@ -172,3 +172,54 @@ def test_fast_path_equals_get_online_features(tmp_path, redis_server):
         assert any(isinstance(v, list) and v for row in fast for v in row.values())
         assert any(isinstance(v, float) for row in fast for v in row.values())
     r.close()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_in_memory_item_features_equal_get_online_features(tmp_path, redis_server):
+    """600 catalogue items, 520 written by Feast (80 missing entirely): serving's in-memory matrix
+    holds exactly item_vector(get_online_features(...)) for every item, zeros for missing ones."""
+    import numpy as np
+    from feast import FeatureStore, RepoConfig
+    from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+
+    from lambdarec_contracts.feature_vectors import item_vector
+    from serving.bundle import load_bundle
+    from serving.feature_sync import read_item_features
+    from testing_support.bundle_builder import BundleSpec, build_bundle
+
+    entities, views = _views(tmp_path)
+    cfg = RepoConfig(
+        project=FEAST_PROJECT,
+        provider="local",
+        registry=str(tmp_path / "registry.db"),
+        online_store=RedisOnlineStoreConfig(connection_string=f"127.0.0.1:{redis_server.port}"),
+        entity_key_serialization_version=3,
+    )
+    store = FeatureStore(config=cfg, repo_path=str(tmp_path))
+    store.apply([*entities, *views.values()])
+    rng = random.Random(5)
+    items = [f"i{n}" for n in range(600)]
+    store.write_to_online_store(ITEM_STATS_VIEW, _frame(items[:520], ITEM_JOIN_KEY, ITEM_FEATURES, rng))
+    catalogue = {i: {"title": i, "genres": ["Drama"], "year": 2000} for i in items}
+    bundle = load_bundle(
+        build_bundle(
+            tmp_path / "bundles", BundleSpec(items=catalogue, neighbours_collab={}, neighbours_text={})
+        )
+    )
+
+    r = redis.Redis(port=redis_server.port)
+    for fetch in ("lua", "pipeline"):
+        feats = read_item_features(r, bundle, "v1", fetch=fetch, batch=128)
+        sdk = store.get_online_features(
+            features=ITEM_VECTOR_FEATURE_REFS,
+            entity_rows=[{ITEM_JOIN_KEY: i} for i in items],
+            full_feature_names=True,
+        ).to_dict()
+        for n, item in enumerate(items):
+            want = item_vector({name: sdk[name][n] for name in sdk if name != ITEM_JOIN_KEY})
+            p = bundle.position[item]
+            assert np.array_equal(feats.matrix[p], want), item
+            assert bool(feats.present[p]) == (n < 520), item
+        assert feats.matrix[[bundle.position[i] for i in items[:520]]].any(axis=1).all()  # not vacuous
+    r.close()
