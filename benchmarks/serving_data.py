@@ -174,7 +174,8 @@ def write_speed_layer_keys(redis_url: str, cat: Catalogue, seed: int) -> None:
     client = redis.Redis.from_url(redis_url)
     with client.pipeline(transaction=False) as p:
         for n, u in enumerate(cat.users):
-            p.sadd(rk.seen_items(u), *rng.sample(ids, 20))
+            # seen_items is a ZSET item -> event time (ms), bounded (lambdarec_contracts.user_state)
+            p.zadd(rk.seen_items(u), dict.fromkeys(rng.sample(ids, 20), int(time.time() * 1000)))
             if n % 2000 == 1999:
                 p.execute()
         now_h = int(time.time() // 3600)

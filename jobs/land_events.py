@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import redis
 
 from jobs.speed_layer.completeness import Interval, LandingIncomplete, check_processed, compact_interval
-from jobs.speed_layer.settings import SpeedLayerSettings
+from jobs.speed_layer.settings import SpeedLayerSettings, redact_url
 
 
 def _utc(value: str) -> datetime:
@@ -72,14 +72,14 @@ def main(argv: list[str] | None = None, now: datetime | None = None) -> int:
         print(f"error: interval not closed yet: cutoff {cutoff.isoformat()} is after now {now.isoformat()}",
               file=sys.stderr)  # fmt: skip
         return 1
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5)
     try:
         check_processed(client, cutoff)
     except LandingIncomplete as exc:
         print(f"error: {exc}; retry later", file=sys.stderr)
         return 1
-    except redis.ConnectionError as exc:
-        print(f"error: Redis at {settings.redis_url} is unreachable: {exc}", file=sys.stderr)
+    except redis.RedisError as exc:
+        print(f"error: Redis at {redact_url(settings.redis_url)} failed: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()

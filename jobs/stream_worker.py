@@ -3,8 +3,9 @@
 Consumes ``lambdarec:events`` with the ``speed-layer`` consumer group and, per batch, keeps
 trending counters / recent items / seen-sets in Redis (exactly once per event id), pushes
 real-time features through Feast, lands events and impressions as Parquet, then acks.
-SIGTERM finishes and acks the current batch, then exits 0. A Redis outage is retried with
-backoff (``--once`` exits 1 instead).
+SIGTERM finishes and acks the current batch, then exits 0. A Redis outage or error is retried
+with backoff (``--once`` exits 1 instead); Redis coming back empty recreates the consumer group.
+``--metrics-port`` serves Prometheus metrics (consumer lag, pending, lost entries).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import sys
 
 import redis
 
+from jobs.speed_layer.metrics import WorkerMetrics
 from jobs.speed_layer.realtime import FeastPusher, FeaturePusher, NullPusher, feast_environment
-from jobs.speed_layer.settings import SpeedLayerSettings
+from jobs.speed_layer.settings import SpeedLayerSettings, redact_url
 from jobs.speed_layer.worker import StreamWorker, WorkerConfig
 
 
@@ -44,11 +46,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="feast",
         help="where real-time features go (none: counters and landing only)",
     )
+    p.add_argument(
+        "--retain-s", type=float, default=3600.0, help="keep processed entries this long before trimming"
+    )
+    p.add_argument("--trim-every-s", type=float, default=10.0, help="how often to trim processed entries")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0: off)")
     p.add_argument("--once", action="store_true", help="process what is in the stream, then exit")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
-    if args.batch < 1 or args.block_ms < 0 or args.claim_idle_ms < 0:
-        p.error("--batch must be >= 1, --block-ms and --claim-idle-ms >= 0")
+    if args.batch < 1 or args.block_ms < 0 or args.claim_idle_ms < 0 or args.retain_s < 0:
+        p.error("--batch must be >= 1, --block-ms, --claim-idle-ms and --retain-s >= 0")
     return args  # fmt: skip
 
 
@@ -68,7 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=False)
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=False,
+        # A dead peer or a half-open connection must surface as an error, not a hang: the
+        # blocking read waits block_ms on the server, so the socket timeout sits above it.
+        socket_timeout=args.block_ms / 1000.0 + 10.0,
+        socket_connect_timeout=5.0,
+        socket_keepalive=True,
+        health_check_interval=30,
+    )
+    metrics = WorkerMetrics()
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, registry=metrics.registry)
     config = WorkerConfig(
         consumer=args.consumer,
         events_dir=settings.events_dir,
@@ -79,15 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         claim_every_s=args.claim_every_s,
         crash_at=settings.crash_at,
         crash_on_batch=settings.crash_on_batch,
+        retain_s=args.retain_s,
+        trim_every_s=args.trim_every_s,
+        limits=settings,
     )
-    worker = StreamWorker(client, pusher, config)
+    worker = StreamWorker(client, pusher, config, metrics=metrics)
     worker.install_signal_handlers()
     try:
         worker.run(once=args.once)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
+    except redis.RedisError as exc:
         # Only with --once (the loop otherwise retries with backoff). Unacked entries stay
         # pending: a restarted worker (same --consumer) resumes them.
-        print(f"error: Redis at {settings.redis_url} is unreachable: {exc}", file=sys.stderr)
+        print(f"error: Redis at {redact_url(settings.redis_url)} failed: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -6,7 +6,11 @@ serialized entity key); serving reads those directly on its fast path.
 
 PREFIX = "lambdarec"
 
-EVENTS_STREAM = f"{PREFIX}:events"  # Redis Stream of events and impressions
+EVENTS_STREAM = f"{PREFIX}:events"  # Redis Stream of posted events
+IMPRESSIONS_STREAM = f"{PREFIX}:impressions"  # Redis Stream of served items (exposure log)
+# Both streams are read by the same consumer group; nothing appends with MAXLEN: only the
+# worker trims, and only below what the group has acknowledged (jobs.speed_layer.stream).
+STREAMS = (EVENTS_STREAM, IMPRESSIONS_STREAM)
 EVENTS_GROUP = "speed-layer"  # consumer group of the stream worker
 EVENT_DEDUP_TTL_S = 7 * 24 * 3600
 
@@ -22,12 +26,16 @@ def event_applied(event_id: str) -> str:
 
 
 def seen_items(user_id: str) -> str:
-    """SET of item ids the user interacted with (filter)."""
+    """ZSET item id -> event time (unix ms) of items the user interacted with (filter).
+
+    Bounded: the newest ``seen_items_max`` members, none older than ``seen_items_ttl_s``
+    (lambdarec_contracts.user_state writes it; readers take ZREVRANGE 0 max-1).
+    """
     return f"{PREFIX}:seen:{user_id}"
 
 
 def not_interested(user_id: str) -> str:
-    """SET of item ids the user marked not interested (filter)."""
+    """ZSET item id -> event time (unix ms) the user marked not interested (filter); bounded like seen."""
     return f"{PREFIX}:neg:{user_id}"
 
 

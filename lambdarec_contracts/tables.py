@@ -18,6 +18,10 @@ Layout under ``Paths.data_dir`` (default ``<repo>/var/data``)::
     models/bundles/<version>/     model bundles; models/current -> bundles/<version>
 """
 
+# Event semantics live in lambdarec_contracts.events (re-exported here for older imports).
+from .events import EVENT_TYPES as EVENT_TYPES
+from .events import POSITIVE_RATING as POSITIVE_RATING
+
 # --- landing (canonical raw schema; ids are strings, kept exactly as in the source) ---
 LANDING_ITEMS_COLUMNS = {
     "item_id": "string",
@@ -107,8 +111,6 @@ USER_FEATURES_TABLE = "user_features"
 ITEM_FEATURES_TABLE = "item_features"
 ITEM_EMBEDDINGS_TABLE = "item_text_embeddings"
 
-# A rating at or above this value counts as a positive interaction (likes/clicks always do).
-POSITIVE_RATING = 4.0
 
 # Genres known to the system, in a fixed order: genre-affinity vectors use this order.
 # The union of MovieLens genre vocabularies (100k, 1m, latest); unknown genres map to "(other)".
@@ -136,8 +138,6 @@ GENRES = (
 )
 # MovieLens 100k spells one genre differently.
 GENRE_ALIASES = {"Children's": "Children", "unknown": "(other)", "(no genres listed)": "(other)"}
-
-EVENT_TYPES = ("view", "click", "rating", "like", "not_interested")
 
 # --- training sets (pipeline env, Feast get_historical_features, full_feature_names=True) ---
 # training_sets/ds=<ds>/training_set.parquet: one row per interaction in [start, ds] with

@@ -11,10 +11,15 @@ PORT=${PORT:-8000}
 bash "$ROOT/scripts/services.sh" stop >/dev/null 2>&1 || true
 bash "$ROOT/scripts/pipeline.sh"
 
-# A demo API key (write/admin endpoints); a real deployment sets LAMBDAREC_API_KEY itself.
+# Demo API keys (write; admin is separate); a real deployment sets LAMBDAREC_API_KEY and
+# LAMBDAREC_ADMIN_KEY itself.
 if [ -z "${LAMBDAREC_API_KEY:-}" ]; then
   [ -s "$RUN/demo_api_key" ] || "$LAMBDAREC_VENVS/pipeline/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))' > "$RUN/demo_api_key"
   export LAMBDAREC_API_KEY=$(cat "$RUN/demo_api_key")
+fi
+if [ -z "${LAMBDAREC_ADMIN_KEY:-}" ]; then
+  [ -s "$RUN/demo_admin_key" ] || "$LAMBDAREC_VENVS/pipeline/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))' > "$RUN/demo_admin_key"
+  export LAMBDAREC_ADMIN_KEY=$(cat "$RUN/demo_admin_key")
 fi
 bash "$ROOT/scripts/services.sh" start
 
@@ -38,6 +43,7 @@ cat <<MSG
 Done. Still running in the background (stop them with: make stop):
   serving API      http://127.0.0.1:$PORT      docs: http://127.0.0.1:$PORT/docs   metrics: /metrics
   speed-layer worker (logs: $LOGS/worker.log)
-  API key for POST /v1/events and /v1/admin/*:  $LAMBDAREC_API_KEY   (header X-API-Key)
+  API key for POST /v1/events:  $LAMBDAREC_API_KEY   (header X-API-Key)
+  admin key for /v1/admin/*:    $LAMBDAREC_ADMIN_KEY   (header X-API-Key)
 Airflow UI with the DAGs and these runs: make airflow  → http://127.0.0.1:${AIRFLOW_PORT:-8080}
 MSG

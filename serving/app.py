@@ -6,9 +6,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+import redis
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from .bundle import Bundle
@@ -16,14 +19,44 @@ from .events import EventService
 from .experiments import load_experiments
 from .feature_sync import ItemFeatureSync
 from .holder import BundleHolder, Poller
+from .limits import BodyLimit
 from .metrics import Metrics
 from .recommender import Recommender
 from .routers import admin, events, health, items, recommendations
 from .settings import ServingSettings
 from .similar import SimilarItems
-from .store import Store
+from .store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+# The shape of every 422 this app sends (see bad_request below), for the OpenAPI schema.
+_VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "a readable message"},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"loc": {"type": "array"}, "msg": {"type": "string"}}},
+        },
+    },
+}
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = _VALIDATION_ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build
 
 
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
@@ -39,11 +72,30 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         metrics.bundle_loads.labels(result="error").inc()
 
     store = Store(settings.redis_url, settings.redis_socket_timeout_s, settings.redis_backoff_s)
-    holder = BundleHolder(settings.bundle_link, settings.hnsw_threshold, on_swap=on_swap, on_error=on_error)
+    holder = BundleHolder(
+        settings.bundle_link,
+        settings.hnsw_threshold,
+        on_swap=on_swap,
+        on_error=on_error,
+        pinned_retry_s=settings.pinned_retry_s,
+    )
     features = ItemFeatureSync(store, holder.loaded, settings.feature_fetch)
     holder.prepare = features.prepare  # a new bundle's item features are read before it is swapped in
     experiments = load_experiments(settings.experiments_file)
-    event_service = EventService(store, metrics, experiments, settings.stream_maxlen)
+
+    def in_catalogue(item_id: str) -> bool | None:
+        bundle = holder.current
+        return None if bundle is None else bundle.available(item_id)
+
+    event_service = EventService(
+        store,
+        metrics,
+        experiments,
+        settings,
+        in_catalogue,
+        settings.event_max_age_s,
+        settings.event_max_ahead_s,
+    )
     recommender = Recommender(settings, holder, store, metrics, experiments, event_service, features)
     poller = Poller([holder.refresh, features.refresh], settings.bundle_poll_s)
 
@@ -52,9 +104,17 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         if not holder.refresh():
             log.warning("starting without a bundle: %s", holder.last_error)
         poller.start()
+        metrics_server = None
+        if settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            # A port of its own, not published: Prometheus scrapes it on the internal network.
+            metrics_server, _ = start_http_server(settings.metrics_port, registry=metrics.registry)
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             poller.stop()
             store.close()
 
@@ -69,6 +129,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.recommender = recommender
     app.state.similar = SimilarItems(holder)
     app.state.events = event_service
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -81,6 +142,12 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         ).observe(time.perf_counter() - t)
         return response
 
+    def body_rejected(scope: dict[str, Any]) -> None:
+        if scope.get("path") == "/v1/events":
+            metrics.events.labels(result="rejected").inc()
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_reject=body_rejected)
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # A readable message first, the field-level details after.
@@ -90,6 +157,15 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         msg = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5])
         details = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in errors[:20]]
         return JSONResponse({"detail": f"invalid request: {msg}", "errors": details}, status_code=422)
+
+    @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(redis.RedisError)
+    async def store_down(request: Request, exc: Exception) -> JSONResponse:
+        # Paths that degrade catch these themselves; anything that escapes is a 503, never a 500,
+        # and the body never carries the server's text (hosts, ports).
+        log.warning("%s %s: redis error %s", request.method, request.url.path, type(exc).__name__)
+        metrics.degraded.labels(reason="redis_error_escaped").inc()
+        return JSONResponse({"detail": "store unavailable, retry later"}, status_code=503)
 
     for r in (recommendations.router, items.router, events.router, health.router, admin.router):
         app.include_router(r)

@@ -1,4 +1,4 @@
-"""FastAPI dependencies (``Annotated`` aliases used by the routers)."""
+"""FastAPI dependencies (``Annotated`` aliases used by the routers) and the API-key checks."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
+from pydantic import SecretStr
 
 from .events import EventService
 from .metrics import Metrics
@@ -39,19 +40,42 @@ RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 SimilarDep = Annotated[SimilarItems, Depends(get_similar)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 EventServiceDep = Annotated[EventService, Depends(get_event_service)]
+KeyHeader = Annotated[str | None, Header(alias="X-API-Key")]
 
 
-def require_api_key(
-    settings: SettingsDep,
-    x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
-) -> None:
-    """Write and admin endpoints: 401 without a key, 403 with a wrong one (or none configured)."""
-    if x_api_key is None:
+def _matches(given: str, *keys: SecretStr | None) -> bool:
+    # Compare against every configured key (constant time each), so timing tells nothing.
+    hits = [secrets.compare_digest(given.encode(), k.get_secret_value().encode()) for k in keys if k]
+    return any(hits)
+
+
+def _check(given: str | None, what: str, env: str, *keys: SecretStr | None) -> None:
+    """401 without a key, 403 with a wrong one or when none is configured."""
+    if given is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header")
-    if settings.api_key is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "writes are disabled: LAMBDAREC_API_KEY is not set")
-    if not secrets.compare_digest(x_api_key.encode(), settings.api_key.get_secret_value().encode()):
+    if not any(keys):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{what} are disabled: {env} is not set")
+    if not _matches(given, *keys):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid API key")
 
 
+def require_api_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
+    """Writes (POST /v1/events): the write key."""
+    _check(x_api_key, "writes", "LAMBDAREC_API_KEY", settings.api_key)
+
+
+def require_admin_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
+    """/v1/admin/*: the admin key only (the write key a client app holds never opens them)."""
+    _check(x_api_key, "admin endpoints", "LAMBDAREC_ADMIN_KEY", settings.admin_key)
+
+
+def require_read_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
+    """Reads: open unless LAMBDAREC_READ_KEY is set; then the read key (or the write key)."""
+    if settings.read_key is None:
+        return
+    _check(x_api_key, "reads", "LAMBDAREC_READ_KEY", settings.read_key, settings.api_key)
+
+
 ApiKeyDep = Depends(require_api_key)
+AdminKeyDep = Depends(require_admin_key)
+ReadKeyDep = Depends(require_read_key)

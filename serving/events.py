@@ -1,25 +1,21 @@
 """Event ingestion and impression logging: the write side of the serving API.
 
 Kept apart from the recommendation path: it has its own dependencies (the store, the metrics,
-the experiment assignment for click attribution) and the recommendation path only calls
-``log_impressions``.
+the catalogue check, the experiment assignment for click attribution); the recommendation
+path only calls ``log_impressions``. What an event does to Redis is the contracts' one
+script (``lambdarec_contracts.user_state``), shared with the speed-layer worker.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lambdarec_contracts import redis_keys
-from lambdarec_contracts.events import (
-    Event,
-    Impression,
-    event_to_stream_fields,
-    impression_to_stream_fields,
-)
-from lambdarec_contracts.tables import POSITIVE_RATING
+from lambdarec_contracts.events import POSITIVE_EVENT_TYPES, Event, Impression, impression_to_stream_fields
+from lambdarec_contracts.user_state import EventWriter, UserStateLimits
 
 from .experiments import ExperimentsConfig, assign
 from .metrics import Metrics
@@ -27,60 +23,60 @@ from .store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-RECENT_LIST_LEN = 50
+# Is this item in the served catalogue? None when serving cannot tell (no bundle loaded).
+CatalogueCheck = Callable[[str], bool | None]
 
 
-def is_positive(e: Event) -> bool:
-    return e.type in ("click", "like") or (e.type == "rating" and (e.value or 0.0) >= POSITIVE_RATING)
+class EventRejected(ValueError):
+    """The batch breaks a rule the schema cannot express (e.g. a timestamp outside the window)."""
+
+
+def timestamp_problems(
+    events: Sequence[Event], now: datetime, max_age: timedelta, max_ahead: timedelta
+) -> list[str]:
+    """One message per event whose ``ts`` is outside [now - max_age, now + max_ahead]."""
+    lo, hi = now - max_age, now + max_ahead
+    return [
+        f"events.{i}.ts: {e.ts.isoformat()} is outside the accepted window "
+        f"[{lo.isoformat(timespec='seconds')}, {hi.isoformat(timespec='seconds')}]"
+        for i, e in enumerate(events)
+        if not lo <= e.ts <= hi
+    ]
 
 
 class EventService:
-    """Accepts posted events (idempotently) and logs served impressions to the stream."""
+    """Accepts posted events (idempotently, atomically) and logs served impressions."""
 
     def __init__(
-        self, store: Store, metrics: Metrics, experiments: ExperimentsConfig, stream_maxlen: int
+        self,
+        store: Store,
+        metrics: Metrics,
+        experiments: ExperimentsConfig,
+        limits: UserStateLimits,
+        catalogue: CatalogueCheck,
+        max_age_s: float,
+        max_ahead_s: float,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.experiments = experiments
-        self.stream_maxlen = stream_maxlen
+        self.writer = EventWriter(limits)
+        self.catalogue = catalogue
+        self.max_age = timedelta(seconds=max_age_s)
+        self.max_ahead = timedelta(seconds=max_ahead_s)
 
     def ingest(self, events: Sequence[Event]) -> tuple[int, int]:
-        """Idempotent by event_id; new events go to the stream and update the user's state now."""
-        ttl = redis_keys.EVENT_DEDUP_TTL_S
-
-        def mark(p: Any) -> None:
-            for e in events:
-                p.set(redis_keys.event_seen(e.event_id), 1, nx=True, ex=ttl)
-
-        flags = self.store.pipeline(mark)
+        """(accepted, duplicates). Raises EventRejected (nothing written) or StoreUnavailable."""
+        problems = timestamp_problems(events, datetime.now(UTC), self.max_age, self.max_ahead)
+        if problems:
+            raise EventRejected("; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
+        known = [self.catalogue(e.item_id) for e in events]
+        flags = self.store.run(lambda c: self.writer.ingest(c, events, known))
         new = [e for e, ok in zip(events, flags, strict=True) if ok]
-        if new:
-
-            def apply(p: Any) -> None:
-                for e in new:
-                    p.xadd(
-                        redis_keys.EVENTS_STREAM,
-                        event_to_stream_fields(e),  # type: ignore[arg-type]
-                        maxlen=self.stream_maxlen,
-                        approximate=True,
-                    )
-                    if e.type == "not_interested":
-                        p.sadd(redis_keys.not_interested(e.user_id), e.item_id)
-                    else:
-                        p.sadd(redis_keys.seen_items(e.user_id), e.item_id)
-                    if is_positive(e):
-                        p.lrem(redis_keys.recent_items(e.user_id), 0, e.item_id)
-                        p.lpush(redis_keys.recent_items(e.user_id), e.item_id)
-                        p.ltrim(redis_keys.recent_items(e.user_id), 0, RECENT_LIST_LEN - 1)
-                for u in {e.user_id for e in new}:
-                    p.incr(redis_keys.rec_cache_generation(u))
-
-            self.store.pipeline(apply)
         self.metrics.events.labels(result="accepted").inc(len(new))
         self.metrics.events.labels(result="duplicate").inc(len(events) - len(new))
         for e in new:
-            if e.type in ("click", "like"):
+            if e.type in POSITIVE_EVENT_TYPES:
                 self.metrics.clicks.labels(variant=assign(self.experiments, e.user_id).variant.name).inc()
         return len(new), len(events) - len(new)
 
@@ -93,7 +89,7 @@ class EventService:
         variant: str,
         experiment: str | None,
     ) -> None:
-        """Append one impression per served item; best effort (the list was served anyway)."""
+        """Append one impression per served item to the impressions stream; best effort."""
         now = datetime.now(UTC)
         entries = [
             Impression(
@@ -112,12 +108,8 @@ class EventService:
 
         def queue(p: Any) -> None:
             for e in entries:
-                p.xadd(
-                    redis_keys.EVENTS_STREAM,
-                    impression_to_stream_fields(e),  # type: ignore[arg-type]
-                    maxlen=self.stream_maxlen,
-                    approximate=True,
-                )
+                # No MAXLEN: only the worker trims, below what it has acknowledged.
+                p.xadd(redis_keys.IMPRESSIONS_STREAM, impression_to_stream_fields(e))  # type: ignore[arg-type]
 
         try:
             self.store.pipeline(queue)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,8 +29,12 @@ class BundleHolder:
         on_swap: Callable[[Bundle], None] | None = None,
         on_error: Callable[[str], None] | None = None,
         prepare: Callable[[Bundle], None] | None = None,
+        pinned_retry_s: float = 60.0,
     ) -> None:
         self.link = link
+        self.pinned_retry_s = pinned_retry_s
+        # version -> (monotonic time of the next attempt, current back-off) after a failed load
+        self._pinned_failed: dict[str, tuple[float, float]] = {}
         self.hnsw_threshold = hnsw_threshold
         self.on_swap = on_swap
         self.on_error = on_error
@@ -87,17 +92,31 @@ class BundleHolder:
         return True
 
     def pinned(self, version: str, bundles_dir: Path) -> Bundle | None:
-        """A specific bundle version (experiment override), loaded once and kept."""
+        """A specific bundle version (experiment override), loaded once and kept.
+
+        A failed load is remembered: until its back-off (``pinned_retry_s``, doubling up to 16x)
+        has passed, requests get None at once instead of queueing on the lock to fail again.
+        """
         b = self._pinned.get(version)
         if b is not None:
             return b
+        failed = self._pinned_failed.get(version)
+        if failed is not None and time.monotonic() < failed[0]:
+            return None
         with self._lock:
-            if version not in self._pinned:
-                try:
-                    self._pinned[version] = self._load(bundles_dir / version)
-                except Exception as e:
-                    log.error("pinned bundle %s failed to load: %s", version, e)
-                    return None
+            if version in self._pinned:
+                return self._pinned[version]
+            failed = self._pinned_failed.get(version)
+            if failed is not None and time.monotonic() < failed[0]:
+                return None  # another request failed it while this one waited for the lock
+            try:
+                self._pinned[version] = self._load(bundles_dir / version)
+            except Exception as e:
+                delay = min(failed[1] * 2, self.pinned_retry_s * 16) if failed else self.pinned_retry_s
+                self._pinned_failed[version] = (time.monotonic() + delay, delay)
+                log.error("pinned bundle %s failed to load (next try in %.0fs): %s", version, delay, e)
+                return None
+            self._pinned_failed.pop(version, None)
             return self._pinned[version]
 
 

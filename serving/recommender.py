@@ -58,7 +58,7 @@ class Recommender:
         self.experiments = experiments
         self.events = events
         self.features = features
-        self.loader = UserStateLoader(store)
+        self.loader = UserStateLoader(store, settings)
         s = settings
         self.trending = TrendingCache(s.trending_window_h, s.trending_fallback_window_h, s.trending_cache_s)
         self.cache = ResponseCache(store, metrics, s.local_cache_size, s.local_cache_ttl_s, s.cache_ttl_s)

@@ -59,3 +59,9 @@ class ReloadResult(BaseModel):
     swapped: bool
     bundle_version: str | None
     error: str | None = None
+
+
+class Problem(BaseModel):
+    """An error response: a readable message (validation errors add field-level ``errors``)."""
+
+    detail: str

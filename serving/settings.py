@@ -4,15 +4,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from lambdarec_contracts.settings import REPO_ROOT, BaseLambdarecSettings, reject_placeholder_secret
+from lambdarec_contracts.redis_keys import EVENT_DEDUP_TTL_S
+from lambdarec_contracts.settings import REPO_ROOT, reject_placeholder_secret
+from lambdarec_contracts.user_state import UserStateLimits
 
 
-class ServingSettings(BaseLambdarecSettings):
-    """Every knob of the serving API (env var names in the aliases; see serving/README.md)."""
+class ServingSettings(UserStateLimits):
+    """Every knob of the serving API (env var names in the aliases; see serving/README.md).
 
+    Per-user state bounds (LAMBDAREC_SEEN_ITEMS_MAX, ...) come from UserStateLimits, which the
+    speed-layer worker reads too.
+    """
+
+    # Writes (POST /v1/events). Unset: writes are refused.
     api_key: SecretStr | None = Field(default=None, alias="LAMBDAREC_API_KEY")
+    # /v1/admin/*. Unset: admin endpoints are refused (the write key never opens them).
+    admin_key: SecretStr | None = Field(default=None, alias="LAMBDAREC_ADMIN_KEY")
+    # Reads (GET /v1/recommendations, /v1/items): open when unset; when set, X-API-Key must be
+    # this key (or the write key). Responses name titles a user liked.
+    read_key: SecretStr | None = Field(default=None, alias="LAMBDAREC_READ_KEY")
+    # Largest request body accepted (413 above it); a full batch of 500 events is ~150 KB.
+    max_body_bytes: int = Field(default=512 * 1024, ge=1024, alias="LAMBDAREC_MAX_BODY_BYTES")
+    # Accepted event times: [now - max_age, now + max_ahead]. The age is capped by the dedup
+    # window, so a retry is either recognised as a duplicate or refused, never counted twice.
+    event_max_age_s: float = Field(
+        default=EVENT_DEDUP_TTL_S, gt=0, le=EVENT_DEDUP_TTL_S, alias="LAMBDAREC_EVENT_MAX_AGE_S"
+    )
+    event_max_ahead_s: float = Field(default=300.0, ge=0, le=86400, alias="LAMBDAREC_EVENT_MAX_AHEAD_S")
+    # Serve /metrics on this port of its own (0: off). In compose it is set and
+    # LAMBDAREC_METRICS_ON_API_PORT is false, so the published API port has no /metrics.
+    metrics_port: int = Field(default=0, ge=0, le=65535, alias="LAMBDAREC_METRICS_PORT")
+    metrics_on_api_port: bool = Field(default=True, alias="LAMBDAREC_METRICS_ON_API_PORT")
+    # A pinned experiment bundle that failed to load is retried after this long (not per request).
+    pinned_retry_s: float = Field(default=60.0, ge=0.0, alias="LAMBDAREC_PINNED_RETRY_S")
     experiments_file: Path = Field(
         default=REPO_ROOT / "serving" / "experiments.yaml", alias="LAMBDAREC_EXPERIMENTS_FILE"
     )
@@ -55,16 +81,22 @@ class ServingSettings(BaseLambdarecSettings):
     # "lua": one EVAL with every HMGET (fast, single-node Redis); "pipeline": N pipelined HMGETs
     # (Redis Cluster, where candidates' keys span slots).
     feature_fetch: str = Field(default="lua", pattern="^(lua|pipeline)$", alias="LAMBDAREC_FEATURE_FETCH")
-    stream_maxlen: int = Field(default=1_000_000, ge=1000, alias="LAMBDAREC_STREAM_MAXLEN")
     log_impressions: bool = Field(default=True, alias="LAMBDAREC_LOG_IMPRESSIONS")
 
-    @field_validator("api_key")
+    @field_validator("api_key", "admin_key", "read_key")
     @classmethod
     def _no_placeholder_key(cls, v: SecretStr | None) -> SecretStr | None:
         v = reject_placeholder_secret(v)
         if v is not None and len(v.get_secret_value()) < 12:
-            raise ValueError("LAMBDAREC_API_KEY must be at least 12 characters")
+            raise ValueError("API keys must be at least 12 characters")
         return v
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> ServingSettings:
+        admin, write = self.admin_key, self.api_key
+        if admin is not None and write is not None and admin.get_secret_value() == write.get_secret_value():
+            raise ValueError("LAMBDAREC_ADMIN_KEY must differ from LAMBDAREC_API_KEY")
+        return self
 
     @property
     def bundle_link(self) -> Path:

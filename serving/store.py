@@ -19,7 +19,15 @@ T = TypeVar("T")
 
 
 class StoreUnavailable(RuntimeError):
-    """Redis is down or timed out (the caller degrades)."""
+    """Redis is down, timed out or refused the command (OOM, READONLY, ...): the caller degrades.
+
+    The message names the kind of failure only: redis-py's messages carry hosts and ports, which
+    must not reach a response.
+    """
+
+
+# Connection-level failures: the server is gone, so back off before the next attempt.
+_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 class Store:
@@ -42,12 +50,12 @@ class Store:
         return time.monotonic() >= self._down_until
 
     def run(self, fn: Callable[[redis.Redis], T]) -> T:
-        """Run ``fn(client)``; any connection/timeout error becomes StoreUnavailable."""
+        """Run ``fn(client)``; every Redis error becomes StoreUnavailable (never a 500)."""
         if not self.up:
             raise StoreUnavailable("redis marked down (back-off)")
         try:
             return fn(self.client)
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+        except _CONNECTION_ERRORS as e:
             with self._lock:
                 self._down_until = time.monotonic() + self.backoff_s
             # Drop idle pooled sockets so the next attempt reconnects cleanly. Not the in-use ones:
@@ -55,7 +63,13 @@ class Store:
             # ValueError/EBADF there (a 500), not a ConnectionError. redis-py already closed the
             # connection that failed.
             self.client.connection_pool.disconnect(inuse_connections=False)
-            raise StoreUnavailable(str(e)) from e
+            raise StoreUnavailable(f"redis unreachable ({type(e).__name__})") from e
+        except redis.RedisError as e:
+            # The server answered with an error (OOM, READONLY, MASTERDOWN, LOADING, BUSY, ...):
+            # no back-off (it is reachable), but the caller degrades all the same. Only the error
+            # code goes into the message, never the server's text.
+            code = str(e).split(" ", 1)[0] if isinstance(e, redis.ResponseError) else type(e).__name__
+            raise StoreUnavailable(f"redis refused the command ({code[:40]})") from e
 
     def memo(self, key: Any, ttl_s: float, fn: Callable[[redis.Redis], T]) -> T:
         """``run(fn)``, reusing a result younger than ``ttl_s`` for the same key (global reads only).
@@ -90,8 +104,10 @@ class Store:
         """Checks Redis even during back-off (readiness must see recovery promptly)."""
         try:
             ok = bool(self.client.ping())
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except _CONNECTION_ERRORS:
             self.client.connection_pool.disconnect(inuse_connections=False)
+            return False
+        except redis.RedisError:  # LOADING, MASTERDOWN, ...: reachable but not serving
             return False
         if ok:
             self._down_until = 0.0

@@ -14,6 +14,7 @@ from typing import Any
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS
 from lambdarec_contracts.features import FEAST_PROJECT, USER_JOIN_KEY
+from lambdarec_contracts.user_state import UserStateLimits, queue_filter_reads
 
 from .online_features import OnlineFeatureReader
 from .pipeline.context import UserState
@@ -30,14 +31,15 @@ _N_USER_COMMANDS = 5
 
 
 class UserStateLoader:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, limits: UserStateLimits | None = None) -> None:
         self.store = store
+        self.limits = limits or UserStateLimits()
         self.reader = OnlineFeatureReader(FEAST_PROJECT, USER_JOIN_KEY, USER_FEATURE_REFS)
 
     def _queue(self, p: Any, user_id: str) -> None:
         p.get(redis_keys.rec_cache_generation(user_id))
-        p.smembers(redis_keys.seen_items(user_id))  # + the batch full history, when it exists
-        p.smembers(redis_keys.not_interested(user_id))
+        # seen (+ the batch full history, when it exists) and not interested: bounded ZSETs
+        queue_filter_reads(p, user_id, self.limits)
         p.lrange(redis_keys.recent_items(user_id), 0, RECENT_LIST_LEN - 1)
         self.reader.queue(p, [user_id])
 

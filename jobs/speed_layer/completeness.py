@@ -9,6 +9,8 @@ from typing import Any
 
 import redis
 
+from lambdarec_contracts import redis_keys as rk
+
 from .landing import compact_partition, partition_dir
 from .stream import Backlog, backlog_before
 
@@ -30,7 +32,7 @@ class Interval:
 
 
 def backlog_message(backlog: Backlog, cutoff: datetime) -> str:
-    parts = []
+    parts: list[str] = []
     if not backlog.group_exists:
         parts.append(f"consumer group missing: the worker never ran, {backlog.undelivered} entries unread")
     else:
@@ -41,15 +43,21 @@ def backlog_message(backlog: Backlog, cutoff: datetime) -> str:
                 f"{backlog.pending} entries read but not acked (oldest {backlog.oldest_pending_id}, "
                 f"consumers {', '.join(backlog.pending_consumers)})"
             )
-    return f"speed layer is behind for entries appended before {cutoff.isoformat()}: " + "; ".join(parts)
+    return (
+        f"speed layer is behind for entries appended before {cutoff.isoformat()}: {backlog.stream}: "
+        + "; ".join(parts)
+    )
 
 
-def check_processed(client: redis.Redis, cutoff: datetime) -> Backlog:
-    """Raise ``LandingIncomplete`` unless every entry appended before ``cutoff`` is processed and acked."""
-    backlog = backlog_before(client, int(cutoff.timestamp() * 1000))
-    if not backlog.clear:
-        raise LandingIncomplete(backlog_message(backlog, cutoff))
-    return backlog
+def check_processed(client: redis.Redis, cutoff: datetime) -> list[Backlog]:
+    """Raise ``LandingIncomplete`` unless every entry of every stream (events, impressions)
+    appended before ``cutoff`` is processed and acked."""
+    cutoff_ms = int(cutoff.timestamp() * 1000)
+    backlogs = [backlog_before(client, cutoff_ms, stream=s) for s in rk.STREAMS]
+    behind = [backlog_message(b, cutoff) for b in backlogs if not b.clear]
+    if behind:
+        raise LandingIncomplete("; ".join(behind))
+    return backlogs
 
 
 def hours_closing_in(start: datetime, end: datetime) -> list[tuple[str, str]]:

@@ -8,10 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from lambdarec_contracts.events import POSITIVE_EVENT_TYPES
+
 from .stats import sample_size_per_variant, two_proportion_z_test, wilson_interval
 
-# Events that count as a click on an impression.
-CLICK_EVENT_TYPES = ("click", "like")
+# Events that count as a click on an impression: the positive implicit events of the contracts.
+CLICK_EVENT_TYPES = POSITIVE_EVENT_TYPES
 
 
 def attribute_clicks(impressions: pd.DataFrame, events: pd.DataFrame, window: timedelta) -> pd.DataFrame:
@@ -23,7 +25,7 @@ def attribute_clicks(impressions: pd.DataFrame, events: pd.DataFrame, window: ti
     """
     imps = impressions.reset_index(drop=True).copy()
     imps["_imp"] = range(len(imps))
-    clicks = events[events["event_type"].isin(CLICK_EVENT_TYPES)][["user_id", "item_id", "event_ts"]]
+    clicks = events[events["event_type"].isin(list(CLICK_EVENT_TYPES))][["user_id", "item_id", "event_ts"]]
     if imps.empty or clicks.empty:
         imps["clicked"] = False
         return imps.drop(columns=["_imp"])

@@ -41,14 +41,44 @@ def batch_file_name(first_id: str, last_id: str) -> str:
     return f"part-{first_id}_{last_id}.parquet"
 
 
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries (a rename, a new file or subdirectory) durable."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def mkdirs_durable(directory: Path) -> None:
+    """``mkdir -p``, then fsync the parent of every directory it created (so the path survives a crash)."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    for m in reversed(missing):
+        fsync_dir(m.parent)
+
+
 def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file under a hidden temporary name, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a Parquet file durably: temp file, fsync, rename into place, fsync the directory.
+
+    The worker acks a batch only after this returns, so the file must survive a power loss or
+    a kernel crash, not only a process kill: without the fsyncs a crash right after the ack
+    could leave an empty or missing file for entries Redis no longer redelivers.
+    """
+    mkdirs_durable(path.parent)
     # Hidden + not *.parquet, so dbt's events/landed/**/*.parquet glob never sees a partial file.
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(table, tmp)
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -128,6 +158,10 @@ def compact_partition(directory: Path, kind: str, marker: dict[str, Any]) -> dic
         types = table.group_by("event_type").aggregate([("event_id", "count")]).to_pylist()
         counts["by_event_type"] = {t["event_type"]: t["event_id_count"] for t in types}
     tmp = directory / f".{SUCCESS_FILE}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(counts, indent=2, sort_keys=True) + "\n")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(counts, indent=2, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, directory / SUCCESS_FILE)
+    fsync_dir(directory)
     return counts

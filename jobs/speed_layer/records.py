@@ -16,13 +16,11 @@ from lambdarec_contracts.events import (
     STREAM_KIND_IMPRESSION,
     stream_fields_to_record,
 )
-from lambdarec_contracts.tables import LANDED_EVENTS_COLUMNS, LANDED_IMPRESSIONS_COLUMNS, POSITIVE_RATING
+from lambdarec_contracts.tables import LANDED_EVENTS_COLUMNS, LANDED_IMPRESSIONS_COLUMNS
 
-# "not_interested" is a negative signal: it only feeds the not-interested set. Every other event
-# feeds trending and the seen-set; positive ones (same rule as the batch layer's is_positive:
-# click, like, rating >= POSITIVE_RATING) also feed the user's recent-items list.
-NEGATIVE_EVENT_TYPES = frozenset({"not_interested"})
-POSITIVE_EVENT_TYPES = frozenset({"click", "like"})
+# What an event does to Redis (trending, seen / not-interested sets, recent list) is decided by
+# the contracts: lambdarec_contracts.events.event_sign and the script in
+# lambdarec_contracts.user_state, which serving runs too.
 
 EVENTS_SCHEMA = arrow_schema(LANDED_EVENTS_COLUMNS)
 IMPRESSIONS_SCHEMA = arrow_schema(LANDED_IMPRESSIONS_COLUMNS)
@@ -43,6 +41,8 @@ class ParsedBatch:
     events: list[dict[str, Any]] = field(default_factory=list)
     impressions: list[dict[str, Any]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    # Pending entries whose payload is gone (trimmed or deleted before processing): acked, counted.
+    lost: list[str] = field(default_factory=list)
 
     @property
     def first_id(self) -> str:
@@ -71,13 +71,15 @@ def _reason(exc: ValueError) -> str:
 def parse_entries(entries: list[tuple[Any, Any]]) -> ParsedBatch:
     """Decode raw ``(stream_id, fields)`` pairs; bad entries become dead letters, never errors.
 
-    An entry whose payload was trimmed away (``fields is None``, from XAUTOCLAIM) is only acked.
+    An entry whose payload is gone (``fields`` None or empty, from XAUTOCLAIM or a re-read of the
+    pending list) cannot be processed: it is listed in ``lost`` (the worker counts and logs it).
     """
     batch = ParsedBatch()
     for raw_id, fields in entries:
         sid = _text(raw_id)
         batch.ids.append(sid)
-        if fields is None:
+        if not fields:
+            batch.lost.append(sid)
             continue
         try:
             record = stream_fields_to_record(fields)
@@ -91,17 +93,6 @@ def parse_entries(entries: list[tuple[Any, Any]]) -> ParsedBatch:
         elif record["kind"] == STREAM_KIND_IMPRESSION:
             batch.impressions.append(record)
     return batch
-
-
-def event_sign(event: dict[str, Any]) -> str:
-    """ "neg", "pos" or "other" for the counter script (see NEGATIVE/POSITIVE_EVENT_TYPES)."""
-    if event["type"] in NEGATIVE_EVENT_TYPES:
-        return "neg"
-    if event["type"] in POSITIVE_EVENT_TYPES or (
-        event["type"] == "rating" and (event["value"] or 0.0) >= POSITIVE_RATING
-    ):
-        return "pos"
-    return "other"
 
 
 def hour_bucket(ts: datetime) -> int:

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 
-from lambdarec_contracts.settings import REPO_ROOT, BaseLambdarecSettings
+from lambdarec_contracts.settings import REPO_ROOT
+from lambdarec_contracts.user_state import UserStateLimits
 
 # Steps of one batch at which a test can make the worker SIGKILL itself.
 CrashPoint = Literal["after_read", "after_apply", "after_push", "after_land"]
 
 
-class SpeedLayerSettings(BaseLambdarecSettings):
-    """Locations plus the test-only crash hook."""
+def redact_url(url: str) -> str:
+    """A connection URL fit for logs and error messages: the password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query, parts.fragment))
+
+
+class SpeedLayerSettings(UserStateLimits):
+    """Locations, the per-user state bounds (shared with serving) and the test-only crash hook."""
 
     feature_repo_dir: Path = Field(default=REPO_ROOT / "feature_repo", alias="LAMBDAREC_FEATURE_REPO")
     # Test-only: SIGKILL the worker at this step of batch number ``crash_on_batch`` (1-based),

@@ -1,11 +1,16 @@
-"""The stream worker loop: read -> apply counters -> push features -> land Parquet -> XACK.
+"""The stream worker loop: read -> apply counters -> push features -> land Parquet -> XACK -> trim.
 
+It reads the events and the impressions streams (one batch holds entries of one stream).
 Delivery is at-least-once (an entry is acked only after every side effect is durable);
 each side effect is idempotent, so a crash anywhere before the ack and the re-delivery
 that follows lose nothing and count nothing twice:
-  counters: one Lua script guarded by SET NX event_applied(event_id);
+  counters: the contracts' event script (lambdarec_contracts.user_state, shared with serving),
+            guarded by SET NX event_applied(event_id);
   features: recomputed from the counters and overwritten in the online store;
-  landing:  the batch file name comes from its stream ids (overwrite) and readers dedupe.
+  landing:  the batch file name comes from its stream ids (overwrite), fsynced before the ack,
+            and readers dedupe.
+Trimming keeps everything the group has not acknowledged. Redis restarting without its data
+(NOGROUP) recreates the group; any other Redis error backs off and retries.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from typing import Any
 
 import redis
 
+from lambdarec_contracts import redis_keys as rk
+from lambdarec_contracts.user_state import EventWriter, UserStateLimits
+
 from . import stream
-from .counters import CounterStore
 from .landing import batch_file_name, partition_dir, write_atomic
+from .metrics import WorkerMetrics
 from .realtime import FeaturePusher, realtime_frames
 from .records import ParsedBatch, by_partition, events_table, impressions_table, parse_entries, stream_id_key
 from .settings import CrashPoint
@@ -43,6 +51,10 @@ class WorkerConfig:
     claim_every_s: float = 30.0
     crash_at: CrashPoint | None = None
     crash_on_batch: int = 1
+    # Processed entries younger than this stay on the stream (inspection, other readers).
+    retain_s: float = 3600.0
+    trim_every_s: float = 10.0
+    limits: UserStateLimits = field(default_factory=UserStateLimits)
 
 
 @dataclass
@@ -54,6 +66,7 @@ class BatchResult:
     applied: int
     files: int
     seconds: float
+    lost: int = 0
 
 
 @dataclass
@@ -64,8 +77,11 @@ class WorkerTotals:
     impressions: int = 0
     dead: int = 0
     applied: int = 0
+    lost: int = 0
+    trimmed: int = 0
     push_failures: int = 0
     redis_errors: int = 0
+    groups_recreated: int = 0
     history: list[BatchResult] = field(default_factory=list, repr=False)
 
 
@@ -78,17 +94,20 @@ class StreamWorker:
         pusher: FeaturePusher,
         config: WorkerConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.client = client
         self.pusher = pusher
         self.config = config
         self.clock = clock
-        self.counters = CounterStore(client)
+        self.writer = EventWriter(config.limits)
+        self.metrics = metrics or WorkerMetrics()
         self.totals = WorkerTotals()
         self._stopping = False
         self._pending_done = False
-        self._claim_cursor = "0-0"
+        self._claim_cursor = dict.fromkeys(rk.STREAMS, "0-0")
         self._next_claim = 0.0
+        self._next_trim = 0.0
 
     # --- control ---
     def request_stop(self, *_: Any) -> None:
@@ -107,30 +126,52 @@ class StreamWorker:
         while not self._stopping:
             try:
                 if not group_ready:
-                    stream.ensure_group(self.client)
+                    stream.ensure_groups(self.client)
                     group_ready = True
-                entries = self._next_entries(block=not once)
-                if entries:
-                    self.process(entries)
-                elif once:
+                batches = self._next_entries(block=not once)
+                for name, entries in batches.items():
+                    self.process(entries, name)
+                self._maybe_trim()
+                if not batches and once:
                     break
                 backoff = 0.5
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if once:
-                    raise
-                # The batch in flight is unacked, so it is re-delivered: read our own pending first.
-                self._pending_done = False
-                self.totals.redis_errors += 1
-                log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                self._sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+            except redis.ResponseError as exc:
+                if stream.is_nogroup(exc):
+                    # Redis came back without its data (or the group was deleted): recreate the
+                    # group and read from the start of whatever the stream now holds.
+                    log.warning("consumer group missing (%s); recreating it", exc)
+                    group_ready = False
+                    self._reset_cursors()
+                    self.totals.groups_recreated += 1
+                    self.metrics.group_recreated.inc()
+                    continue
+                backoff = self._redis_error(exc, once, backoff)
+            except redis.RedisError as exc:  # connection, timeout, OOM, READONLY, LOADING, ...
+                backoff = self._redis_error(exc, once, backoff)
         log.info(
-            "stopped: batches=%d entries=%d events=%d impressions=%d dead=%d applied=%d push_failures=%d "
-            "redis_errors=%d",
+            "stopped: batches=%d entries=%d events=%d impressions=%d dead=%d applied=%d lost=%d trimmed=%d "
+            "push_failures=%d redis_errors=%d groups_recreated=%d",
             self.totals.batches, self.totals.entries, self.totals.events, self.totals.impressions,
-            self.totals.dead, self.totals.applied, self.totals.push_failures, self.totals.redis_errors,
+            self.totals.dead, self.totals.applied, self.totals.lost, self.totals.trimmed,
+            self.totals.push_failures, self.totals.redis_errors, self.totals.groups_recreated,
         )  # fmt: skip
         return self.totals
+
+    def _reset_cursors(self) -> None:
+        self._pending_done = False
+        self._claim_cursor = dict.fromkeys(rk.STREAMS, "0-0")
+        self._next_claim = 0.0
+
+    def _redis_error(self, exc: redis.RedisError, once: bool, backoff: float) -> float:
+        if once:
+            raise exc
+        # The batch in flight is unacked, so it is re-delivered: read our own pending first.
+        self._reset_cursors()
+        self.totals.redis_errors += 1
+        self.metrics.redis_errors.inc()
+        log.warning("Redis unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
+        self._sleep(backoff)
+        return min(backoff * 2, 30.0)
 
     def _sleep(self, seconds: float) -> None:
         """Sleep, but wake up promptly on SIGTERM."""
@@ -138,45 +179,71 @@ class StreamWorker:
         while not self._stopping and time.monotonic() < deadline:
             time.sleep(min(0.1, deadline - time.monotonic()))
 
-    def _next_entries(self, block: bool) -> stream.Entries:
+    def _next_entries(self, block: bool) -> dict[str, stream.Entries]:
         cfg = self.config
         # 1. what this consumer name was given before a crash and never acked
         if not self._pending_done:
-            entries = stream.read_own_pending(self.client, cfg.consumer, cfg.batch)
-            if entries:
-                return entries
+            batches = stream.read_own_pending(self.client, cfg.consumer, cfg.batch)
+            if batches:
+                return batches
             self._pending_done = True
         # 2. what dead consumers left behind (on start, then every claim_every_s)
         if time.monotonic() >= self._next_claim:
-            cursor, entries = stream.autoclaim(
-                self.client, cfg.consumer, cfg.claim_idle_ms, cfg.batch, self._claim_cursor
-            )
-            self._claim_cursor = cursor
-            if cursor == "0-0":  # full scan of the pending list done: rest until the next period
+            claimed: dict[str, stream.Entries] = {}
+            for name in rk.STREAMS:
+                cursor, entries = stream.autoclaim(
+                    self.client, cfg.consumer, cfg.claim_idle_ms, cfg.batch, self._claim_cursor[name], name
+                )
+                self._claim_cursor[name] = cursor
+                if entries:
+                    claimed[name] = entries
+            if all(c == "0-0" for c in self._claim_cursor.values()):
+                # full scan of the pending lists done: rest until the next period
                 self._next_claim = time.monotonic() + cfg.claim_every_s
-            if entries:
-                return entries
+            if claimed:
+                return claimed
         # 3. new entries
         return stream.read_new(self.client, cfg.consumer, cfg.batch, cfg.block_ms if block else None)
+
+    def _maybe_trim(self) -> None:
+        """Every trim_every_s: drop entries the group has acknowledged and retain_s has passed."""
+        if time.monotonic() < self._next_trim:
+            return
+        self._next_trim = time.monotonic() + self.config.trim_every_s
+        now_ms = int(self.clock().timestamp() * 1000)
+        for name in rk.STREAMS:
+            n = stream.trim_processed(self.client, name, self.config.retain_s, now_ms)
+            self.totals.trimmed += n
+            self.metrics.trimmed.labels(stream=name).inc(n)
+            state = stream.group_state(self.client, name)
+            self.metrics.pending.labels(stream=name).set(state.pending)
+            if state.lag is not None:
+                self.metrics.lag.labels(stream=name).set(state.lag)
 
     def _crash_point(self, step: CrashPoint) -> None:
         if self.config.crash_at == step and self.totals.batches + 1 == self.config.crash_on_batch:
             log.warning("test hook: SIGKILL at %s of batch %d", step, self.totals.batches + 1)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def process(self, entries: stream.Entries) -> BatchResult:
-        """One batch: every side effect, then the ack."""
+    def process(self, entries: stream.Entries, name: str = rk.EVENTS_STREAM) -> BatchResult:
+        """One batch of one stream: every side effect, then the ack."""
         t0 = time.perf_counter()
         batch = parse_entries(entries)
         self._crash_point("after_read")
+        if batch.lost:
+            # Cannot happen through our own trimming (it keeps unacked entries); someone else
+            # trimmed or deleted them. Nothing can be recovered: count, log and alert (metric).
+            log.error("%d pending entries of %s had no payload (lost): %s", len(batch.lost), name,
+                      ", ".join(batch.lost[:10]))  # fmt: skip
+            self.metrics.lost.labels(stream=name).inc(len(batch.lost))
         stream.dead_letter(self.client, batch.dead)
-        applied = self.counters.apply(batch.events)
+        applied = self.writer.apply(self.client, batch.events)
         self._crash_point("after_apply")
         self._push(batch)
         self._crash_point("after_push")
         files = self.land(batch)
         self._crash_point("after_land")
-        stream.ack(self.client, batch.ids)
+        stream.ack(self.client, batch.ids, name)
         result = BatchResult(
             entries=len(batch.ids),
             events=len(batch.events),
@@ -185,8 +252,9 @@ class StreamWorker:
             applied=applied,
             files=files,
             seconds=time.perf_counter() - t0,
+            lost=len(batch.lost),
         )
-        self._record(result, batch)
+        self._record(result, batch, name)
         return result
 
     def _push(self, batch: ParsedBatch) -> None:
@@ -220,7 +288,7 @@ class StreamWorker:
             files += 1
         return files
 
-    def _record(self, r: BatchResult, batch: ParsedBatch) -> None:
+    def _record(self, r: BatchResult, batch: ParsedBatch, name: str) -> None:
         t = self.totals
         t.batches += 1
         t.entries += r.entries
@@ -228,11 +296,18 @@ class StreamWorker:
         t.impressions += r.impressions
         t.dead += r.dead
         t.applied += r.applied
-        state = stream.group_state(self.client)
+        t.lost += r.lost
+        m = self.metrics
+        for kind, n in (("event", r.events), ("impression", r.impressions), ("dead", r.dead)):
+            m.entries.labels(stream=name, kind=kind).inc(n)
+        state = stream.group_state(self.client, name)
+        m.pending.labels(stream=name).set(state.pending)
+        if state.lag is not None:
+            m.lag.labels(stream=name).set(state.lag)
         age_s = (self.clock().timestamp() * 1000 - stream_id_key(batch.last_id)[0]) / 1000.0
         log.info(
-            "batch %d: entries=%d events=%d (new=%d, redelivered=%d) impressions=%d dead=%d files=%d "
-            "%.0fms lag=%s pending=%s last_entry_age=%.1fs",
-            t.batches, r.entries, r.events, r.applied, r.events - r.applied, r.impressions, r.dead, r.files,
-            r.seconds * 1000, state.lag, state.pending, age_s,
+            "batch %d (%s): entries=%d events=%d (new=%d, redelivered=%d) impressions=%d dead=%d lost=%d "
+            "files=%d %.0fms lag=%s pending=%s last_entry_age=%.1fs",
+            t.batches, name, r.entries, r.events, r.applied, r.events - r.applied, r.impressions, r.dead,
+            r.lost, r.files, r.seconds * 1000, state.lag, state.pending, age_s,
         )  # fmt: skip

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from ..deps import ApiKeyDep, RecommenderDep
+from ..deps import AdminKeyDep, RecommenderDep
 from ..schemas import ReloadResult
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[ApiKeyDep])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminKeyDep])
 
 
 @router.post("/reload", response_model=ReloadResult)

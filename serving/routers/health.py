@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..deps import MetricsDep, RecommenderDep
+from ..deps import MetricsDep, RecommenderDep, SettingsDep
 from ..schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -38,5 +38,7 @@ def readyz(recommender: RecommenderDep) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(m: MetricsDep) -> Response:
+def metrics(m: MetricsDep, settings: SettingsDep) -> Response:
+    if not settings.metrics_on_api_port:  # scraped on LAMBDAREC_METRICS_PORT instead
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

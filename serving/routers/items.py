@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from lambdarec_contracts.events import ID_PATTERN
 
-from ..deps import MetricsDep, SimilarDep
+from ..deps import MetricsDep, ReadKeyDep, SimilarDep
 from ..schemas import SimilarItemsResponse
 
-router = APIRouter(prefix="/v1/items", tags=["items"])
+router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[ReadKeyDep])
 
 
 @router.get("/{item_id}/similar", response_model=SimilarItemsResponse)

@@ -10,11 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from lambdarec_contracts.events import ID_PATTERN
 from lambdarec_contracts.tables import GENRES
 
-from ..deps import RecommenderDep
+from ..deps import ReadKeyDep, RecommenderDep
 from ..pipeline import RecParams
 from ..schemas import RecommendationResponse
 
-router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
+router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"], dependencies=[ReadKeyDep])
 
 _CSV_PATTERN = r"^[A-Za-z0-9_.:\-,]*$"
 _GENRE_CSV_PATTERN = r"^[A-Za-z0-9_()' \-,]*$"

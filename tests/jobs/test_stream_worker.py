@@ -17,11 +17,19 @@ from jobs.speed_layer.realtime import NullPusher
 from jobs.speed_layer.worker import StreamWorker, WorkerConfig
 from lambdarec_contracts import redis_keys as rk
 from lambdarec_contracts.events import Event, Impression, event_to_stream_fields, impression_to_stream_fields
+from lambdarec_contracts.user_state import UserStateLimits
 
 pytestmark = pytest.mark.redis
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 BUCKET_10 = int(T0.timestamp()) // 3600  # 2026-01-01T10:00Z
+# Seen / not-interested members older than their TTL are dropped (by event time): T0 is fixed in
+# the past, so the tests keep them for ten years.
+LONG_TTL = {
+    "LAMBDAREC_SEEN_ITEMS_TTL_S": str(3650 * 86400),
+    "LAMBDAREC_NOT_INTERESTED_TTL_S": str(3650 * 86400),
+}
+LIMITS = UserStateLimits(**LONG_TTL)
 
 
 def ev(n: int, user: str, item: str, type_: str, minute: int, value: float | None = None) -> Event:
@@ -49,6 +57,7 @@ def make_worker(client: redis.Redis, data_dir: Path, batch: int = 500, consumer:
         impressions_dir=data_dir / "events" / "impressions",
         batch=batch,
         block_ms=10,
+        limits=LIMITS,
     )
     return StreamWorker(client, NullPusher(), cfg)
 
@@ -98,8 +107,8 @@ def test_counters_exactly_once_under_redelivery(redis_server, data_dir: Path) ->
     # Recent items: positive events only (click i2, rating 5 i1, like i2), deduped, newest first.
     assert [x.decode() for x in client.lrange(rk.recent_items("u1"), 0, -1)] == ["i2", "i1"]
     assert client.lrange(rk.recent_items("u2"), 0, -1) == []
-    assert client.smembers(rk.seen_items("u1")) == {b"i1", b"i2", b"i3"}
-    assert client.smembers(rk.not_interested("u1")) == {b"i4"}
+    assert set(client.zrange(rk.seen_items("u1"), 0, -1)) == {b"i1", b"i2", b"i3"}
+    assert client.zrange(rk.not_interested("u1"), 0, -1) == [b"i4"]
     assert client.xpending(rk.EVENTS_STREAM, rk.EVENTS_GROUP)["pending"] == 0
 
     # Landed: 3 batch files + 2 re-delivered ones; deduped readers see each event once.
@@ -205,7 +214,7 @@ def test_sigkill_mid_batch_then_restart_loses_and_double_counts_nothing(
     client = redis.Redis.from_url(redis_server.url)
     events = crash_events()
     send(client, events)
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url}
+    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
     crash_env = {**env, "LAMBDAREC_SPEED_CRASH_AT": step, "LAMBDAREC_SPEED_CRASH_BATCH": "3"}
 
     crashed = run_worker(python_bin, tmp_path, crash_env, "--once", "--consumer", "w1")
@@ -238,7 +247,7 @@ def test_other_consumer_claims_a_dead_consumers_pending_entries(
     client = redis.Redis.from_url(redis_server.url)
     events = crash_events()
     send(client, events)
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url}
+    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
     crash_env = {**env, "LAMBDAREC_SPEED_CRASH_AT": "after_apply", "LAMBDAREC_SPEED_CRASH_BATCH": "2"}
     assert run_worker(python_bin, tmp_path, crash_env, "--once", "--consumer", "dead").returncode == -9
 
@@ -257,7 +266,7 @@ def test_sigterm_finishes_acks_and_exits_zero(
     redis_server, data_dir: Path, tmp_path: Path, python_bin: str
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url}
+    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
     proc = subprocess.Popen(
         [python_bin, "-m", "jobs.stream_worker", "--push", "none", "--consumer", "w", "--block-ms", "100"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -280,7 +289,7 @@ def test_worker_rides_out_a_redis_restart(
     redis_server, data_dir: Path, tmp_path: Path, python_bin: str
 ) -> None:
     """Redis is killed and restarted (AOF, fsync always) under a running worker: nothing lost or doubled."""
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url}
+    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
     proc = subprocess.Popen(
         [python_bin, "-m", "jobs.stream_worker", "--push", "none", "--consumer", "w", "--block-ms", "100"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -329,7 +338,7 @@ def test_stream_encoding_is_flat_strings_in_utc() -> None:
     fields = event_to_stream_fields(e)
     assert fields == {
         "kind": "event", "event_id": "e-1", "user_id": "u1", "item_id": "i1", "type": "rating",
-        "value": "4.5", "ts": "2026-01-01T10:30:00.000000+00:00",
+        "value": "4.5", "ts": "2026-01-01T10:30:00.000000+00:00", "item_known": "",
     }  # fmt: skip
     naive = event_to_stream_fields(e.model_copy(update={"ts": datetime(2026, 1, 1, 10, 30), "value": None}))
     assert (naive["ts"], naive["value"]) == ("2026-01-01T10:30:00.000000+00:00", "")

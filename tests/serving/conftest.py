@@ -15,6 +15,7 @@ from serving.settings import ServingSettings
 from testing_support.bundle_builder import BundleSpec, build_bundle, publish
 
 API_KEY = "test-key-0123456789abcdef"
+ADMIN_KEY = "admin-key-0123456789abcdef"
 
 
 @pytest.fixture
@@ -43,6 +44,7 @@ def make_settings(tmp_path: Path, redis_server: Any, models_dir: Path) -> Callab
             "LAMBDAREC_DATA_DIR": str(models_dir.parent),
             "REDIS_URL": redis_server.url,
             "LAMBDAREC_API_KEY": API_KEY,
+            "LAMBDAREC_ADMIN_KEY": ADMIN_KEY,
             "LAMBDAREC_EXPERIMENTS_FILE": str(tmp_path / "no-experiments.yaml"),
             "LAMBDAREC_BUNDLE_POLL_S": 0,
             "LAMBDAREC_EXPLORATION_SHARE": 0.0,
@@ -86,6 +88,14 @@ def r(redis_server: Any) -> Iterator[redis.Redis]:
 
 
 AUTH = {"X-API-Key": API_KEY}
+ADMIN = {"X-API-Key": ADMIN_KEY}
+
+
+def now_iso() -> str:
+    """Event times must be near now (LAMBDAREC_EVENT_MAX_AGE_S)."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
 
 
 class LiveServer:

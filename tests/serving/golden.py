@@ -104,9 +104,10 @@ def fill_store(r: Any, spec: BundleSpec) -> None:
         )
     for n, u in enumerate([*spec.users[:60], "new1", "new2"]):
         if n % 2 == 0:
-            r.sadd(redis_keys.seen_items(u), *rng.sample(ids, 10))
+            # bounded ZSETs item -> event time (lambdarec_contracts.user_state); order is irrelevant
+            r.zadd(redis_keys.seen_items(u), dict.fromkeys(rng.sample(ids, 10), time.time() * 1000))
         if n % 5 == 0:
-            r.sadd(redis_keys.not_interested(u), *rng.sample(ids, 3))
+            r.zadd(redis_keys.not_interested(u), dict.fromkeys(rng.sample(ids, 3), time.time() * 1000))
         if n % 4 == 1:
             r.rpush(redis_keys.recent_items(u), *rng.sample(ids, 3))
         if n % 7 == 0:

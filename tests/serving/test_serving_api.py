@@ -10,7 +10,7 @@ import pytest
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts.events import stream_fields_to_record
 from testing_support.bundle_builder import BundleSpec, expected_query, expected_scores
-from tests.serving.conftest import AUTH
+from tests.serving.conftest import ADMIN, AUTH, now_iso
 from tests.serving.feast_layout import write_entity
 
 pytestmark = pytest.mark.redis
@@ -23,7 +23,7 @@ def ev(eid: str, user: str, item: str, type_: str = "like", value: float | None 
         "item_id": item,
         "type": type_,
         "value": value,
-        "ts": "2026-01-01T12:00:00Z",
+        "ts": now_iso(),
     }
 
 
@@ -70,8 +70,8 @@ def test_events_read_your_writes_history_filters_and_cache(client_for, published
     reasons = {it["item_id"]: it["reason"] for it in after["items"]}
     for nb in ("i10", "i2", "i3"):  # neighbours of i1 (collab: i10, i2; text: i3)
         assert reasons[nb] == "Because you liked Heat (1995)"
-    assert {b.decode() for b in r.smembers(redis_keys.seen_items("u1"))} == {"i1"}
-    assert {b.decode() for b in r.smembers(redis_keys.not_interested("u1"))} == {"i6"}
+    assert [b.decode() for b in r.zrange(redis_keys.seen_items("u1"), 0, -1)] == ["i1"]
+    assert [b.decode() for b in r.zrange(redis_keys.not_interested("u1"), 0, -1)] == ["i6"]
     assert [b.decode() for b in r.lrange(redis_keys.recent_items("u1"), 0, -1)] == ["i1"]
 
     # Idempotent: the same ids again are duplicates, nothing new on the stream.
@@ -79,10 +79,12 @@ def test_events_read_your_writes_history_filters_and_cache(client_for, published
     dup = c.post("/v1/events", json={"events": [ev("e-1", "u1", "i1")]}, headers=AUTH)
     assert dup.json() == {"accepted": 0, "duplicates": 1}
     assert r.xlen(redis_keys.EVENTS_STREAM) == n_before
-    entries = r.xrange(redis_keys.EVENTS_STREAM)
-    events = [stream_fields_to_record(f) for _, f in entries if f[b"kind"] == b"event"]
-    assert [(e["event_id"], e["type"]) for e in events] == [("e-1", "like"), ("e-2", "not_interested")]
-    impressions = [stream_fields_to_record(f) for _, f in entries if f[b"kind"] == b"impression"]
+    events = [stream_fields_to_record(f) for _, f in r.xrange(redis_keys.EVENTS_STREAM)]
+    assert [(e["event_id"], e["type"], e["item_known"]) for e in events] == [
+        ("e-1", "like", True),
+        ("e-2", "not_interested", True),
+    ]
+    impressions = [stream_fields_to_record(f) for _, f in r.xrange(redis_keys.IMPRESSIONS_STREAM)]
     # 5 + 5 + 10 items served so far, each logged with its position and variant.
     assert len(impressions) == 20
     assert [i["position"] for i in impressions[:5]] == [0, 1, 2, 3, 4]
@@ -233,7 +235,9 @@ def test_auth_on_write_and_admin_endpoints(client):
     wrong = client.post("/v1/events", json=body, headers={"X-API-Key": "wrong-key-123456"})
     assert wrong.status_code == 403 and wrong.json()["detail"] == "invalid API key"
     assert client.post("/v1/admin/reload").status_code == 401
-    ok = client.post("/v1/admin/reload", headers=AUTH)
+    # The write key a client app holds does not open admin endpoints; the admin key does.
+    assert client.post("/v1/admin/reload", headers=AUTH).status_code == 403
+    ok = client.post("/v1/admin/reload", headers=ADMIN)
     assert ok.status_code == 200 and ok.json()["swapped"] is True
 
 

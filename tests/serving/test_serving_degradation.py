@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.serving.conftest import AUTH
+from tests.serving.conftest import ADMIN, AUTH, now_iso
 
 pytestmark = pytest.mark.redis
 
@@ -27,7 +27,7 @@ def test_redis_killed_then_restarted(client_for, published, redis_server, spec):
     assert c.get("/v1/items/i1/similar").status_code == 200  # needs no Redis
     ready = c.get("/readyz")
     assert ready.status_code == 503 and ready.json()["redis"] is False
-    ev = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "type": "like", "ts": "2026-01-01T00:00:00Z"}
+    ev = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "type": "like", "ts": now_iso()}
     down = c.post("/v1/events", json={"events": [ev]}, headers=AUTH)
     assert down.status_code == 503 and "retry" in down.json()["detail"]
     assert 'lambdarec_degraded_responses_total{reason="redis_unavailable"} 3.0' in c.get("/metrics").text
@@ -59,7 +59,7 @@ def test_broken_bundle_keeps_the_old_one(client, models_dir, published, spec):
     bad = build_bundle(models_dir / "bundles", BundleSpec(version="20260202T000000Z"))
     (bad / "ranker.onnx").write_bytes(b"not a model")
     publish(models_dir, bad)
-    res = client.post("/v1/admin/reload", headers=AUTH).json()
+    res = client.post("/v1/admin/reload", headers=ADMIN).json()
     assert res["swapped"] is False and res["bundle_version"] == spec.version and res["error"]
     assert client.get("/v1/recommendations/u1").json()["model_version"] == spec.version
 
