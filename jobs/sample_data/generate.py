@@ -1,14 +1,15 @@
-"""Pure generation of MovieLens-shaped data: a catalogue, users, and ratings chunk by chunk.
+"""The catalogue and the users of the sample: who exists, what they like, how active they are.
 
-The model, in short:
-- items have 1-4 genres, a latent quality, a log-normal popularity (long tail) and a release
-  time; a fifth of them are released during the window and get no rating before that;
-- users have a Dirichlet taste over genres, a rating bias, an activity level (log-normal),
-  a sign-up time and, for some light users, a churn time; heavy users stay to the end;
-- a user's items are proposed by popularity and kept with a probability that grows with
-  how well the item's genres match the user's taste (rejection sampling), each at most once;
-  the rating is quality + bias + taste match + noise, rounded to half (or, for some users,
-  whole) stars.
+What people then watch and rate, and when, is in ``jobs.sample_data.activity``. The model:
+- items have 1-4 genres, a *taste cluster* (a sub-group of their first genre: people who like
+  one item of a cluster like the others, which is what item-to-item CF learns), a latent
+  quality, a log-normal base popularity that is only weakly tied to quality, a popularity trend
+  over the window and a release week (a fifth are released during the window: their popularity
+  peaks on release and decays);
+- users have a few taste clusters with Dirichlet weights, a "mainstream" share of attention that
+  goes to the popularity chart instead of their niches, a rating bias, an activity level (20 +
+  a log-normal excess: the heavy tail of MovieLens users) and a sign-up time; most users sign up
+  inside the window and rate a burst on their first day, a minority were members already.
 
 Every random stream is seeded from (seed, stream, chunk) so chunks are reproducible on their own.
 """
@@ -23,7 +24,6 @@ import numpy as np
 from jobs.sample_data.spec import SampleSpec
 from jobs.sample_data.words import (
     ADJECTIVES,
-    GENERIC_TAGS,
     GENERIC_THEMES,
     GENRE_WEIGHTS,
     NAMES,
@@ -37,21 +37,25 @@ GENRE_NAMES = tuple(GENRE_WEIGHTS)
 GENRE_PRIOR = np.array([GENRE_WEIGHTS[g] for g in GENRE_NAMES]) / sum(GENRE_WEIGHTS.values())
 NO_GENRES = "(no genres listed)"
 DAY = 86_400
+WEEK = 7 * DAY
 
 # Random streams (the second seed word), so adding a stream never shifts another.
 _CATALOGUE, _USERS, _RATINGS, _TAGS = 1, 2, 3, 4
 
-# Tuning of the rating model: mean rating ~3.5, sd ~1, a clear taste effect.
-_RATING_BASE = 2.85
-_TASTE_WEIGHT = 1.9
-_NOISE_SD = 0.75
-_EXPLORE = 0.05  # chance that a proposed item outside the user's taste is kept anyway
-_TASTE_SHARPNESS = 2.0  # exponent on the taste match when keeping a proposed item
-_TASTE_CONCENTRATION = 2.0  # Dirichlet total: lower = more peaked tastes
-_POPULARITY_SIGMA = 2.1
+_CLUSTER_SIZE = 80  # items per taste cluster, about
+_POPULARITY_SIGMA = 1.9  # log-normal spread of base popularity (item Gini ~0.63 after exposure)
+_CLUSTER_POP_SIGMA = 1.2  # log-normal popularity of whole clusters
+_CLUSTER_CHOICE_EXP = 0.7  # users pick taste clusters by popularity ** this
+_QUALITY_IN_POPULARITY = 0.8  # popular items are a little better on average, not by much
 _NEW_RELEASE_SHARE = 0.2
-_TAGGER_SHARE = 0.15  # users who tag at all
-_TAG_RATE = 0.2  # share of a tagger's ratings that come with a tag
+_ITEM_TREND_SD = 0.7  # log-popularity change of a back-catalogue item over the window
+_TASTE_CLUSTERS = 5  # clusters per user (Dirichlet-weighted, so two or three dominate)
+_TASTE_CONCENTRATION = 0.3
+_TASTE_DRIFT = 0.6  # share of the cluster weights that moves between sign-up and the end
+_MAINSTREAM_BETA = (1.2, 10.0)  # share of picks from the popularity chart: mean ~0.11
+_EXISTING_USERS = 0.3  # members before the window starts: no sign-up burst inside it
+_ACTIVITY_SIGMA = 1.3  # log-normal sigma of ratings beyond the minimum (LensKit fits: 1.4-1.6)
+_MIN_RATINGS = 20  # every MovieLens user has >= 20 ratings
 
 
 def rng_for(seed: int, stream: int, chunk: int = 0) -> np.random.Generator:
@@ -65,18 +69,17 @@ class Catalogue:
     genres: list[list[str]]  # genre names; two deliberate anomalies have none
     genre_matrix: np.ndarray  # [n_items, n_genres], rows sum to 1 (0 for no genres)
     years: np.ndarray  # int64, 0 when the title has no year
-    release_ts: np.ndarray  # int64 unix seconds: no rating before this
+    release_ts: np.ndarray  # int64 unix seconds, on a week boundary of the window: no rating before
     quality: np.ndarray  # float64
-    popularity: np.ndarray  # float64, sums to 1
+    popularity: np.ndarray  # float64 base popularity, sums to 1
+    cluster: np.ndarray  # int64 taste cluster of each item
+    n_clusters: int
+    cluster_genres: np.ndarray  # [n_clusters, n_genres]: genre profile of each cluster
+    trend: np.ndarray  # float64 log-popularity change over the window (back catalogue)
     themes: list[list[str]]
     descriptions: list[str]
     imdb_ids: np.ndarray
     tmdb_ids: np.ndarray  # 0 = missing (written empty, as in ml-latest)
-
-    def __post_init__(self) -> None:
-        # Hot-loop copies for the sampler: float32 halves memory traffic.
-        self.genre_matrix32 = self.genre_matrix.astype(np.float32)
-        self.has_genre = self.genre_matrix.sum(axis=1) > 0
 
     @property
     def n(self) -> int:
@@ -86,9 +89,15 @@ class Catalogue:
 @dataclass
 class Users:
     user_ids: np.ndarray  # int64, 1..n
-    taste: np.ndarray  # [n_users, n_genres], rows sum to 1
+    clusters: np.ndarray  # [n_users, _TASTE_CLUSTERS] int64 taste clusters
+    weights: np.ndarray  # [n_users, _TASTE_CLUSTERS] their weights at sign-up, rows sum to 1
+    weights_late: np.ndarray  # the weights at the user's end: taste drifts linearly in between
+    taste: np.ndarray  # [n_users, n_genres] genre taste implied by the clusters, rows sum to 1
+    mainstream: np.ndarray  # share of a user's picks that follow the popularity chart
     bias: np.ndarray
-    signup_ts: np.ndarray
+    signup_ts: np.ndarray  # sign-up (first rating) for new users; window start for existing ones
+    existing: np.ndarray  # bool: a member before the window (no sign-up burst)
+    first_share: np.ndarray  # share of a new user's ratings made on the sign-up day
     end_ts: np.ndarray  # last moment the user is active (window end unless churned)
     n_ratings: np.ndarray  # target number of distinct items rated
     whole_stars: np.ndarray  # bool: rates in whole stars only
@@ -97,13 +106,20 @@ class Users:
     occupation: list[str]
     zip_code: list[str]
 
-    def __post_init__(self) -> None:
-        # Taste relative to the favourite genre, float32, precomputed for the sampler.
-        self.taste_rel = (self.taste / self.taste.max(axis=1, keepdims=True)).astype(np.float32)
-
     @property
     def n(self) -> int:
         return len(self.user_ids)
+
+    def weights_at(self, u: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Cluster weights of users ``u`` at times ``ts`` (between sign-up and end)."""
+        span = np.maximum(self.end_ts[u] - self.signup_ts[u], 1)
+        lam = np.clip((ts - self.signup_ts[u]) / span, 0.0, 1.0)[:, None]
+        return (1.0 - lam) * self.weights[u] + lam * self.weights_late[u]
+
+    def match(self, u: np.ndarray, clusters: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Taste match of users ``u`` with items of ``clusters`` at ``ts``, in [0, 1] (1 = favourite)."""
+        w = self.weights_at(u, ts)
+        return np.where(self.clusters[u] == clusters[:, None], w, 0.0).sum(axis=1) / w.max(axis=1)
 
 
 def _unique_title(rng: np.random.Generator, themes: list[str], year: int | None, taken: set[str]) -> str:
@@ -134,8 +150,13 @@ def _unique_title(rng: np.random.Generator, themes: list[str], year: int | None,
     raise RuntimeError("could not find a unique title")  # not reachable with these word lists
 
 
+def _cluster_layout(n: int) -> np.ndarray:
+    """Number of taste clusters per genre: about one per ``_CLUSTER_SIZE`` items of that first genre."""
+    return np.maximum(1, np.round(n * GENRE_PRIOR / _CLUSTER_SIZE)).astype(np.int64)
+
+
 def make_catalogue(spec: SampleSpec) -> Catalogue:
-    """Items with genres, years, release times, quality, popularity, titles and descriptions."""
+    """Items with genres, taste clusters, years, release weeks, quality, popularity, titles and texts."""
     rng = rng_for(spec.seed, _CATALOGUE)
     n, g = spec.items, len(GENRE_NAMES)
     movie_ids = np.sort(rng.choice(np.arange(1, int(n * 1.25) + 2), size=n, replace=False)).astype(np.int64)
@@ -145,6 +166,14 @@ def make_catalogue(spec: SampleSpec) -> Catalogue:
     keys = np.log(GENRE_PRIOR)[None, :] + rng.gumbel(size=(n, g))
     order = np.argsort(-keys, axis=1)
     genre_idx = [list(order[i, : k[i]]) for i in range(n)]
+    # The taste cluster is a sub-group of the first genre: clusters of one genre share it, so
+    # genres carry part of the taste signal, the cluster the rest.
+    per_genre = _cluster_layout(n)
+    offsets = np.concatenate([[0], np.cumsum(per_genre)[:-1]])
+    first = order[:, 0]
+    cluster = (offsets[first] + np.floor(rng.random(n) * per_genre[first])).astype(np.int64)
+    n_clusters = int(per_genre.sum())
+
     anomalies = rng.choice(n, size=3, replace=False) if n >= 50 else np.array([], dtype=int)
     no_genre_items, no_year_items = set(anomalies[:2].tolist()), set(anomalies[2:].tolist())
     for i in no_genre_items:
@@ -153,22 +182,27 @@ def make_catalogue(spec: SampleSpec) -> Catalogue:
     for i, idx in enumerate(genre_idx):
         if idx:
             genre_matrix[i, idx] = 1.0 / len(idx)
+    cluster_genres = np.zeros((n_clusters, g))
+    np.add.at(cluster_genres, cluster, genre_matrix)
+    cluster_genres /= np.maximum(cluster_genres.sum(axis=1, keepdims=True), 1e-12)
 
+    # New releases come out on a week boundary of the window (weekly popularity rows start there).
+    weeks = max(1, -(-spec.days // 7))
     new = rng.random(n) < _NEW_RELEASE_SHARE
-    release_ts = np.where(
-        new,
-        spec.start_ts + rng.integers(0, max(1, spec.end_ts - spec.start_ts - 10 * DAY), size=n),
-        spec.start_ts,
-    ).astype(np.int64)
+    release_week = np.where(new, rng.integers(1, max(2, weeks - 1), size=n), 0)
+    release_ts = (spec.start_ts + release_week * WEEK).astype(np.int64)
     old_years = spec.start.year - 1 - np.floor(rng.exponential(12.0, size=n)).astype(np.int64)
     new_years = np.array([datetime.fromtimestamp(int(t), UTC).year for t in release_ts])
     years = np.where(new, new_years, np.maximum(old_years, 1915)).astype(np.int64)
 
     quality = rng.normal(0.0, 0.45, size=n)
-    # Log-normal popularity: a long tail like Zipf's, but with a broad head of popular items
-    # rather than two or three that every user has rated (which small catalogues saturate).
-    popularity = np.exp(_POPULARITY_SIGMA * rng.normal(size=n) + 0.6 * quality) * np.where(new, 2.0, 1.0)
+    # Log-normal base popularity (a long tail with a broad head), only weakly tied to quality:
+    # what people watch is mostly not what they would rate best.
+    popularity = np.exp(_POPULARITY_SIGMA * rng.normal(size=n) + _QUALITY_IN_POPULARITY * quality)
+    # Some taste clusters are mainstream (their items are watched by many), most are niches.
+    popularity *= np.exp(_CLUSTER_POP_SIGMA * rng.normal(size=n_clusters))[cluster]
     popularity /= popularity.sum()
+    trend = np.where(new, 0.0, rng.normal(0.0, _ITEM_TREND_SD, size=n))
 
     titles: list[str] = []
     themes: list[list[str]] = []
@@ -199,6 +233,10 @@ def make_catalogue(spec: SampleSpec) -> Catalogue:
         release_ts=release_ts,
         quality=quality,
         popularity=popularity,
+        cluster=cluster,
+        n_clusters=n_clusters,
+        cluster_genres=cluster_genres,
+        trend=trend,
         themes=themes,
         descriptions=descriptions,
         imdb_ids=imdb_ids,
@@ -229,29 +267,54 @@ def _spread(weights: np.ndarray, total: int, floor: int, cap: int) -> np.ndarray
     return counts
 
 
+def _taste_clusters(rng: np.random.Generator, catalogue: Catalogue, n: int) -> np.ndarray:
+    """``_TASTE_CLUSTERS`` distinct clusters per user, popular clusters more likely (Gumbel top-k)."""
+    size = np.bincount(catalogue.cluster, weights=catalogue.popularity, minlength=catalogue.n_clusters)
+    width = int(min(_TASTE_CLUSTERS, (size > 0).sum()))
+    with np.errstate(divide="ignore"):
+        log_size = _CLUSTER_CHOICE_EXP * np.log(size)
+    out = np.empty((n, width), dtype=np.int64)
+    for lo in range(0, n, 2048):  # slices: users x clusters is large for the 25m preset
+        hi = min(n, lo + 2048)
+        keys = log_size[None, :] + rng.gumbel(size=(hi - lo, len(size)))
+        out[lo:hi] = np.argpartition(-keys, width - 1, axis=1)[:, :width]
+    return out
+
+
 def make_users(spec: SampleSpec, catalogue: Catalogue) -> Users:
-    """Users with tastes, biases, activity, sign-up/churn times and demographics."""
+    """Users with taste clusters, biases, activity, sign-up/churn times and demographics."""
     rng = rng_for(spec.seed, _USERS)
     n = spec.users
-    taste = rng.dirichlet(_TASTE_CONCENTRATION * GENRE_PRIOR, size=n)
+    clusters = _taste_clusters(rng, catalogue, n)
+    weights = rng.dirichlet(np.full(clusters.shape[1], _TASTE_CONCENTRATION), size=n)
+    # Tastes drift: the weights at the end keep part of the sign-up ones and move the rest.
+    drift = rng.dirichlet(np.full(clusters.shape[1], _TASTE_CONCENTRATION), size=n)
+    weights_late = (1.0 - _TASTE_DRIFT) * weights + _TASTE_DRIFT * drift
+    taste = np.einsum("ul,ulg->ug", 0.5 * (weights + weights_late), catalogue.cluster_genres[clusters])
+    taste = np.where(taste.sum(axis=1, keepdims=True) > 0, taste, GENRE_PRIOR[None, :])
+    taste /= taste.sum(axis=1, keepdims=True)
+    mainstream = rng.beta(*_MAINSTREAM_BETA, size=n)
     bias = rng.normal(0.0, 0.35, size=n)
+
     span = spec.end_ts - spec.start_ts
-    existing = rng.random(n) < 0.45
+    existing = rng.random(n) < _EXISTING_USERS
     signup = np.where(existing, spec.start_ts, spec.start_ts + rng.integers(0, span - DAY, size=n)).astype(
         np.int64
     )
-    activity = rng.lognormal(0.0, 1.0, size=n)
+    first_share = np.where(existing, 0.0, rng.beta(2.0, 2.5, size=n))
+    activity = rng.lognormal(0.0, _ACTIVITY_SIGMA, size=n)
     # A user who churns is a light one; heavy users keep rating to the end of the window,
     # so a time-based evaluation on the last weeks has history to work with.
     churn = (rng.random(n) < 0.3) & (activity < np.median(activity))
     end = np.where(
-        churn, signup + ((spec.end_ts - signup) * rng.uniform(0.3, 1.0, size=n)).astype(np.int64), spec.end_ts
+        churn, signup + ((spec.end_ts - signup) * rng.uniform(0.2, 1.0, size=n)).astype(np.int64), spec.end_ts
     ).astype(np.int64)
+    end = np.maximum(end, np.minimum(signup + DAY, spec.end_ts))
     active_share = (end - signup) / span
     mean = spec.interactions / n
-    floor = int(max(3, min(20, mean // 2)))
-    cap = max(floor, int(0.6 * catalogue.n))
-    n_ratings = _spread(activity * (0.2 + 0.8 * active_share), spec.interactions, floor, cap)
+    floor = int(min(_MIN_RATINGS, max(3, int(0.6 * mean))))
+    cap = max(floor, int(0.6 * catalogue.n))  # ml-1m: the heaviest user rated 2,314 of 3,706
+    n_ratings = _spread(activity * (0.5 + 0.5 * active_share), spec.interactions, floor, cap)
 
     gender = ["M" if x else "F" for x in rng.random(n) < 0.71]
     age = np.clip(16 + np.round(rng.gamma(2.2, 8.0, size=n)), 16, 80).astype(np.int64)
@@ -259,9 +322,15 @@ def make_users(spec: SampleSpec, catalogue: Catalogue) -> Users:
     zip_code = [f"{z:05d}" for z in rng.integers(1000, 99_999, size=n)]
     return Users(
         user_ids=np.arange(1, n + 1, dtype=np.int64),
+        clusters=clusters,
+        weights=weights,
+        weights_late=weights_late,
         taste=taste,
+        mainstream=mainstream,
         bias=bias,
         signup_ts=signup,
+        existing=existing,
+        first_share=first_share,
         end_ts=end,
         n_ratings=n_ratings,
         whole_stars=rng.random(n) < 0.25,
@@ -270,175 +339,3 @@ def make_users(spec: SampleSpec, catalogue: Catalogue) -> Users:
         occupation=occupation,
         zip_code=zip_code,
     )
-
-
-def affinity(users: Users, catalogue: Catalogue, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-    """How well item i's genres match user u's taste, in [0, 1] (1 = only the favourite genre).
-
-    Items without genres get a neutral 1/n_genres. Computed in slices to bound memory.
-    """
-    out = np.empty(len(u))
-    neutral = np.float32(1.0 / users.taste.shape[1])
-    for s in range(0, len(u), 200_000):
-        uu, ii = u[s : s + 200_000], i[s : s + 200_000]
-        match = np.einsum("ij,ij->i", users.taste_rel[uu], catalogue.genre_matrix32[ii])
-        out[s : s + 200_000] = np.where(catalogue.has_genre[ii], match, neutral)
-    return out
-
-
-@dataclass
-class Sampler:
-    """Draws items for users: by popularity (long tail), kept with a probability set by taste."""
-
-    catalogue: Catalogue
-    cdf: np.ndarray  # popularity CDF over all items
-    flat_cdf: np.ndarray  # CDF of a flattened popularity, to fill up users whose draws collided
-
-    @classmethod
-    def build(cls, catalogue: Catalogue) -> Sampler:
-        cdf = np.cumsum(catalogue.popularity)
-        flat = np.cumsum(catalogue.popularity**0.6)
-        return cls(catalogue, cdf / cdf[-1], flat / flat[-1])
-
-    def draw(
-        self,
-        rng: np.random.Generator,
-        users: Users,
-        user_idx: np.ndarray,
-        explore: float = _EXPLORE,
-        flat: bool = False,
-    ) -> np.ndarray:
-        """One item index per entry of ``user_idx``.
-
-        Rejection sampling: a popular item is proposed, and kept with probability
-        ``explore + (1 - explore) * affinity``, so popularity sets the long tail and taste
-        decides among popular items; ``explore`` is the chance an off-taste item is kept.
-        """
-        cdf = self.flat_cdf if flat else self.cdf
-        out = np.full(len(user_idx), -1, dtype=np.int64)
-        todo = np.arange(len(user_idx))
-        for _ in range(30):
-            if len(todo) == 0:
-                break
-            cand = np.minimum(np.searchsorted(cdf, rng.random(len(todo)), side="right"), len(cdf) - 1)
-            keep_p = (
-                explore
-                + (1.0 - explore) * affinity(users, self.catalogue, user_idx[todo], cand) ** _TASTE_SHARPNESS
-            )
-            kept = rng.random(len(todo)) < keep_p
-            out[todo[kept]] = cand[kept]
-            todo = todo[~kept]
-        if len(todo):  # practically never: take the proposal as is
-            out[todo] = np.minimum(np.searchsorted(cdf, rng.random(len(todo)), side="right"), len(cdf) - 1)
-        return out
-
-
-@dataclass
-class RatingChunk:
-    user_idx: np.ndarray  # user indexes (0-based); user id = user_idx + 1
-    item_idx: np.ndarray  # item indexes into the catalogue
-    rating: np.ndarray  # float64 in 0.5 steps
-    ts: np.ndarray  # int64 unix seconds
-    affinity: np.ndarray  # taste match in [0, 1], kept for tests and the manifest
-
-
-def _first_per_user(user_idx: np.ndarray, item_idx: np.ndarray, limit: np.ndarray) -> np.ndarray:
-    """Indexes of the first occurrence of each (user, item), at most limit[user] per user, in draw order."""
-    key = user_idx * (int(item_idx.max(initial=0)) + 1) + item_idx
-    _, first = np.unique(key, return_index=True)
-    first = np.sort(first)
-    u = user_idx[first]
-    order = np.argsort(u, kind="stable")
-    su = u[order]
-    starts = np.searchsorted(su, su, side="left")
-    rank = np.arange(len(su)) - starts
-    keep = np.empty(len(first), dtype=bool)
-    keep[order] = rank < limit[su]
-    return first[keep]
-
-
-def make_ratings(
-    spec: SampleSpec, catalogue: Catalogue, users: Users, sampler: Sampler, lo: int, hi: int, chunk: int
-) -> RatingChunk:
-    """Distinct (user, item) ratings of users lo..hi-1, sorted by user then time."""
-    rng = rng_for(spec.seed, _RATINGS, chunk)
-    idx = np.arange(lo, hi)
-    want = users.n_ratings[lo:hi]
-    limit = np.zeros(users.n, dtype=np.int64)
-    limit[lo:hi] = want
-    u_all = np.empty(0, dtype=np.int64)
-    i_all = np.empty(0, dtype=np.int64)
-    short = want.copy()
-    # Top-up rounds for users whose draws collided (a narrow taste runs out of items): each
-    # round explores more of the catalogue beyond the user's favourite genres and popular items.
-    for round_no, explore in enumerate((_EXPLORE, 0.3, 0.5, 0.5, 0.7, 1.0, 1.0, 1.0)):
-        flat = round_no >= 2
-        draws = np.ceil(short * 1.5).astype(np.int64) + (short > 0) * 2
-        u = np.repeat(idx, draws)
-        items = sampler.draw(rng, users, u, explore, flat)
-        # An item released after the user's last active moment cannot be rated: redraw.
-        for _ in range(8):
-            bad = catalogue.release_ts[items] >= users.end_ts[u]
-            if not bad.any():
-                break
-            items[bad] = sampler.draw(rng, users, u[bad], explore, flat)
-        ok = catalogue.release_ts[items] < users.end_ts[u]
-        u_all = np.concatenate([u_all, u[ok]])
-        i_all = np.concatenate([i_all, items[ok]])
-        keep = _first_per_user(u_all, i_all, limit)
-        u_all, i_all = u_all[keep], i_all[keep]
-        short = want - np.bincount(u_all - lo, minlength=hi - lo)
-        if short.sum() == 0:
-            break
-
-    t_lo = np.maximum(users.signup_ts[u_all], catalogue.release_ts[i_all])
-    t_hi = users.end_ts[u_all]
-    ts = t_lo + np.floor(rng.random(len(u_all)) * (t_hi - t_lo)).astype(np.int64)
-
-    aff = affinity(users, catalogue, u_all, i_all)
-    score = (
-        _RATING_BASE
-        + users.bias[u_all]
-        + catalogue.quality[i_all]
-        + _TASTE_WEIGHT * aff
-        + rng.normal(0.0, _NOISE_SD, size=len(u_all))
-    )
-    whole = users.whole_stars[u_all]
-    rating = np.where(whole, np.clip(np.round(score), 1.0, 5.0), np.clip(np.round(score * 2) / 2, 0.5, 5.0))
-
-    order = np.lexsort((i_all, ts, u_all))
-    return RatingChunk(u_all[order], i_all[order], rating[order], ts[order], aff[order])
-
-
-def make_tags(spec: SampleSpec, catalogue: Catalogue, chunk_data: RatingChunk, chunk: int) -> list[tuple]:
-    """Tags (userId, movieId, tag, timestamp) some users add to items they rated."""
-    rng = rng_for(spec.seed, _TAGS, chunk)
-    tagger = (rng_for(spec.seed, _TAGS, 10**6).random(spec.users) < _TAGGER_SHARE)[chunk_data.user_idx]
-    picked = np.flatnonzero(tagger & (rng.random(len(chunk_data.user_idx)) < _TAG_RATE))
-    out: list[tuple] = []
-    for r in picked:
-        item = int(chunk_data.item_idx[r])
-        themes = catalogue.themes[item]
-        tag = (
-            GENERIC_TAGS[rng.integers(len(GENERIC_TAGS))]
-            if rng.random() < 0.25
-            else themes[rng.integers(len(themes))]
-        )
-        ts = min(int(chunk_data.ts[r]) + int(rng.integers(0, 3600)), spec.end_ts - 1)
-        out.append((int(chunk_data.user_idx[r]) + 1, int(catalogue.movie_ids[item]), tag, ts))
-    out.sort(key=lambda t: (t[0], t[1], t[3], t[2]))
-    return out
-
-
-def user_chunks(users: Users, rows_per_chunk: int) -> list[tuple[int, int]]:
-    """Contiguous user ranges of about ``rows_per_chunk`` ratings each (memory stays bounded)."""
-    bounds = [0]
-    acc = 0
-    for i, n in enumerate(users.n_ratings):
-        acc += int(n)
-        if acc >= rows_per_chunk:
-            bounds.append(i + 1)
-            acc = 0
-    if bounds[-1] != users.n:
-        bounds.append(users.n)
-    return list(zip(bounds[:-1], bounds[1:], strict=True))

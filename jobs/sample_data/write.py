@@ -12,18 +12,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from pydantic import BaseModel
 
-from jobs.sample_data.generate import (
-    NO_GENRES,
-    Catalogue,
-    Sampler,
-    Users,
-    make_catalogue,
-    make_ratings,
-    make_tags,
-    make_users,
-    rng_for,
-    user_chunks,
-)
+from jobs.sample_data.activity import Exposure, make_ratings, make_tags, user_chunks
+from jobs.sample_data.generate import NO_GENRES, Catalogue, Users, make_catalogue, make_users, rng_for
 from jobs.sample_data.spec import SampleSpec
 
 MANIFEST_FILE = "sample_manifest.json"
@@ -106,7 +96,7 @@ def generate(spec: SampleSpec, out_dir: Path, rows_per_chunk: int = 1_000_000) -
     out_dir.mkdir(parents=True, exist_ok=True)
     cat = make_catalogue(spec)
     users = make_users(spec, cat)
-    sampler = Sampler.build(cat)
+    exposure = Exposure.build(spec, cat)
     _write_catalogue(out_dir, spec, cat)
     _write_users(out_dir, users)
 
@@ -122,7 +112,7 @@ def generate(spec: SampleSpec, out_dir: Path, rows_per_chunk: int = 1_000_000) -
         tag_writer = csv.writer(tags_f, lineterminator="\n")
         tag_writer.writerow(["userId", "movieId", "tag", "timestamp"])
         for chunk, (lo, hi) in enumerate(user_chunks(users, rows_per_chunk)):
-            data = make_ratings(spec, cat, users, sampler, lo, hi, chunk)
+            data = make_ratings(spec, cat, users, exposure, lo, hi, chunk)
             n = len(data.user_idx)
             n_distinct += n
             rated[data.item_idx] = True
