@@ -20,10 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .features import ITEM_STATS_VIEW, USER_STATS_VIEW
+from .features import ITEM_FEATURES, ITEM_STATS_VIEW, USER_FEATURES, USER_STATS_VIEW, feature_ref, full_name
 from .tables import GENRE_ALIASES, GENRES
 
 _GENRE_INDEX = {g: i for i, g in enumerate(GENRES)}
+# Full names of the features the vectors read, computed once (the functions run per item).
+_USER = {name: full_name(USER_STATS_VIEW, name) for name in USER_FEATURES}
+_ITEM = {name: full_name(ITEM_STATS_VIEW, name) for name in ITEM_FEATURES}
 
 
 def _num(v: Any) -> float:
@@ -70,53 +73,51 @@ ITEM_VECTOR_NAMES: list[str] = [
 
 # The raw Feast features the vectors read (feature refs "<view>:<feature>").
 USER_VECTOR_FEATURE_REFS = [
-    f"{USER_STATS_VIEW}:n_interactions_7d",
-    f"{USER_STATS_VIEW}:n_interactions_30d",
-    f"{USER_STATS_VIEW}:n_interactions_total",
-    f"{USER_STATS_VIEW}:rating_mean",
-    f"{USER_STATS_VIEW}:rating_std",
-    f"{USER_STATS_VIEW}:genre_affinity",
+    feature_ref(USER_STATS_VIEW, "n_interactions_7d"),
+    feature_ref(USER_STATS_VIEW, "n_interactions_30d"),
+    feature_ref(USER_STATS_VIEW, "n_interactions_total"),
+    feature_ref(USER_STATS_VIEW, "rating_mean"),
+    feature_ref(USER_STATS_VIEW, "rating_std"),
+    feature_ref(USER_STATS_VIEW, "genre_affinity"),
 ]
 ITEM_VECTOR_FEATURE_REFS = [
-    f"{ITEM_STATS_VIEW}:n_interactions_7d",
-    f"{ITEM_STATS_VIEW}:n_interactions_30d",
-    f"{ITEM_STATS_VIEW}:n_interactions_total",
-    f"{ITEM_STATS_VIEW}:rating_mean",
-    f"{ITEM_STATS_VIEW}:bayes_rating",
-    f"{ITEM_STATS_VIEW}:trending_score",
-    f"{ITEM_STATS_VIEW}:year",
-    f"{ITEM_STATS_VIEW}:genres",
+    feature_ref(ITEM_STATS_VIEW, "n_interactions_7d"),
+    feature_ref(ITEM_STATS_VIEW, "n_interactions_30d"),
+    feature_ref(ITEM_STATS_VIEW, "n_interactions_total"),
+    feature_ref(ITEM_STATS_VIEW, "rating_mean"),
+    feature_ref(ITEM_STATS_VIEW, "bayes_rating"),
+    feature_ref(ITEM_STATS_VIEW, "trending_score"),
+    feature_ref(ITEM_STATS_VIEW, "year"),
+    feature_ref(ITEM_STATS_VIEW, "genres"),
 ]
 
 
 def user_vector(f: Mapping[str, Any]) -> np.ndarray:
     """User feature vector (float32, len(USER_VECTOR_NAMES)) from full-feature-name values."""
-    v = USER_STATS_VIEW
     affinity = np.zeros(len(GENRES), dtype=np.float32)
-    raw = f.get(f"{v}__genre_affinity")
+    raw = f.get(_USER["genre_affinity"])
     if raw is not None and len(raw) == len(GENRES):
         affinity = np.nan_to_num(np.asarray(raw, dtype=np.float32))
     head = [
-        _log1p(f.get(f"{v}__n_interactions_7d")),
-        _log1p(f.get(f"{v}__n_interactions_30d")),
-        _log1p(f.get(f"{v}__n_interactions_total")),
-        _num(f.get(f"{v}__rating_mean")) / 5.0,
-        _num(f.get(f"{v}__rating_std")),
+        _log1p(f.get(_USER["n_interactions_7d"])),
+        _log1p(f.get(_USER["n_interactions_30d"])),
+        _log1p(f.get(_USER["n_interactions_total"])),
+        _num(f.get(_USER["rating_mean"])) / 5.0,
+        _num(f.get(_USER["rating_std"])),
     ]
     return np.concatenate([np.asarray(head, np.float32), affinity])
 
 
 def item_vector(f: Mapping[str, Any]) -> np.ndarray:
     """Item feature vector (float32, len(ITEM_VECTOR_NAMES)) from full-feature-name values."""
-    v = ITEM_STATS_VIEW
-    year = _num(f.get(f"{v}__year"))
+    year = _num(f.get(_ITEM["year"]))
     head = [
-        _log1p(f.get(f"{v}__n_interactions_7d")),
-        _log1p(f.get(f"{v}__n_interactions_30d")),
-        _log1p(f.get(f"{v}__n_interactions_total")),
-        _num(f.get(f"{v}__rating_mean")) / 5.0,
-        _num(f.get(f"{v}__bayes_rating")) / 5.0,
-        min(max(_num(f.get(f"{v}__trending_score")), 0.0), 10.0) / 10.0,
+        _log1p(f.get(_ITEM["n_interactions_7d"])),
+        _log1p(f.get(_ITEM["n_interactions_30d"])),
+        _log1p(f.get(_ITEM["n_interactions_total"])),
+        _num(f.get(_ITEM["rating_mean"])) / 5.0,
+        _num(f.get(_ITEM["bayes_rating"])) / 5.0,
+        min(max(_num(f.get(_ITEM["trending_score"])), 0.0), 10.0) / 10.0,
         (year - 1900.0) / 100.0 if year > 0 else 0.0,
     ]
-    return np.concatenate([np.asarray(head, np.float32), genre_multi_hot(f.get(f"{v}__genres"))])
+    return np.concatenate([np.asarray(head, np.float32), genre_multi_hot(f.get(_ITEM["genres"]))])

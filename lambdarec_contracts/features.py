@@ -1,4 +1,10 @@
-"""Entities, feature views, feature names and feature services (Feast names)."""
+"""Entities, feature views, feature names and feature services (Feast names).
+
+A feature is named two ways, both Feast's: the *reference* ``"<view>:<feature>"`` (what
+``get_online_features`` / ``get_historical_features`` take) and the *full name*
+``"<view>__<feature>"`` (what they return with ``full_feature_names=True``: training-set columns,
+serving's feature dicts). Build and convert them only with the helpers below.
+"""
 
 USER_ENTITY = "user"
 ITEM_ENTITY = "item"
@@ -59,3 +65,51 @@ COOC_NEIGHBOURS = 20
 # Feature services, one per model version.
 RETRIEVAL_SERVICE = "retrieval_v1"
 RANKER_SERVICE = "ranker_v1"
+
+
+REF_SEPARATOR = ":"
+FULL_NAME_SEPARATOR = "__"
+_VIEW_FEATURES = {
+    USER_STATS_VIEW: USER_FEATURES,
+    ITEM_STATS_VIEW: ITEM_FEATURES,
+    ITEM_TEXT_VIEW: ITEM_TEXT_FEATURES,
+    USER_REALTIME_VIEW: USER_REALTIME_FEATURES,
+    ITEM_REALTIME_VIEW: ITEM_REALTIME_FEATURES,
+}
+
+
+def _checked(view: str, feature: str) -> tuple[str, str]:
+    if feature not in _VIEW_FEATURES.get(view, {}):
+        raise KeyError(f"{view!r} has no feature {feature!r} in the contracts")
+    return view, feature
+
+
+def feature_ref(view: str, feature: str) -> str:
+    """``"<view>:<feature>"``, for a feature the contracts define (KeyError otherwise)."""
+    return REF_SEPARATOR.join(_checked(view, feature))
+
+
+def full_name(view: str, feature: str) -> str:
+    """``"<view>__<feature>"``, for a feature the contracts define (KeyError otherwise)."""
+    return FULL_NAME_SEPARATOR.join(_checked(view, feature))
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``"<view>:<feature>"`` -> (view, feature); ValueError if it is not a reference."""
+    view, sep, feature = ref.partition(REF_SEPARATOR)
+    if not sep or not view or not feature:
+        raise ValueError(f"not a feature reference (<view>:<feature>): {ref!r}")
+    return view, feature
+
+
+def ref_to_full_name(ref: str) -> str:
+    """``"<view>:<feature>"`` -> ``"<view>__<feature>"``."""
+    return FULL_NAME_SEPARATOR.join(split_ref(ref))
+
+
+# Features read by name outside the model vectors (serving's user state, training's history).
+USER_RECENT_ITEMS = feature_ref(USER_STATS_VIEW, "recent_items")
+USER_RECENT_POSITIVE_ITEMS = feature_ref(USER_STATS_VIEW, "recent_positive_items")
+USER_GENRE_AFFINITY = feature_ref(USER_STATS_VIEW, "genre_affinity")
+USER_RT_RECENT_ITEMS = feature_ref(USER_REALTIME_VIEW, "rt_recent_items")
+ITEM_TEXT_EMBEDDING = feature_ref(ITEM_TEXT_VIEW, "embedding")

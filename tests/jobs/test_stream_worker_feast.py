@@ -17,7 +17,7 @@ from jobs.speed_layer.realtime import feast_environment
 from jobs.speed_layer.settings import SpeedLayerSettings
 from lambdarec_contracts import redis_keys as rk
 from lambdarec_contracts.events import Event, event_to_stream_fields
-from lambdarec_contracts.features import ITEM_REALTIME_VIEW, USER_REALTIME_VIEW
+from lambdarec_contracts.features import ITEM_REALTIME_VIEW, USER_REALTIME_VIEW, feature_ref
 from lambdarec_contracts.settings import REPO_ROOT
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -70,14 +70,17 @@ def test_worker_pushes_realtime_features_to_feast_online_store(
 
     store = FeatureStore(repo_path=str(FEATURE_REPO))
     users = store.get_online_features(
-        features=[f"{USER_REALTIME_VIEW}:rt_recent_items", f"{USER_REALTIME_VIEW}:rt_n_events_1h"],
+        features=[
+            feature_ref(USER_REALTIME_VIEW, "rt_recent_items"),
+            feature_ref(USER_REALTIME_VIEW, "rt_n_events_1h"),
+        ],
         entity_rows=[{"user_id": "u1"}, {"user_id": "u2"}],
     ).to_dict()
     # u1: 4 events in the last hour; positive ones (like i3, click i1) newest first. u2: 1 view.
     assert users["rt_n_events_1h"] == [4, 1]
     assert users["rt_recent_items"] == [["i3", "i1"], []]
     items = store.get_online_features(
-        features=[f"{ITEM_REALTIME_VIEW}:rt_n_events_1h"],
+        features=[feature_ref(ITEM_REALTIME_VIEW, "rt_n_events_1h")],
         entity_rows=[{"item_id": i} for i in ("i1", "i2", "i3", "i4")],
     ).to_dict()
     assert items["rt_n_events_1h"] == [2, 1, 1, 0]  # not_interested does not count towards an item

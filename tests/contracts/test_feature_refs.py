@@ -1,0 +1,30 @@
+"""Feature references and full names come from one helper pair, checked against the contracts."""
+
+from __future__ import annotations
+
+import pytest
+
+from lambdarec_contracts import features as f
+from lambdarec_contracts.feature_vectors import ITEM_VECTOR_FEATURE_REFS, USER_VECTOR_FEATURE_REFS
+
+
+def test_both_spellings_of_one_feature() -> None:
+    assert f.feature_ref(f.USER_STATS_VIEW, "recent_items") == "user_stats:recent_items"
+    assert f.full_name(f.USER_STATS_VIEW, "recent_items") == "user_stats__recent_items"
+    assert f.ref_to_full_name(f.USER_RT_RECENT_ITEMS) == "user_realtime__rt_recent_items"
+    assert f.split_ref(f.ITEM_TEXT_EMBEDDING) == ("item_text_embedding", "embedding")
+
+
+def test_a_feature_the_contracts_do_not_define_is_refused() -> None:
+    with pytest.raises(KeyError, match="no feature 'recent_itemz'"):
+        f.feature_ref(f.USER_STATS_VIEW, "recent_itemz")
+    with pytest.raises(KeyError):
+        f.full_name(f.USER_REALTIME_VIEW, "recent_items")  # right feature, wrong view
+    with pytest.raises(ValueError, match="not a feature reference"):
+        f.split_ref("user_stats__recent_items")
+
+
+def test_every_vector_reference_names_a_contract_column() -> None:
+    for ref in USER_VECTOR_FEATURE_REFS + ITEM_VECTOR_FEATURE_REFS:
+        view, feature = f.split_ref(ref)
+        assert f.feature_ref(view, feature) == ref
