@@ -59,6 +59,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args  # fmt: skip
 
 
+def redis_client(url: str, block_ms: int) -> redis.Redis:
+    """The worker's connection: a dead peer or a half-open socket surfaces as an error, not a hang.
+
+    The blocking read waits ``block_ms`` on the server, so the socket timeout sits above it;
+    TCP keep-alive and a periodic health check catch connections a NAT or a failover dropped.
+    """
+    return redis.Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_timeout=block_ms / 1000.0 + 10.0,
+        socket_connect_timeout=5.0,
+        socket_keepalive=True,
+        health_check_interval=30,
+    )
+
+
 def build_pusher(kind: str, settings: SpeedLayerSettings) -> FeaturePusher:
     if kind == "none":
         return NullPusher()
@@ -75,16 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=False,
-        # A dead peer or a half-open connection must surface as an error, not a hang: the
-        # blocking read waits block_ms on the server, so the socket timeout sits above it.
-        socket_timeout=args.block_ms / 1000.0 + 10.0,
-        socket_connect_timeout=5.0,
-        socket_keepalive=True,
-        health_check_interval=30,
-    )
+    client = redis_client(settings.redis_url, args.block_ms)
     metrics = WorkerMetrics()
     if args.metrics_port:
         from prometheus_client import start_http_server

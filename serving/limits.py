@@ -34,29 +34,39 @@ class BodyLimit:
                 await self._reject(scope, send)
                 return
         seen = 0
+        exceeded = False  # the body went over the limit: whatever the app answers becomes a 413
         started = False
+        replaced = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, replaced
+            if replaced:
+                return  # the app's own (error) body, after our 413
             if message["type"] == "http.response.start":
+                if exceeded:  # e.g. FastAPI turned the aborted read into a 400
+                    replaced = True
+                    await self._reject(scope, send)
+                    return
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
             if started:  # cannot change the status any more; drop the connection
                 raise
-            await self._reject(scope, send)
+            if not replaced:
+                await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         if self.on_reject is not None:

@@ -32,7 +32,7 @@ def post_events(batch: EventBatch, events: EventServiceDep) -> EventsAccepted:
         accepted, duplicates = events.ingest(batch.events)
     except EventRejected as e:
         events.metrics.events.labels(result="rejected").inc(len(batch.events))
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"invalid request: {e}") from e
+        raise HTTPException(422, f"invalid request: {e}") from e
     except StoreUnavailable as e:
         events.metrics.events.labels(result="rejected").inc(len(batch.events))
         # Not accepted means not durable: the client must retry (idempotent by event_id).
