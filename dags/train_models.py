@@ -16,7 +16,8 @@ serving hot-swaps without a restart.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import dag, task
@@ -34,6 +35,21 @@ from dags.lambdarec_common import (
 TRAINING_PYTHON = os.environ.get(
     "LAMBDAREC_TRAINING_PYTHON", str(REPO_ROOT / ".venvs" / "training" / "bin" / "python")
 )
+
+
+_DS = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def valid_ds(value: object, source: str) -> str:
+    """A YYYY-MM-DD date from conf / an asset event, or ValueError: it ends up on a command line."""
+    text = str(value)
+    try:
+        if not _DS.fullmatch(text):
+            raise ValueError
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{source} ds must be a date YYYY-MM-DD, got {text[:40]!r}") from None
+    return text
 
 
 def _train(train_ds: str, epochs: str) -> str:
@@ -66,11 +82,11 @@ def train_models() -> None:
         for events in (triggering_asset_events or {}).values():
             for event in reversed(list(events)):
                 if (event.extra or {}).get("ds"):
-                    return str(event.extra["ds"])
+                    return valid_ds(event.extra["ds"], "asset event")
         conf = (dag_run.conf or {}) if dag_run else {}
         ds = conf.get("ds") or (params or {}).get("ds")
         if ds:
-            return str(ds)
+            return valid_ds(ds, "conf")
         if logical_date is None:
             raise ValueError('no ds: trigger with conf {"ds": "YYYY-MM-DD"} or through the features asset')
         return logical_date.strftime("%Y-%m-%d")
@@ -80,12 +96,13 @@ def train_models() -> None:
     training_set = BashOperator(
         task_id="training_set",
         doc_md="Feast `get_historical_features` over the feature services: one point-in-time row per interaction.",
-        bash_command=cli(
-            "pipeline",
-            "jobs.training_set",
-            "--ds {{ ti.xcom_pull(task_ids='resolve_ds') }}",
-            f"--start {{{{ macros.ds_add(ti.xcom_pull(task_ids='resolve_ds'), -{TRAINING_WINDOW_DAYS}) }}}}",
-        ),
+        # Values reach bash as environment variables, never as command text.
+        bash_command=cli("pipeline", "jobs.training_set", '--ds "$TRAIN_DS"', '--start "$TRAIN_START"'),
+        env={
+            "TRAIN_DS": "{{ ti.xcom_pull(task_ids='resolve_ds') }}",
+            "TRAIN_START": f"{{{{ macros.ds_add(ti.xcom_pull(task_ids='resolve_ds'), -{TRAINING_WINDOW_DAYS}) }}}}",
+        },
+        append_env=True,
     )
 
     train_and_evaluate = task.external_python(
@@ -99,11 +116,9 @@ def train_models() -> None:
     publish_bundle = BashOperator(
         task_id="publish_bundle",
         doc_md="Quality gate and atomic publish of the staged bundle.",
-        bash_command=cli(
-            "training", "training.publish", "--bundle {{ ti.xcom_pull(task_ids='train_and_evaluate') }}"
-        ),
+        bash_command=cli("training", "training.publish", '--bundle "$BUNDLE_DIR"'),
         outlets=[BUNDLE_ASSET],
-        env={"TF_USE_LEGACY_KERAS": "1"},
+        env={"TF_USE_LEGACY_KERAS": "1", "BUNDLE_DIR": "{{ ti.xcom_pull(task_ids='train_and_evaluate') }}"},
         append_env=True,
     )
 

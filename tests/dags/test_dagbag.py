@@ -90,3 +90,21 @@ def test_no_heavy_imports_at_module_level(path: Path) -> None:
             names = [node.module]
         for n in names:
             assert n.split(".")[0] not in HEAVY_MODULES, f"{path.name} imports {n} at module level"
+
+
+@pytest.mark.parametrize("bad", ["2026-01-01; rm -rf /", "$(id)", "2026-13-01", "yesterday", 20260101])
+def test_train_models_refuses_conf_that_is_not_a_date(dagbag, bad) -> None:
+    # conf.ds used to be templated straight into the training_set bash command.
+    from types import SimpleNamespace
+
+    resolve = dagbag.dags["train_models"].get_task("resolve_ds").python_callable
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        resolve(dag_run=SimpleNamespace(conf={"ds": bad}), params={})
+    assert resolve(dag_run=SimpleNamespace(conf={"ds": "2026-01-31"}), params={}) == "2026-01-31"
+
+
+def test_xcom_values_reach_bash_only_through_env(dagbag) -> None:
+    dag = dagbag.dags["train_models"]
+    for task_id in ("training_set", "publish_bundle"):
+        task = dag.get_task(task_id)
+        assert "xcom_pull" not in task.bash_command and "xcom_pull" in str(task.env), task_id

@@ -39,7 +39,9 @@ def test_timestamps_outside_the_configured_window_are_422(client_for, published,
     c = client_for(LAMBDAREC_EVENT_MAX_AGE_S=3600, LAMBDAREC_EVENT_MAX_AHEAD_S=60)
     now = datetime.now(UTC)
     old = post(c, ev("e-old", ts=(now - timedelta(hours=2)).isoformat()), ev("e-ok"))
-    assert old.status_code == 422 and "events.0.ts" in old.json()["detail"] and "window" in old.json()["detail"]
+    assert (
+        old.status_code == 422 and "events.0.ts" in old.json()["detail"] and "window" in old.json()["detail"]
+    )
     ahead = post(c, ev("e-ahead", ts=(now + timedelta(minutes=5)).isoformat()))
     assert ahead.status_code == 422
     assert r.xlen(redis_keys.EVENTS_STREAM) == 0  # all or nothing: e-ok was not stored either
@@ -122,7 +124,9 @@ def test_metrics_can_leave_the_api_port(client_for, published):
 def test_seen_and_not_interested_are_bounded_and_expire(client_for, published, r):
     c = client_for(LAMBDAREC_SEEN_ITEMS_MAX=5, LAMBDAREC_SEEN_ITEMS_TTL_S=3600)
     now = datetime.now(UTC)
-    events = [ev(f"e-{n}", f"x{n}", "view", (now - timedelta(seconds=100 - n)).isoformat()) for n in range(30)]
+    events = [
+        ev(f"e-{n}", f"x{n}", "view", (now - timedelta(seconds=100 - n)).isoformat()) for n in range(30)
+    ]
     assert post(c, *events).json() == {"accepted": 30, "duplicates": 0}
     key = redis_keys.seen_items("u1")
     assert [m.decode() for m in r.zrevrange(key, 0, -1)] == [f"x{n}" for n in range(29, 24, -1)]
@@ -134,7 +138,9 @@ def test_seen_and_not_interested_are_bounded_and_expire(client_for, published, r
 
 
 def test_events_on_unknown_items_do_not_feed_trending(client, r):
-    assert post(client, ev("e-k", "i3", "view"), ev("e-u", "not-in-catalogue", "view")).json()["accepted"] == 2
+    assert (
+        post(client, ev("e-k", "i3", "view"), ev("e-u", "not-in-catalogue", "view")).json()["accepted"] == 2
+    )
     records = [stream_fields_to_record(f) for _, f in r.xrange(redis_keys.EVENTS_STREAM)]
     assert [(x["item_id"], x["item_known"]) for x in records] == [("i3", True), ("not-in-catalogue", False)]
     # The speed layer applies them with the same contracts script: only the known item trends.
