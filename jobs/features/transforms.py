@@ -19,11 +19,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lambdarec_contracts.features import COOC_NEIGHBOURS, RECENT_HISTORY_LEN
-from lambdarec_contracts.tables import GENRE_ALIASES, GENRES
+from lambdarec_contracts.tables import GENRES
 
 from .schemas import EVENT_TIMESTAMP, item_features_schema, user_features_schema
-
-OTHER_GENRE = "(other)"
 
 
 @dataclass(frozen=True)
@@ -98,20 +96,28 @@ def latest_items(events: DataFrame, key: str, limit: int, out: str) -> DataFrame
     )
 
 
-def canonical_genres(items: DataFrame) -> DataFrame:
-    """(item_id, genres) with genres mapped to GENRES: aliases resolved, unknown or none -> "(other)".
+def checked_genres() -> Column:
+    """``genres`` as dbt staging leaves it, or the job fails naming the item: not re-cleaned here.
 
-    dbt already canonicalises genres; this keeps the affinity vector well-defined if it did not.
+    stg_movielens__items maps aliases, unknown and missing genres onto the contracts' GENRES
+    (one place); the affinity vector relies on a non-empty list of distinct GENRES names.
+    Lazy like every transform: the check runs when the rows are computed, at no extra action.
     """
-    known = F.array(*[F.lit(g) for g in GENRES])
-    aliases = F.create_map(*[F.lit(x) for pair in GENRE_ALIASES.items() for x in pair])
-    raw = F.filter(F.coalesce(F.col("genres"), _empty_strings()), lambda g: g.isNotNull())
-    mapped = F.transform(raw, lambda g: F.coalesce(aliases[g], g))
-    mapped = F.array_distinct(
-        F.transform(mapped, lambda g: F.when(F.array_contains(known, g), g).otherwise(F.lit(OTHER_GENRE)))
+    genres = F.col("genres")
+    ok = (
+        genres.isNotNull()
+        & (F.size(genres) > 0)
+        & (F.size(F.array_distinct(genres)) == F.size(genres))
+        & (F.size(F.array_except(genres, F.array(*[F.lit(g) for g in GENRES]))) == 0)
     )
-    genres = F.when(F.size(mapped) > 0, mapped).otherwise(F.array(F.lit(OTHER_GENRE)))
-    return items.select("item_id", genres.alias("genres"))
+    message = F.concat(
+        F.lit("dim_items.genres of item "),
+        F.coalesce(F.col("item_id"), F.lit("null")),
+        F.lit(" is not a non-empty list of distinct contract GENRES: "),
+        F.coalesce(F.to_json(genres), F.lit("null")),
+        F.lit(" (dbt staging canonicalises genres: build the marts with dbt)"),
+    )
+    return F.when(ok, genres).otherwise(F.raise_error(message))
 
 
 def genre_affinity(positives: DataFrame, items: DataFrame) -> DataFrame:
@@ -120,7 +126,7 @@ def genre_affinity(positives: DataFrame, items: DataFrame) -> DataFrame:
     Each positive interaction is one vote, split equally among its item's genres, so the
     vector sums to 1. Users without positives (on known items) get no row here.
     """
-    item_genres = canonical_genres(items)
+    item_genres = items.select("item_id", checked_genres().alias("genres"))
     votes = positives.join(item_genres, "item_id").select(
         "user_id", F.explode("genres").alias("genre"), (F.lit(1.0) / F.size("genres")).alias("w")
     )
@@ -263,7 +269,7 @@ def item_features(
             F.coalesce(F.col("rating_mean"), F.lit(0.0)).alias("rating_mean"),
             bayes.alias("bayes_rating"),
             trending.alias("trending_score"),
-            F.filter(F.coalesce(F.col("genres"), _empty_strings()), lambda g: g.isNotNull()).alias("genres"),
+            checked_genres().alias("genres"),
             F.coalesce(F.col("year"), F.lit(0)).alias("year"),
             F.coalesce(F.col("cooc_items"), _empty_strings()).alias("cooc_items"),
         )

@@ -85,17 +85,36 @@ def test_user_features_one_rating_has_zero_std_and_history_is_capped(spark, make
     assert row.n_interactions_total == 26
 
 
-def test_genre_affinity_maps_aliases_and_unknown_genres(spark, make_interactions, make_items):
+def test_genre_affinity_splits_votes_over_canonical_genres(spark, make_interactions, make_items):
     items = make_items(
-        [("m1", ["Children's", "Space Opera"], 1990), ("m2", [], 1991), ("m3", ["Drama"], 1992)]
+        [("m1", ["Children", "(other)"], 1990), ("m2", ["(other)"], 1991), ("m3", ["Drama"], 1992)]
     )
     positives = make_interactions(
         [("u", "m1", 5.0, "rating", "2024-01-01 00:00:00"), ("u", "m2", None, "like", "2024-01-02 00:00:00"),
          ("u", "m3", 4.0, "rating", "2024-01-03 00:00:00"), ("u", "m3", 4.5, "rating", "2024-01-04 00:00:00")]
     )  # fmt: skip
-    # 4 votes: m1 -> Children 1/2, (other) 1/2; m2 (no genre) -> (other) 1; m3 twice -> Drama 2.
+    # 4 votes: m1 -> Children 1/2, (other) 1/2; m2 -> (other) 1; m3 twice -> Drama 2.
     [row] = genre_affinity(positives, items).collect()
     assert row.genre_affinity == pytest.approx(_affinity(Children=0.125, Drama=0.5, **{"(other)": 0.375}))
+
+
+@pytest.mark.parametrize(
+    "genres",
+    [["Children's"], ["Space Opera", "Drama"], [], ["Drama", "Drama"], None],
+    ids=["alias", "unknown", "empty", "repeated", "null"],
+)
+def test_genres_dbt_did_not_canonicalise_fail_the_job(spark, make_interactions, make_items, genres):
+    """Cleaning is dbt staging's: Spark asserts instead of mapping again, and names the item."""
+    from pyspark.errors import PySparkException
+
+    items = make_items([("m1", genres, 1990), ("m2", ["Drama"], 1991)])
+    events = make_interactions([("u", "m1", 5.0, "rating", "2024-01-01 00:00:00")])
+    for compute in (
+        lambda: genre_affinity(events, items).collect(),
+        lambda: item_features(events, items, dt.date(2024, 1, 1)).collect(),
+    ):
+        with pytest.raises(PySparkException, match="dim_items.genres of item m1 is not a non-empty list"):
+            compute()
 
 
 def test_item_features_hand_computed(spark, make_interactions, make_items):
