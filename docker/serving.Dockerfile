@@ -28,7 +28,7 @@ WORKDIR /app
 # The repo root goes on PYTHONPATH (setup_envs.sh uses a .pth for the same purpose).
 COPY lambdarec_contracts/ /app/lambdarec_contracts/
 COPY serving/ /app/serving/
-COPY docker/healthcheck.py /app/docker/healthcheck.py
+COPY docker/healthcheck.py docker/check_secrets.sh /app/docker/
 ENV PATH=/opt/venvs/serving/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
@@ -42,4 +42,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "/app/docker/healthcheck.py", "http", "http://127.0.0.1:8000/healthz"]
 # One worker per container: scale with replicas, not processes (metrics stay per process).
 CMD ["uvicorn", "serving.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--forwarded-allow-ips", "*", "--no-server-header"]
+     "--proxy-headers", "--no-server-header"]

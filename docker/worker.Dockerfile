@@ -22,7 +22,7 @@ WORKDIR /app
 COPY lambdarec_contracts/ /app/lambdarec_contracts/
 COPY jobs/ /app/jobs/
 COPY feature_repo/ /app/feature_repo/
-COPY docker/healthcheck.py /app/docker/healthcheck.py
+COPY docker/healthcheck.py docker/check_secrets.sh /app/docker/
 ENV PATH=/opt/venvs/pipeline/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \

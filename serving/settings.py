@@ -83,6 +83,11 @@ class ServingSettings(UserStateLimits):
     feature_fetch: str = Field(default="lua", pattern="^(lua|pipeline)$", alias="LAMBDAREC_FEATURE_FETCH")
     log_impressions: bool = Field(default=True, alias="LAMBDAREC_LOG_IMPRESSIONS")
 
+    @field_validator("api_key", "admin_key", "read_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v == "" else v  # compose passes optional keys as empty strings
+
     @field_validator("api_key", "admin_key", "read_key")
     @classmethod
     def _no_placeholder_key(cls, v: SecretStr | None) -> SecretStr | None:

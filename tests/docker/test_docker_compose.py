@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ REQUIRED_SECRETS = {
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
     "LAMBDAREC_API_KEY",
+    "LAMBDAREC_ADMIN_KEY",
     "GRAFANA_ADMIN_PASSWORD",
 }
 SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET|API_KEY|REDISCLI_AUTH", re.I)
@@ -145,7 +147,8 @@ def test_serving_and_worker_get_no_airflow_or_database_admin_secrets(compose_mod
     """Least privilege: each service sees only the secrets it uses."""
     svc = compose_model["services"]
     serving_env = svc["serving"]["environment"]
-    assert set(serving_env) == {"LAMBDAREC_API_KEY", "LAMBDAREC_DATA_DIR", "REDIS_URL"}
+    secrets = {k for k in serving_env if SECRETISH.search(k) or k.endswith("_KEY") or k == "REDIS_URL"}
+    assert secrets == {"LAMBDAREC_API_KEY", "LAMBDAREC_ADMIN_KEY", "LAMBDAREC_READ_KEY", "REDIS_URL"}
     worker_keys = set(svc["stream-worker"]["environment"])
     assert not {k for k in worker_keys if k.startswith("AIRFLOW") or k == "POSTGRES_PASSWORD"}
     assert "POSTGRES_PASSWORD" not in svc["airflow-scheduler"]["environment"]
@@ -253,10 +256,68 @@ def test_redis_has_query_engine_and_requires_its_password(compose_model: dict) -
     redis = compose_model["services"]["redis"]
     repo, _, tag = redis["image"].rpartition(":")
     assert repo == "redis" and int(tag.split(".")[0]) >= 8, "Redis 8 bundles the query engine"
-    cmd = redis["command"]
-    assert cmd[cmd.index("--requirepass") + 1] == "REPLACE_ME"
+    # The password is not on any command line: redis-server reads it from stdin.
+    argv = [*redis["entrypoint"], *redis["command"]]
+    assert not any("REPLACE_ME" in a for a in argv) and "--requirepass" not in " ".join(argv)
+    assert "$REDISCLI_AUTH" in redis["command"][0] and "redis-server -" in redis["command"][0]
     assert redis["environment"]["REDISCLI_AUTH"] == "REPLACE_ME"
     for name in ("serving", "stream-worker", "airflow-scheduler"):
         assert (
             compose_model["services"][name]["environment"]["REDIS_URL"] == "redis://:REPLACE_ME@redis:6379/0"
         )
+
+
+def test_redis_never_evicts_the_stream(compose_model: dict) -> None:
+    script = compose_model["services"]["redis"]["command"][0]
+    assert "--maxmemory-policy noeviction" in script and "--maxmemory " in script
+    assert compose_model["services"]["redis"]["environment"]["REDIS_MAXMEMORY"]
+
+
+def test_metrics_are_not_on_the_published_api_port(compose_model: dict) -> None:
+    serving = compose_model["services"]["serving"]
+    assert serving["environment"]["LAMBDAREC_METRICS_ON_API_PORT"] == "false"
+    metrics_port = int(serving["environment"]["LAMBDAREC_METRICS_PORT"])
+    assert [p["target"] for p in serving["ports"]] == [8000] and metrics_port != 8000
+    prom = yaml.safe_load((DOCKER_DIR / "prometheus" / "prometheus.yml").read_text())
+    ports = {
+        c["job_name"]: c["dns_sd_configs"][0]["port"] for c in prom["scrape_configs"] if "dns_sd_configs" in c
+    }
+    assert ports == {"lambdarec-serving": metrics_port, "lambdarec-stream-worker": 9101}
+    assert "--metrics-port" in compose_model["services"]["stream-worker"]["command"]
+
+
+def test_forwarded_headers_are_trusted_only_from_the_proxy(compose_model: dict) -> None:
+    serving = compose_model["services"]["serving"]
+    assert serving["environment"]["FORWARDED_ALLOW_IPS"] == "127.0.0.1"  # .env.example: no proxy yet
+    argv = " ".join(serving["command"])
+    assert "--proxy-headers" in argv and "--forwarded-allow-ips" not in argv  # uvicorn reads the env
+    assert "forwarded-allow-ips" not in (DOCKER_DIR / "serving.Dockerfile").read_text()
+
+
+SECRET_HOLDERS = {
+    "redis",
+    "postgres",
+    "grafana",
+    "serving",
+    "stream-worker",
+    *(n for n in EXPECTED_SERVICES if n.startswith("airflow")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECRET_HOLDERS))
+def test_every_service_refuses_placeholder_secrets_before_it_starts(compose_model: dict, name: str) -> None:
+    """Run the service's own entrypoint guard with its rendered environment (.env.example)."""
+    svc = compose_model["services"][name]
+    entry = svc["entrypoint"]
+    assert entry[:2] == ["/bin/sh", entry[1]] and entry[1].endswith("/check_secrets.sh")
+    named = entry[2 : entry.index("--")]
+    script = str(DOCKER_DIR / "check_secrets.sh")
+    env = {k: str(v) for k, v in svc["environment"].items()}
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    refused = subprocess.run(["/bin/sh", script, *named, "--", "true"], env={**base, **env},
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert refused.returncode == 78 and "refusing to start" in refused.stderr, name
+    real = {k: v.replace("REPLACE_ME", "a-real-secret-value-123") for k, v in env.items()}
+    started = subprocess.run(["/bin/sh", script, *named, "--", "true"], env={**base, **real},
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert started.returncode == 0, (name, started.stderr)

@@ -125,7 +125,7 @@ def test_serving_image_stays_slim() -> None:
         "dbt-core",
     }
     copied = {src for c in final("serving").all("COPY") for src in copy_sources(c)}
-    assert copied == {"lambdarec_contracts/", "serving/", "docker/healthcheck.py"}
+    assert copied == {"lambdarec_contracts/", "serving/", "docker/healthcheck.py", "docker/check_secrets.sh"}
 
 
 @pytest.mark.parametrize(("name", "target"), TARGETS)

@@ -186,6 +186,9 @@ def test_prometheus_scrapes_every_serving_replica(compose_model: dict) -> None:
     serving = compose_model["services"]["serving"]
     # DNS discovery on the compose service name returns one address per replica.
     assert sd["names"] == ["serving"] and sd["type"] == "A"
-    assert sd["port"] == serving["ports"][0]["target"] == 8000
+    # /metrics has a port of its own (not the published API port 8000).
+    assert (
+        sd["port"] == int(serving["environment"]["LAMBDAREC_METRICS_PORT"]) != serving["ports"][0]["target"]
+    )
     assert job["metrics_path"] == "/metrics"
     assert "serving" in compose_model["services"]

@@ -90,7 +90,11 @@ def test_services_parse_their_settings_from_the_compose_environment(compose_mode
         ServingSettings()
     # ... a real key does.
     monkeypatch.setenv("LAMBDAREC_API_KEY", "k3y-0123456789-abcdef")
+    with pytest.raises(ValueError, match="placeholder"):  # the admin key is checked too
+        ServingSettings()
+    monkeypatch.setenv("LAMBDAREC_ADMIN_KEY", "adm1n-0123456789-abcdef")
     settings = ServingSettings()
+    assert settings.read_key is None  # LAMBDAREC_READ_KEY= (empty): reads stay open
     assert str(settings.bundle_link) == "/data/models/current"
     assert urlparse(settings.redis_url).hostname == "redis"
     for key, value in svc["airflow-scheduler"]["environment"].items():
