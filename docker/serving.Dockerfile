@@ -21,8 +21,8 @@ FROM python:3.11.14-slim-bookworm AS runtime
 # One uid for every lambdarec image: the shared data/models volumes stay readable and writable.
 RUN groupadd --system --gid 10001 lambdarec \
  && useradd --system --uid 10001 --gid lambdarec --home-dir /app --shell /usr/sbin/nologin lambdarec \
- && mkdir -p /data/models \
- && chown -R lambdarec:lambdarec /data
+ && mkdir -p /data/models /tmp/lambdarec-metrics \
+ && chown -R lambdarec:lambdarec /data /tmp/lambdarec-metrics
 COPY --from=builder /opt/venvs/serving /opt/venvs/serving
 WORKDIR /app
 # The repo root goes on PYTHONPATH (setup_envs.sh uses a .pth for the same purpose).
@@ -34,12 +34,15 @@ ENV PATH=/opt/venvs/serving/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LAMBDAREC_DATA_DIR=/data \
-    PORT=8000
+    PORT=8000 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/lambdarec-metrics \
+    WEB_CONCURRENCY=1
 # Numeric, so Kubernetes runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "/app/docker/healthcheck.py", "http", "http://127.0.0.1:8000/healthz"]
-# One worker per container: scale with replicas, not processes (metrics stay per process).
+# uvicorn starts WEB_CONCURRENCY worker processes (compose: WORKERS); /metrics aggregates them
+# through PROMETHEUS_MULTIPROC_DIR, which must start empty (compose mounts a tmpfs there).
 CMD ["uvicorn", "serving.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", \
      "--proxy-headers", "--no-server-header"]

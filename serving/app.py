@@ -109,7 +109,14 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             from prometheus_client import start_http_server
 
             # A port of its own, not published: Prometheus scrapes it on the internal network.
-            metrics_server, _ = start_http_server(settings.metrics_port, registry=metrics.registry)
+            # With several workers the first to bind serves it; in multiprocess mode its registry
+            # reports every worker, so the others need not (they would fail to bind anyway).
+            try:
+                metrics_server, _ = start_http_server(
+                    settings.metrics_port, registry=metrics.collecting_registry()
+                )
+            except OSError as e:
+                log.info("metrics port %s served by another worker (%s)", settings.metrics_port, e)
         try:
             yield
         finally:
@@ -117,6 +124,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
                 metrics_server.shutdown()
             poller.stop()
             store.close()
+            metrics.close()
 
     app = FastAPI(
         title="lambdarec serving API",

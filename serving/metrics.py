@@ -1,16 +1,21 @@
 """Every Prometheus metric of the serving API, by name (dashboards are checked against these).
 
-Metrics live in a registry per app instance (tests build many apps in one process).
+Metrics live in a registry per app instance (tests build many apps in one process). With
+``PROMETHEUS_MULTIPROC_DIR`` set (``scripts/serve.sh`` and the image set it; it must be empty when
+the server starts) every worker process writes its values there and ``/metrics`` of any worker
+aggregates all of them (prometheus-client's multiprocess mode): counters and histograms are
+summed over processes, the two gauges report the maximum over live processes.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import prometheus_client as prom
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest, multiprocess
 
 if TYPE_CHECKING:
     from .pipeline.trace import Trace
@@ -38,6 +43,8 @@ class Metrics:
     """The serving metrics, registered in their own registry."""
 
     def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._versions: set[str] = set()
         r = self.registry = CollectorRegistry()
         self.request_latency = Histogram(
             REQUEST_LATENCY,
@@ -65,7 +72,11 @@ class Metrics:
         self.cache = prom.Counter(CACHE, "Recommendation cache lookups", ["layer", "result"], registry=r)
         self.degraded = prom.Counter(DEGRADED, "Responses served degraded, by reason", ["reason"], registry=r)
         self.bundle_info = Gauge(
-            BUNDLE_INFO, "1 for the bundle version being served", ["version"], registry=r
+            BUNDLE_INFO,
+            "1 for the bundle version being served",
+            ["version"],
+            registry=r,
+            multiprocess_mode="livemax",  # 1 while any live worker serves the version
         )
         self.bundle_loads = prom.Counter(BUNDLE_LOADS, "Bundle loads by result", ["result"], registry=r)
         self.events = prom.Counter(EVENTS, "Posted events by result", ["result"], registry=r)
@@ -79,7 +90,10 @@ class Metrics:
             RECOMMENDATIONS, "Recommendation responses", ["variant", "cached"], registry=r
         )
         self.coverage = Gauge(
-            COVERAGE, "Share of the bundle catalogue served since the bundle was loaded", registry=r
+            COVERAGE,
+            "Share of the bundle catalogue served since the bundle was loaded (best worker)",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.diversity = Histogram(
             DIVERSITY,
@@ -89,8 +103,29 @@ class Metrics:
         )
 
     def set_bundle(self, version: str) -> None:
-        self.bundle_info.clear()
+        if self.multiprocess:  # other workers' files keep their values: zero ours, never clear
+            for old in self._versions - {version}:
+                self.bundle_info.labels(version=old).set(0)
+        else:
+            self.bundle_info.clear()
+        self._versions.add(version)
         self.bundle_info.labels(version=version).set(1)
+
+    def collecting_registry(self) -> CollectorRegistry:
+        """What to expose: this app's registry, or every worker's values in multiprocess mode."""
+        if not self.multiprocess:
+            return self.registry
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.collecting_registry())
+
+    def close(self) -> None:
+        """A worker shuts down: its live gauges stop counting (counters and histograms stay)."""
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())
 
     def record_trace(self, trace: Trace) -> None:
         """A finished request's pipeline trace as metrics (the pipeline itself only records)."""

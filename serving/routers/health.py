@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..deps import MetricsDep, RecommenderDep, SettingsDep
 from ..schemas import Health, Readiness
@@ -41,4 +41,4 @@ def readyz(recommender: RecommenderDep) -> JSONResponse:
 def metrics(m: MetricsDep, settings: SettingsDep) -> Response:
     if not settings.metrics_on_api_port:  # scraped on LAMBDAREC_METRICS_PORT instead
         return JSONResponse({"detail": "Not Found"}, status_code=404)
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)
