@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import prometheus_client as prom
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest, multiprocess, values
 
 if TYPE_CHECKING:
     from .pipeline.trace import Trace
@@ -43,7 +43,11 @@ class Metrics:
     """The serving metrics, registered in their own registry."""
 
     def __init__(self) -> None:
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # Multiprocess only if prometheus-client chose its file-backed values at import (the
+        # variable set later, e.g. by importing feast, would collect from an empty directory).
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")) and (
+            values.ValueClass is not values.MutexValue
+        )
         self._versions: set[str] = set()
         r = self.registry = CollectorRegistry()
         self.request_latency = Histogram(
