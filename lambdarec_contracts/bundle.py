@@ -12,16 +12,19 @@ Layout of ``bundles/<version>/``::
     popular.json             {"overall": [item_id, ...], "by_genre": {genre: [item_id, ...]}}
     neighbours_collab.json   {item_id: [[neighbour_id, score], ...]} from the item embeddings
     neighbours_text.json     {item_id: [[neighbour_id, score], ...]} from the text embeddings
+    item_cf.npz              EASE weights over item_vocab positions, each row pruned (lambdarec_contracts.item_cf)
+    item_knn.npz             cosine item-kNN over item_vocab positions, same layout
+    popularity.npy           float64 [n_items]: interactions per item in the training data
     report.json, report.md   evaluation report
 
 ONNX signatures (names recorded in the manifest; serving reads them from there):
     query_tower: user_idx int64 [N], history_idx int64 [N, history_len] (0 = padding/OOV),
                  history_mask float32 [N, history_len] (1 = real item), user_features float32 [N, F_u]
                  -> query_embedding float32 [N, retrieval_dim]
-    ranker:      user_features float32 [N, F_u], item_features float32 [N, F_i],
-                 query_embedding float32 [N, D], item_embedding float32 [N, D]
-                 -> one float32 [N, 1] output per head (e.g. "rating" in stars, "p_positive" in 0..1)
-    Feature vectors come from lambdarec_contracts.feature_vectors (user_vector / item_vector).
+    ranker:      features float32 [N, F] (lambdarec_contracts.ranker_features.ranker_matrix, names in
+                 manifest.ranker_feature_names)
+                 -> one float32 [N, 1] output per head ("p_interaction" in 0..1, "rating" in stars)
+    User feature vectors come from lambdarec_contracts.feature_vectors (user_vector).
     Value model: score = sum(value_model_weights[h] * normalised head h), rating heads divided by 5.
 
 Publishing writes ``bundles/<version>/``, verifies it, then atomically replaces the
@@ -43,6 +46,9 @@ ITEMS_FILE = "items.json"
 POPULAR_FILE = "popular.json"
 NEIGHBOURS_COLLAB_FILE = "neighbours_collab.json"
 NEIGHBOURS_TEXT_FILE = "neighbours_text.json"
+ITEM_CF_FILE = "item_cf.npz"
+ITEM_KNN_FILE = "item_knn.npz"
+POPULARITY_FILE = "popularity.npy"
 REPORT_JSON_FILE = "report.json"
 REPORT_MD_FILE = "report.md"
 OOV_TOKEN = "[OOV]"
@@ -72,6 +78,7 @@ class BundleManifest(BaseModel):
     history_len: int  # padded history length the query tower expects
     user_feature_names: list[str]  # order of the query tower / ranker user-feature vector
     item_feature_names: list[str]  # order of the ranker item-feature vector
+    ranker_feature_names: list[str] = Field(default_factory=list)  # order of the ranker's input vector
     value_model_weights: dict[str, float]  # ranker head name -> weight in the final score
     onnx_models: dict[str, ModelIO]  # "query_tower", "ranker"
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -34,13 +34,8 @@ def query_tower_signature(history_len: int, n_user_features: int) -> list[tf.Ten
     ]
 
 
-def ranker_signature(n_user_features: int, n_item_features: int, dim: int) -> list[tf.TensorSpec]:
-    return [
-        tf.TensorSpec((None, n_user_features), tf.float32, name="user_features"),
-        tf.TensorSpec((None, n_item_features), tf.float32, name="item_features"),
-        tf.TensorSpec((None, dim), tf.float32, name="query_embedding"),
-        tf.TensorSpec((None, dim), tf.float32, name="item_embedding"),
-    ]
+def ranker_signature(n_features: int) -> list[tf.TensorSpec]:
+    return [tf.TensorSpec((None, n_features), tf.float32, name="features")]
 
 
 def _inputs(signature: list[tf.TensorSpec]) -> dict[str, tf.Tensor]:
@@ -54,9 +49,9 @@ def functional_query_model(tower: QueryTower, history_len: int, n_user_features:
     return keras.Model(inputs=list(inputs.values()), outputs={"query_embedding": out}, name="query_tower")
 
 
-def functional_ranker(ranker: Ranker, n_user_features: int, n_item_features: int, dim: int) -> keras.Model:
-    """The ranker as a functional model: named inputs -> {"rating": [N,1], "p_positive": [N,1]}."""
-    inputs = _inputs(ranker_signature(n_user_features, n_item_features, dim))
+def functional_ranker(ranker: Ranker, n_features: int) -> keras.Model:
+    """The ranker as a functional model: {"features": [N, F]} -> one [N, 1] output per head."""
+    inputs = _inputs(ranker_signature(n_features))
     heads = ranker(inputs)
     outputs = {h: keras.layers.Lambda(lambda t: t, name=h)(heads[h]) for h in Ranker.HEADS}
     return keras.Model(inputs=list(inputs.values()), outputs=outputs, name="ranker")

@@ -66,28 +66,28 @@ class TwoTowerModel(tfrs.Model):
 
 
 class RankingModel(tfrs.Model):
-    """Ranker with a rating head (MSE on rated rows) and a p_positive head (BCE on the label)."""
+    """Ranker: BCE on "interacted next" for every served-like candidate, MSE on the rating of rated positives."""
 
-    def __init__(self, ranker: Ranker, loss_weights: dict[str, float] | None = None) -> None:
+    def __init__(self, ranker: Ranker, rating_weight: float = 0.1) -> None:
         super().__init__()
         self.ranker = ranker
-        self.loss_weights = loss_weights or {"rating": 1.0, "p_positive": 1.0}
+        self.rating_weight = rating_weight
+        self.interaction_task = tfrs.tasks.Ranking(
+            loss=keras.losses.BinaryCrossentropy(), metrics=[keras.metrics.AUC(name="auc")]
+        )
         self.rating_task = tfrs.tasks.Ranking(
             loss=keras.losses.MeanSquaredError(), metrics=[keras.metrics.RootMeanSquaredError(name="rmse")]
-        )
-        self.positive_task = tfrs.tasks.Ranking(
-            loss=keras.losses.BinaryCrossentropy(), metrics=[keras.metrics.AUC(name="auc")]
         )
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         out = self.ranker(features)
+        interaction_loss = self.interaction_task(
+            labels=features["label"], predictions=out["p_interaction"], compute_metrics=not training
+        )
         rating_loss = self.rating_task(
             labels=features["rating"],
             predictions=out["rating"],
             sample_weight=features["has_rating"],
             compute_metrics=not training,
         )
-        positive_loss = self.positive_task(
-            labels=features["label"], predictions=out["p_positive"], compute_metrics=not training
-        )
-        return self.loss_weights["rating"] * rating_loss + self.loss_weights["p_positive"] * positive_loss
+        return interaction_loss + self.rating_weight * rating_loss

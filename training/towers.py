@@ -8,6 +8,7 @@ untrained random embedding can never reach serving.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from training.data import ItemContent
@@ -89,32 +90,31 @@ class CandidateTower(keras.Model):
 
 
 class Ranker(keras.Model):
-    """Shared MLP over user/item features and both tower embeddings with one output per head."""
+    """MLP over the served-candidate vector (``lambdarec_contracts.ranker_features``), one output per head.
 
-    HEADS = ("rating", "p_positive")
+    ``p_interaction`` (will the user interact with this candidate next?) orders the served list;
+    ``rating`` (stars, trained on the rated positives only) is secondary. Inputs are standardised
+    by a Normalization layer adapted on the training examples, so the exported model takes the raw
+    vector serving builds.
+    """
 
-    def __init__(self, hidden: tuple[int, ...] = (128, 64), **kwargs) -> None:
+    HEADS = ("p_interaction", "rating")
+
+    def __init__(self, hidden: tuple[int, ...] = (64, 32), **kwargs) -> None:
         super().__init__(**kwargs)
+        self.norm = keras.layers.Normalization(name="ranker_norm")
         self.body = [
             keras.layers.Dense(h, activation="relu", name=f"ranker_hidden_{i}") for i, h in enumerate(hidden)
         ]
+        self.p_interaction = keras.layers.Dense(1, activation="sigmoid", name="p_interaction")
         # The rating head starts at a typical rating so early training is not spent on the bias.
         self.rating = keras.layers.Dense(1, name="rating", bias_initializer=keras.initializers.Constant(3.5))
-        self.p_positive = keras.layers.Dense(1, activation="sigmoid", name="p_positive")
+
+    def adapt(self, features: np.ndarray) -> None:
+        self.norm.adapt(features)
 
     def call(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        q, c = inputs["query_embedding"], inputs["item_embedding"]
-        x = tf.concat(
-            [
-                inputs["user_features"],
-                inputs["item_features"],
-                q,
-                c,
-                q * c,
-                tf.reduce_sum(q * c, -1, keepdims=True),
-            ],
-            axis=-1,
-        )
+        x = self.norm(inputs["features"])
         for layer in self.body:
             x = layer(x)
-        return {"rating": self.rating(x), "p_positive": self.p_positive(x)}
+        return {"p_interaction": self.p_interaction(x), "rating": self.rating(x)}

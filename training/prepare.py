@@ -1,0 +1,87 @@
+"""Step 1 of a training run: the splits, vocabularies and per-user histories every later step uses.
+
+Two nested per-user temporal splits of the interaction log (``training/split.py``):
+
+    |---------------- a user's history ----------------|
+    |------------- train ---------------|-- heldout ---|   evaluation: what is served is judged here
+    |------- base -------|--- labels ---|                  ranker: generators fit on base offer
+                                                           candidates, labels say what came next
+
+The generators that serve (EASE/item-kNN/popularity) are fit on ``train`` for the evaluation;
+the ranker learns on candidates the same generators, fit on ``base``, offer for ``labels``; the
+two-tower model is fit on the base rows of the Feast training set, so no model sees what it is
+asked to predict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import TrainConfig
+from .data import Inputs, ItemContent, Vocab, build_vocab, item_content
+from .split import NOT_INTERESTED, UserSplit, per_user_split
+
+
+@dataclass
+class Prepared:
+    split: UserSplit  # evaluation split of all interactions
+    ranker_split: UserSplit  # split of split.train
+    user_vocab: Vocab
+    item_vocab: Vocab
+    content: ItemContent
+    retrieval_rows: pd.DataFrame  # Feast training-set rows of the base period, positives only
+    interactions: pd.DataFrame  # everything (the published generators are refit on it)
+
+    def user_index(self) -> dict[str, int]:
+        return {u: i for i, u in enumerate(self.user_vocab.ids)}
+
+    def histories(self, df: pd.DataFrame, users: list[str]) -> list[np.ndarray]:
+        """Item indices each user interacted with in ``df`` (unknown items dropped), in ``users`` order."""
+        idx = self.item_vocab.lookup(df["item_id"])
+        by_user = pd.Series(idx).groupby(df["user_id"].astype(str).to_numpy()).apply(np.asarray)
+        empty = np.zeros(0, dtype=np.int64)
+        return [np.asarray(by_user.get(u, empty), dtype=np.int64) for u in users]
+
+    def targets(self, df: pd.DataFrame, users: list[str]) -> list[dict[int, float]]:
+        """Per user: held-out item index -> rating (NaN when unrated); unknown items dropped."""
+        idx = self.item_vocab.lookup(df["item_id"])
+        rating = pd.to_numeric(df["rating"], errors="coerce").to_numpy(dtype=np.float64)
+        out: dict[str, dict[int, float]] = {}
+        for u, i, r in zip(df["user_id"].astype(str), idx, rating, strict=True):
+            if i > 0:
+                out.setdefault(u, {})[int(i)] = float(r)
+        return [out.get(u, {}) for u in users]
+
+
+def prepare(inputs: Inputs, cfg: TrainConfig) -> Prepared:
+    """Split the interaction log twice and build the vocabularies (ids as strings, index 0 = OOV)."""
+    inter = inputs.interactions.copy()
+    inter["user_id"], inter["item_id"] = inter["user_id"].astype(str), inter["item_id"].astype(str)
+    split = per_user_split(inter, cfg.holdout_frac, cfg.min_user_interactions)
+    if split.heldout.empty:
+        raise ValueError(
+            f"no evaluation users: no user has {cfg.min_user_interactions}+ interactions with new items"
+        )
+    ranker_split = per_user_split(split.train, cfg.holdout_frac, cfg.min_user_interactions)
+    base_pairs = ranker_split.train.loc[
+        ranker_split.train["event_type"] != NOT_INTERESTED, ["user_id", "item_id"]
+    ]
+    ts = inputs.training_set.copy()
+    ts["user_id"], ts["item_id"] = ts["user_id"].astype(str), ts["item_id"].astype(str)
+    rows = ts[ts["event_type"] != NOT_INTERESTED].merge(
+        base_pairs.drop_duplicates(), on=["user_id", "item_id"]
+    )
+    if rows.empty:
+        raise ValueError("no training-set rows fall in the base period of the split")
+    rows = rows.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
+    # Trained ids are those the two-tower model sees; every other catalogue item still gets an
+    # index (the collaborative matrices and popularity cover all items).
+    user_vocab = build_vocab(rows["user_id"])
+    item_vocab = build_vocab(
+        rows["item_id"], extra_ids=[*inputs.dim_items["item_id"].astype(str), *inter["item_id"]]
+    )
+    content = item_content(item_vocab, inputs.dim_items, inputs.text_embeddings)
+    return Prepared(split, ranker_split, user_vocab, item_vocab, content, rows, inter)

@@ -1,0 +1,177 @@
+"""Served-like ranker examples: what the generators would have offered at a cut-off, labelled by what came next.
+
+For every user, the history before the cut-off goes through the same generators serving runs
+(item_cf over the EASE matrix, two-tower, popular), with the user's history filtered out as
+serving filters it; each candidate becomes one example whose inputs are
+``lambdarec_contracts.ranker_features.ranker_matrix`` (exactly what serving's score stage
+builds) and whose label says whether the user interacted with it after the cut-off.
+numpy only (two-tower embeddings are passed in as arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lambdarec_contracts.item_cf import SparseNeighbours
+from lambdarec_contracts.ranker_features import N_RANKER_FEATURES, ranker_matrix
+
+from . import item_cf
+
+
+@dataclass(frozen=True)
+class CandidateModels:
+    """What the generators know at one cut-off (all arrays indexed by item-vocab position)."""
+
+    item_cf: SparseNeighbours  # EASE, pruned as the bundle stores it
+    item_knn: SparseNeighbours  # cosine item-kNN, pruned
+    popularity: np.ndarray  # float64 [n_items], interactions per item
+    popularity_percentile: np.ndarray  # float32 [n_items], 1 = most popular
+
+
+def popularity_percentile(pop: np.ndarray) -> np.ndarray:
+    """Rank-based percentile in [0, 1] (ties share the lower rank; OOV row 0 stays 0)."""
+    order = np.argsort(pop[1:], kind="stable")
+    pct = np.zeros(len(pop), dtype=np.float32)
+    pct[1:][order] = np.arange(1, len(order) + 1, dtype=np.float32) / max(len(order), 1)
+    return pct
+
+
+def fit_candidate_models(
+    user_idx: np.ndarray,
+    item_idx: np.ndarray,
+    n_users: int,
+    n_items: int,
+    lam: float,
+    keep: int,
+    max_cf_items: int = item_cf.DENSE_MAX_ITEMS,
+) -> CandidateModels:
+    """EASE and item-kNN (pruned to ``keep`` neighbours per item) plus popularity from interactions.
+
+    The collaborative matrices are dense over at most ``max_cf_items`` items (the most popular);
+    the rarer ones keep popularity and the two-tower model.
+    """
+    pop = np.bincount(item_idx, minlength=n_items).astype(np.float64)
+    pop[0] = 0.0
+    cf_items = np.flatnonzero(pop > 0)
+    if len(cf_items) > max_cf_items:
+        cf_items = np.sort(cf_items[np.argsort(-pop[cf_items], kind="stable")[:max_cf_items]])
+    local = np.zeros(n_items, dtype=np.int64)  # full index -> 1-based CF index (0 = not in CF)
+    local[cf_items] = np.arange(1, len(cf_items) + 1)
+    sel = local[item_idx] > 0
+    g = item_cf.gram(user_idx[sel], local[item_idx[sel]], n_users, len(cf_items) + 1)
+    to_full = np.concatenate([[0], cf_items])
+    return CandidateModels(
+        item_cf=item_cf.widen(item_cf.prune(item_cf.ease(g, lam), keep, "ease"), to_full, n_items),
+        item_knn=item_cf.widen(item_cf.prune(item_cf.cosine(g), keep, "item_knn"), to_full, n_items),
+        popularity=pop,
+        popularity_percentile=popularity_percentile(pop),
+    )
+
+
+def _top(scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
+    s = np.where(allowed, scores, -np.inf)
+    n = min(n, int(allowed.sum()))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-s, n - 1)[:n]
+    return top[np.lexsort((top, -s[top]))]  # best first, lower index on ties
+
+
+@dataclass
+class UserCandidates:
+    item_idx: np.ndarray  # int64 [C]
+    features: np.ndarray  # float32 [C, N_RANKER_FEATURES]
+
+
+def user_candidates(
+    models: CandidateModels,
+    history: np.ndarray,
+    query: np.ndarray | None,
+    item_emb: np.ndarray | None,
+    n_per_generator: int,
+) -> UserCandidates:
+    """One user's served-like candidates (history filtered out) and their ranker inputs."""
+    n_items = len(models.popularity)
+    allowed = np.ones(n_items, dtype=bool)
+    allowed[0] = False
+    allowed[history[(history > 0) & (history < n_items)]] = False
+    cf = models.item_cf.scores(history)
+    knn = models.item_knn.scores(history)
+    tt = (item_emb @ query).astype(np.float32) if query is not None and item_emb is not None else None
+    lists = {"item_cf": _top(cf, allowed & (cf > 0), n_per_generator)}
+    if tt is not None:
+        lists["two_tower"] = _top(tt, allowed, n_per_generator)
+    lists["popular"] = _top(models.popularity, allowed, n_per_generator)
+    cands = np.unique(np.concatenate(list(lists.values())))
+    ranks = {}
+    for name, lst in lists.items():
+        r = np.full(n_items, np.nan)
+        r[lst] = np.arange(len(lst))
+        ranks[name] = r[cands]
+    feats = ranker_matrix(
+        item_cf_score=cf[cands],
+        user_best_item_cf=float(cf[lists["item_cf"][0]]) if len(lists["item_cf"]) else 0.0,
+        item_knn_score=knn[cands],
+        two_tower_score=tt[cands] if tt is not None else np.zeros(len(cands), np.float32),
+        popularity=models.popularity[cands],
+        popularity_percentile=models.popularity_percentile[cands],
+        history_len=int(len(np.unique(history))),
+        generator_ranks=ranks,
+    )
+    return UserCandidates(cands.astype(np.int64), feats)
+
+
+@dataclass
+class Examples:
+    features: np.ndarray  # float32 [N, F]
+    label: np.ndarray  # float32 [N, 1]
+    rating: np.ndarray  # float32 [N, 1] (0 where unknown)
+    has_rating: np.ndarray  # float32 [N, 1]
+    group: np.ndarray  # int64 [N], the user's row
+    candidate_recall: float  # share of label items that were among the candidates
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+def served_like_examples(
+    models: CandidateModels,
+    histories: Sequence[np.ndarray],
+    targets: Sequence[Mapping[int, float]],
+    queries: np.ndarray | None,
+    item_emb: np.ndarray | None,
+    n_per_generator: int,
+) -> Examples:
+    """Examples for every user with targets: label 1 for candidates they interacted with next.
+
+    ``targets[u]`` maps the item indices the user interacted with after the cut-off to the
+    rating given (NaN when the interaction carried no rating).
+    """
+    feats, labels, ratings, groups = [], [], [], []
+    hit = total = 0
+    for u, (hist, tgt) in enumerate(zip(histories, targets, strict=True)):
+        if not tgt:
+            continue
+        uc = user_candidates(models, hist, None if queries is None else queries[u], item_emb, n_per_generator)
+        r = np.array([tgt.get(int(i), np.nan) if int(i) in tgt else np.nan for i in uc.item_idx])
+        lab = np.isin(uc.item_idx, np.fromiter(tgt.keys(), dtype=np.int64))
+        hit += int(lab.sum())
+        total += len(tgt)
+        feats.append(uc.features)
+        labels.append(lab.astype(np.float32))
+        ratings.append(r)
+        groups.append(np.full(len(uc.item_idx), u, dtype=np.int64))
+    if not feats:
+        raise ValueError("no ranker examples: no user has interactions after the ranker cut-off")
+    rating = np.concatenate(ratings)
+    return Examples(
+        features=np.concatenate(feats) if feats else np.zeros((0, N_RANKER_FEATURES), np.float32),
+        label=np.concatenate(labels)[:, None],
+        rating=np.nan_to_num(rating, nan=0.0).astype(np.float32)[:, None],
+        has_rating=(~np.isnan(rating)).astype(np.float32)[:, None],
+        group=np.concatenate(groups),
+        candidate_recall=hit / max(total, 1),
+    )

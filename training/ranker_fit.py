@@ -1,0 +1,124 @@
+"""Step 3: the ranker, trained on served-like candidates, and the value-model weights chosen offline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from . import evaluation
+from .config import TrainConfig
+from .log import log
+from .models import RankingModel
+from .prepare import Prepared
+from .ranker_data import CandidateModels, Examples, fit_candidate_models, served_like_examples
+from .retrieval import Retrieval, user_state_at
+from .towers import Ranker
+
+RATING_WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.5)
+
+
+@dataclass
+class RankerFit:
+    ranker: Ranker
+    value_weights: dict[str, float]
+    metrics: dict[str, float] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
+
+
+def fit_generators(prep: Prepared, interactions, cfg: TrainConfig) -> CandidateModels:  # noqa: ANN001 - a DataFrame
+    """EASE, item-kNN and popularity over ``interactions`` (not-interested events excluded)."""
+    df = interactions[interactions["event_type"] != "not_interested"]
+    users = {u: i for i, u in enumerate(sorted(df["user_id"].astype(str).unique()))}
+    u_idx = df["user_id"].astype(str).map(users).to_numpy(dtype=np.int64)
+    i_idx = prep.item_vocab.lookup(df["item_id"])
+    keep = i_idx > 0
+    return fit_candidate_models(
+        u_idx[keep],
+        i_idx[keep],
+        len(users),
+        len(prep.item_vocab),
+        cfg.ease_lambda,
+        cfg.item_cf_keep,
+        cfg.max_cf_items,
+    )
+
+
+def _examples(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> Examples:  # noqa: ANN001
+    rs = prep.ranker_split
+    users = sorted(rs.heldout["user_id"].unique().tolist())
+    base = fit_generators(prep, rs.train, cfg)
+    queries = None
+    if retrieval is not None:
+        recent, feats = user_state_at(prep, rs.train, users, cfg, training_set)
+        queries = retrieval.queries(prep, users, recent, feats, cfg)
+    return served_like_examples(
+        base,
+        prep.histories(rs.train, users),
+        prep.targets(rs.heldout, users),
+        queries,
+        None if retrieval is None else retrieval.item_emb,
+        cfg.candidates_per_generator,
+    )
+
+
+def _per_user_recall(score: np.ndarray, ex: Examples, rows: np.ndarray, k: int = 10) -> float:
+    """Recall@k of ordering each validation user's candidates by ``score`` (labels = what came next)."""
+    recalls = []
+    for g in np.unique(ex.group[rows]):
+        sel = rows[ex.group[rows] == g]
+        lab = ex.label[sel, 0]
+        if lab.sum() == 0:
+            continue
+        top = sel[np.argsort(-score[sel], kind="stable")[:k]]
+        recalls.append(ex.label[top, 0].sum() / lab.sum())
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> RankerFit:  # noqa: ANN001
+    """Fit on 90 % of the ranker users, choose value weights and report AUCs on the other 10 %."""
+    ex = _examples(prep, retrieval, cfg, training_set)
+    log(
+        f"ranker: {len(ex)} served-like examples, {ex.label.mean():.4f} positive, candidate recall {ex.candidate_recall:.3f}"
+    )
+    rng = np.random.default_rng(cfg.seed)
+    groups = np.unique(ex.group)
+    val_groups = rng.choice(groups, size=max(1, len(groups) // 10), replace=False)
+    is_val = np.isin(ex.group, val_groups)
+    tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    tf.keras.utils.set_random_seed(cfg.seed)
+    ranker = Ranker()
+    ranker.adapt(ex.features[tr])
+    model = RankingModel(ranker, cfg.rating_loss_weight)
+    model.compile(optimizer=tf.keras.optimizers.Adam(cfg.ranker_learning_rate))
+    data = {"features": ex.features, "label": ex.label, "rating": ex.rating, "has_rating": ex.has_rating}
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices({k: v[tr] for k, v in data.items()})
+        .shuffle(len(tr), seed=cfg.seed)
+        .batch(cfg.ranker_batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    hist = model.fit(train_ds, epochs=cfg.ranker_epochs, verbose=0)
+    heads = ranker.predict({"features": ex.features[va]}, batch_size=8192, verbose=0)
+    p, rating = np.zeros(len(ex)), np.zeros(len(ex))
+    p[va], rating[va] = heads["p_interaction"][:, 0], heads["rating"][:, 0]
+    metrics = {
+        "auc_p_interaction": evaluation.auc(p[va], ex.label[va]),
+        # What the previous ranker ordered by: the predicted rating of rated items.
+        "auc_rating_head": evaluation.auc(rating[va], ex.label[va]),
+        "candidate_recall": ex.candidate_recall,
+        "n_examples": float(len(ex)),
+        "n_validation_users": float(len(val_groups)),
+    }
+    weights = cfg.value_weights
+    if weights is None:  # chosen by the served metric on the validation users' candidate lists
+        scores = {w: _per_user_recall(p + w * rating / 5.0, ex, va) for w in RATING_WEIGHT_GRID}
+        best = max(RATING_WEIGHT_GRID, key=lambda w: (scores[w], -w))
+        weights = {"p_interaction": 1.0, "rating": best}
+        metrics.update({f"val_recall@10_rating_weight_{w:g}": s for w, s in scores.items()})
+    metrics["auc_value_score"] = evaluation.auc(
+        evaluation.value_score({"p_interaction": p[va], "rating": rating[va]}, weights), ex.label[va]
+    )
+    log(f"  ranker: {', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; value weights {weights}")
+    return RankerFit(ranker, weights, metrics, list(hist.history["loss"]))

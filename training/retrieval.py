@@ -1,0 +1,154 @@
+"""Step 2: the two-tower retrieval model (TFRS), fit on the base period's rows of the Feast training set."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from .config import TrainConfig
+from .data import history_arrays, recent_lists, user_matrix
+from .log import log
+from .models import TwoTowerModel, retrieval_task
+from .prepare import Prepared
+from .towers import CandidateTower, QueryTower
+
+
+@dataclass
+class Retrieval:
+    query_tower: QueryTower
+    candidate_tower: CandidateTower
+    item_emb: np.ndarray  # float32 [len(item_vocab), dim], row 0 = OOV (zeros)
+    n_user_features: int
+    losses: list[float] = field(default_factory=list)
+    s_per_epoch: float = 0.0
+    examples_per_s: float = 0.0
+
+    def queries(
+        self,
+        prep: Prepared,
+        user_ids: list[str],
+        recent: list[list[str]],
+        feats: np.ndarray,
+        cfg: TrainConfig,
+    ) -> np.ndarray:
+        """Query embeddings for users given their recent items (most recent first) and feature vectors."""
+        h_idx, h_mask = history_arrays(recent, prep.item_vocab, cfg.history_len)
+        inputs = {
+            "user_idx": prep.user_vocab.lookup(user_ids),
+            "history_idx": h_idx,
+            "history_mask": h_mask,
+            "user_features": feats,
+        }
+        return self.query_tower.predict(inputs, batch_size=4096, verbose=0).astype(np.float32)
+
+
+class _EpochTimer(tf.keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._t = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.times.append(time.perf_counter() - self._t)
+        log(f"  epoch {epoch + 1}: {self.times[-1]:.1f} s, loss {(logs or {}).get('loss', float('nan')):.2f}")
+
+
+def _dataset(prep: Prepared, cfg: TrainConfig) -> tuple[tf.data.Dataset, int, int]:
+    rows = prep.retrieval_rows
+    item_idx = prep.item_vocab.lookup(rows["item_id"])
+    counts = np.bincount(item_idx, minlength=len(prep.item_vocab)).astype(np.float64)
+    hist_idx, hist_mask = history_arrays(
+        recent_lists(rows), prep.item_vocab, cfg.history_len, drop=list(rows["item_id"])
+    )
+    feats = user_matrix(rows)
+    data = {
+        "user_idx": prep.user_vocab.lookup(rows["user_id"]),
+        "history_idx": hist_idx,
+        "history_mask": hist_mask,
+        "user_features": feats,
+        "item_idx": item_idx,
+        "item_prob": (counts / counts.sum())[item_idx].astype(np.float32),
+    }
+    dropout, seed = cfg.user_id_dropout, cfg.seed
+
+    def drop_user(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        # Randomly hide user ids so the OOV row learns a cold-start user and the tower leans on
+        # history + features, which is all serving has for users unseen at training time.
+        keep = tf.random.uniform(tf.shape(batch["user_idx"]), seed=seed) >= dropout
+        return {**batch, "user_idx": tf.where(keep, batch["user_idx"], tf.zeros_like(batch["user_idx"]))}
+
+    ds = (
+        tf.data.Dataset.from_tensor_slices(data)
+        .shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+        .batch(cfg.batch_size)
+        .map(drop_user, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return ds, feats.shape[1], len(rows)
+
+
+def fit_retrieval(prep: Prepared, cfg: TrainConfig) -> Retrieval:
+    """Train the towers (in-batch softmax, logQ correction) and embed the whole catalogue."""
+    ds, n_uf, n_rows = _dataset(prep, cfg)
+    query = QueryTower(prep.user_vocab.n_trained, prep.item_vocab.n_trained, n_uf, dim=cfg.dim)
+    candidate = CandidateTower(prep.item_vocab.n_trained, prep.content, dim=cfg.dim)
+    model = TwoTowerModel(
+        query, candidate, retrieval_task(None, cfg.temperature), cfg.sampling_bias_correction
+    )
+    model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
+    log(f"retrieval: {n_rows} rows, {cfg.epochs} epochs, batch {cfg.batch_size}, dim {cfg.dim}")
+    timer = _EpochTimer()
+    hist = model.fit(ds, epochs=cfg.epochs, verbose=0, callbacks=[timer])
+    catalogue = np.arange(1, len(prep.item_vocab), dtype=np.int64)
+    item_emb = np.zeros((len(prep.item_vocab), cfg.dim), np.float32)
+    item_emb[1:] = np.concatenate(
+        [candidate(tf.constant(catalogue[i : i + 4096])).numpy() for i in range(0, len(catalogue), 4096)]
+    )
+    s_per_epoch = float(np.median(timer.times))
+    return Retrieval(
+        query,
+        candidate,
+        item_emb,
+        n_uf,
+        # TFRS reports the summed in-batch loss; per example reads better.
+        losses=[v / cfg.batch_size for v in hist.history["loss"]],
+        s_per_epoch=s_per_epoch,
+        examples_per_s=n_rows / s_per_epoch if s_per_epoch else 0.0,
+    )
+
+
+def user_state_at(
+    prep: Prepared, history: pd.DataFrame, users: list[str], cfg: TrainConfig, training_set: pd.DataFrame
+) -> tuple[list[list[str]], np.ndarray]:
+    """Per user, as of the end of ``history``: recent items (most recent first) and the feature vector.
+
+    The feature vector is the user's last Feast training-set row within ``history`` (point in
+    time: features as of that event), zeros for users without one.
+    """
+    h = history.sort_values("event_ts", kind="stable")
+    h = h[h["event_type"] != "not_interested"]
+    recent_by_user = h.groupby("user_id")["item_id"].apply(
+        lambda s: list(dict.fromkeys(reversed(s.tolist())))[: cfg.history_len]
+    )
+    last_ts = h.groupby("user_id")["event_ts"].max()
+    ts = training_set.assign(user_id=training_set["user_id"].astype(str))
+    ts = ts[ts["user_id"].isin(set(users))]
+    ts = ts[ts["event_timestamp"] <= ts["user_id"].map(last_ts)]
+    last_rows = ts.sort_values("event_timestamp", kind="stable").groupby("user_id").tail(1)
+    feats_by_user = dict(zip(last_rows["user_id"], user_matrix(last_rows), strict=True))
+    n_uf = len(user_matrix(training_set.head(1))[0]) if len(training_set) else 0
+    zeros = np.zeros(n_uf, np.float32)
+    recent = [list(recent_by_user.get(u, [])) for u in users]
+    feats = (
+        np.stack([feats_by_user.get(u, zeros) for u in users]).astype(np.float32)
+        if users
+        else np.zeros((0, n_uf), np.float32)
+    )
+    return recent, feats
