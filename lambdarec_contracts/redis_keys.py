@@ -34,6 +34,14 @@ def seen_items(user_id: str) -> str:
     return f"{PREFIX}:seen:{user_id}"
 
 
+def user_history(user_id: str) -> str:
+    """STRING: every item the user interacted with, from the batch layer (lambdarec_contracts.user_history)."""
+    return f"{PREFIX}:hist:{user_id}"
+
+
+USER_HISTORY_VERSION = f"{PREFIX}:hist-version"  # STRING: the ds of the last published histories
+
+
 def not_interested(user_id: str) -> str:
     """ZSET item id -> event time (unix ms) the user marked not interested (filter); bounded like seen."""
     return f"{PREFIX}:neg:{user_id}"

@@ -21,12 +21,14 @@ import onnxruntime as ort
 from lambdarec_contracts import bundle as contract
 from lambdarec_contracts.bundle import BundleManifest
 
+from .bundle_cf import Collaborative, load_collaborative
 from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
 QUERY_TOWER_INPUTS = ("user_idx", "history_idx", "history_mask", "user_features")
-RANKER_INPUTS = ("user_features", "item_features", "query_embedding", "item_embedding")
+RANKER_INPUTS = ("user_features", "item_features", "query_embedding", "item_embedding")  # legacy ranker
+SERVED_RANKER_INPUTS = ("features",)  # lambdarec_contracts.ranker_features
 
 
 class BundleError(RuntimeError):
@@ -76,6 +78,20 @@ class Bundle:
     popular_overall: np.ndarray  # int64 positions, most popular first
     popular_by_genre: dict[str, np.ndarray]
     liked_neighbours: Neighbours  # collaborative then text neighbours ("because you liked")
+    # Item-to-item arrays + popularity and a ranker over served candidates (None: a legacy bundle
+    # whose ranker takes user/item feature vectors and both tower embeddings).
+    collaborative: Collaborative | None = None
+
+    @property
+    def served_ranker(self) -> bool:
+        return self.collaborative is not None
+
+    def score_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Heads of the served-candidate ranker for a [N, F] input matrix (one ONNX call)."""
+        if len(features) == 0:
+            return {h: np.zeros(0, np.float32) for h in self.ranker_outputs}
+        outs = self.ranker.run(self.ranker_outputs, {"features": features.astype(np.float32)})
+        return {h: np.asarray(o, np.float32).reshape(-1) for h, o in zip(self.ranker_outputs, outs, strict=True)}
 
     @property
     def version(self) -> str:
@@ -210,7 +226,8 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
         )
     items = {str(k): v for k, v in _read_json(path / contract.ITEMS_FILE).items()}
     popular = _read_json(path / contract.POPULAR_FILE)
-    ranker = _session(path / contract.RANKER_FILE, RANKER_INPUTS)
+    served = bool(manifest.ranker_feature_names)
+    ranker = _session(path / contract.RANKER_FILE, SERVED_RANKER_INPUTS if served else RANKER_INPUTS)
     ranker_outputs = [o.name for o in ranker.get_outputs()]
     unknown_heads = set(manifest.value_model_weights) - set(ranker_outputs)
     if unknown_heads:
@@ -242,6 +259,12 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
     id_order[np.asarray(sorted(range(n), key=item_ids.__getitem__), np.int64)] = np.arange(n)
     available = np.zeros(n, bool)
     available[[position[i] for i in items]] = True
+    try:
+        collaborative = load_collaborative(path, n, len(item_vocab)) if served else None
+    except (OSError, ValueError) as e:
+        raise BundleError(f"cannot read the item-to-item arrays: {e}") from e
+    if served and collaborative is None:
+        raise BundleError("the manifest names ranker features but item_cf/item_knn/popularity are missing")
     return Bundle(
         path=path,
         manifest=manifest,
@@ -268,4 +291,5 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
         popular_overall=np.asarray([position[i] for i in pop_overall], np.int64),
         popular_by_genre={g: np.asarray([position[i] for i in v], np.int64) for g, v in pop_by_genre.items()},
         liked_neighbours=_csr(n, position, (collab, text)),
+        collaborative=collaborative,
     )

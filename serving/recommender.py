@@ -29,6 +29,7 @@ from .pipeline import (
     UserState,
     run_pipeline,
 )
+from .pipeline.context import pipeline_config
 from .pipeline.rank import intra_list_diversity
 from .response_cache import ResponseCache, ServedList, serve_list
 from .schemas import RecommendationResponse
@@ -73,18 +74,7 @@ class Recommender:
         """Settings merged with the variant's overrides (built once per variant)."""
         cfg = self._configs.get(v.name)
         if cfg is None:
-            s = self.settings
-            cfg = self._configs[v.name] = PipelineConfig(
-                generators=tuple(v.generators or s.generator_names),
-                candidates_per_generator=s.candidates_per_generator,
-                liked_anchors=s.liked_anchors,
-                diversity_max_per_genre=v.diversity_max_per_genre or s.diversity_max_per_genre,
-                diversity_window=s.diversity_window if v.diversity_window is None else v.diversity_window,
-                exploration_share=s.exploration_share if v.exploration_share is None else v.exploration_share,
-                source_boosts=dict(s.source_boosts),
-                value_model_weights=v.value_model_weights,
-                generator_timeout_s=s.generator_timeout_ms / 1000.0,
-            )
+            cfg = self._configs[v.name] = pipeline_config(self.settings, v)
         return cfg
 
     def _bundle_for(self, a: Assignment, trace: Trace) -> Bundle | None:

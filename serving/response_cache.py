@@ -65,7 +65,7 @@ class ResponseCache:
     def key(user_id: str, variant: str, bundle_version: str, generation: int, p: RecParams) -> str:
         raw = json.dumps(
             [FORMAT, bundle_version, generation, p.k, p.offset, sorted(p.exclude), list(p.genres),
-             sorted(p.exclude_genres)]
+             sorted(p.exclude_genres), p.include_seen]
         )  # fmt: skip
         return redis_keys.rec_cache(variant, user_id, hashlib.sha256(raw.encode()).hexdigest()[:16])
 

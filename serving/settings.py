@@ -51,7 +51,7 @@ class ServingSettings(UserStateLimits):
     generator_timeout_ms: float = Field(default=60.0, gt=0, alias="LAMBDAREC_GENERATOR_TIMEOUT_MS")
     # Comma-separated generator names, in tie-break priority order.
     generators: str = Field(
-        default="two_tower,because_you_liked,trending,popular", alias="LAMBDAREC_GENERATORS"
+        default="item_cf,two_tower,because_you_liked,trending,popular", alias="LAMBDAREC_GENERATORS"
     )
     candidates_per_generator: int = Field(
         default=100, ge=1, le=2000, alias="LAMBDAREC_CANDIDATES_PER_GENERATOR"

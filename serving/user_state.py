@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lambdarec_contracts import redis_keys
+from lambdarec_contracts import redis_keys, user_history
 from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS
 from lambdarec_contracts.features import FEAST_PROJECT, USER_JOIN_KEY
 from lambdarec_contracts.user_state import UserStateLimits, queue_filter_reads
@@ -27,7 +27,7 @@ USER_FEATURE_REFS = [
     "user_realtime:rt_recent_items",
 ]
 RECENT_LIST_LEN = redis_keys.RECENT_ITEMS_MAX_LEN
-_N_USER_COMMANDS = 5
+_N_USER_COMMANDS = 6
 
 
 class UserStateLoader:
@@ -38,16 +38,17 @@ class UserStateLoader:
 
     def _queue(self, p: Any, user_id: str) -> None:
         p.get(redis_keys.rec_cache_generation(user_id))
-        # seen (+ the batch full history, when it exists) and not interested: bounded ZSETs
+        # seen and not interested (bounded ZSETs of the speed layer), then the batch full history
         queue_filter_reads(p, user_id, self.limits)
+        p.get(redis_keys.user_history(user_id))
         p.lrange(redis_keys.recent_items(user_id), 0, RECENT_LIST_LEN - 1)
         self.reader.queue(p, [user_id])
 
     def _decode(self, replies: Sequence[Any]) -> UserState:
-        gen, seen, neg, recent, feats = replies
+        gen, seen, neg, hist, recent, feats = replies
         return UserState(
             generation=int(gen or 0),
-            seen={s.decode() for s in seen},
+            seen={s.decode() for s in seen} | user_history.decode(hist),
             not_interested={s.decode() for s in neg},
             recent=[r.decode() for r in recent],
             features=self.reader.decode([feats])[0],

@@ -36,9 +36,7 @@ class ServedEval:
     examples: list[dict] = field(default_factory=list)  # a few users' served lists (report)
 
 
-def user_states(
-    ev: EvalUsers, histories: list[list[str]], training_set: pd.DataFrame, cut: pd.Series
-) -> list[dict]:
+def user_states(ev: EvalUsers, training_set: pd.DataFrame, cut: pd.Series) -> list[dict]:
     """Feast user features (full names) per evaluation user, from their last row before the cut."""
     ts = training_set.assign(user_id=training_set["user_id"].astype(str))
     ts = ts[ts["user_id"].isin(set(ev.user_ids))]
@@ -91,7 +89,7 @@ def replay(
     metrics = evaluation.ranking_metrics(
         tops, ev.heldout, len(item_ids) - 1, ev.item_user_counts, ev.n_train_users
     )
-    slots = max(1, sum(1 for _ in range(len(ev.user_ids))) * 10)
+    slots = max(1, len(ev.user_ids) * 10)
     return ServedEval(
         metrics=metrics,
         generator_share={g: n / slots for g, n in share.most_common()},

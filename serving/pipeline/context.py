@@ -24,8 +24,8 @@ class UserState:
     """What the request knows about the user (empty for a cold or unreachable user)."""
 
     generation: int = 0  # bumped by each of the user's events (part of the cache key)
-    # Every item the user interacted with: the seen filter reads only this set. Today the speed
-    # layer's seen SET; a longer (batch) history loaded in the same round trip belongs here too.
+    # Every item the user interacted with: the batch layer's full history (one string per user)
+    # and the speed layer's seen set, read in the same round trip. The seen filter reads only this.
     seen: set[str] = field(default_factory=set)
     not_interested: set[str] = field(default_factory=set)
     recent: list[str] = field(default_factory=list)  # from events, newest first
@@ -64,13 +64,14 @@ class RecParams:
     exclude: frozenset[str] = frozenset()
     genres: tuple[str, ...] = ()
     exclude_genres: frozenset[str] = frozenset()
+    include_seen: bool = False  # let items the user already interacted with through the filter
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     """Settings merged with the user's A/B variant (built by the app; replay builds its own)."""
 
-    generators: tuple[str, ...] = ("two_tower", "because_you_liked", "trending", "popular")
+    generators: tuple[str, ...] = ("item_cf", "two_tower", "because_you_liked", "trending", "popular")
     candidates_per_generator: int = 100
     liked_anchors: int = 5
     diversity_max_per_genre: int = 3
@@ -79,6 +80,25 @@ class PipelineConfig:
     source_boosts: Mapping[str, float] = field(default_factory=dict)
     value_model_weights: Mapping[str, float] | None = None  # None: the bundle manifest's
     generator_timeout_s: float = math.inf
+
+
+def pipeline_config(s: Any, v: Any | None = None) -> PipelineConfig:
+    """Serving settings (``ServingSettings``) merged with an A/B variant's overrides (None: no variant).
+
+    The app builds each variant's config with it, and the offline replay builds the default one,
+    so what is judged offline is configured exactly like what is served.
+    """
+    return PipelineConfig(
+        generators=tuple((v.generators if v is not None else None) or s.generator_names),
+        candidates_per_generator=s.candidates_per_generator,
+        liked_anchors=s.liked_anchors,
+        diversity_max_per_genre=(v.diversity_max_per_genre if v is not None else None) or s.diversity_max_per_genre,
+        diversity_window=s.diversity_window if v is None or v.diversity_window is None else v.diversity_window,
+        exploration_share=s.exploration_share if v is None or v.exploration_share is None else v.exploration_share,
+        source_boosts=dict(s.source_boosts),
+        value_model_weights=v.value_model_weights if v is not None else None,
+        generator_timeout_s=s.generator_timeout_ms / 1000.0,
+    )
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lambdarec_contracts.ranker_features import ranker_matrix
+
 from ..bundle import Bundle
 from .candidates import Candidates
+from .history import UserHistory
 from .item_features import ItemFeatures
 
 
@@ -22,6 +25,8 @@ class CandidateFeatures:
     item_present: np.ndarray  # bool [n]: the item had batch features
     query_embedding: np.ndarray | None
     two_tower_score: np.ndarray  # float64 [n]: q . e for every candidate (NaN without a query)
+    # The served-candidate ranker's input (lambdarec_contracts.ranker_features); None: legacy bundle.
+    ranker_matrix: np.ndarray | None = None
 
 
 def candidate_features(
@@ -30,6 +35,7 @@ def candidate_features(
     user_vec: np.ndarray,
     query_embedding: np.ndarray | None,
     cands: Candidates,
+    history: UserHistory,
 ) -> CandidateFeatures:
     idx = cands.item_idx
     if query_embedding is None:
@@ -38,5 +44,29 @@ def candidate_features(
         emb = bundle.item_embeddings[bundle.embedding_rows[idx]]
         tt = (emb @ np.asarray(query_embedding, np.float32)).astype(np.float64)
     return CandidateFeatures(
-        user_vec, item_features.matrix[idx], item_features.present[idx], query_embedding, tt
+        user_vec,
+        item_features.matrix[idx],
+        item_features.present[idx],
+        query_embedding,
+        tt,
+        _ranker_matrix(bundle, cands, history, tt),
+    )
+
+
+def _ranker_matrix(bundle: Bundle, cands: Candidates, h: UserHistory, tt: np.ndarray) -> np.ndarray | None:
+    cf = bundle.collaborative
+    if cf is None:
+        return None
+    idx = cands.item_idx
+    zeros = np.zeros(len(idx), np.float32)
+    ranks = {g: cands.gen_ranks[:, j] for j, g in enumerate(cands.generators)}
+    return ranker_matrix(
+        item_cf_score=h.item_cf[idx] if h.item_cf is not None else zeros,
+        user_best_item_cf=h.best_item_cf,
+        item_knn_score=h.item_knn[idx] if h.item_knn is not None else zeros,
+        two_tower_score=np.nan_to_num(tt, nan=0.0),
+        popularity=cf.popularity[idx],
+        popularity_percentile=cf.popularity_pct[idx],
+        history_len=len(h.idx),
+        generator_ranks=ranks,
     )

@@ -23,7 +23,8 @@ def apply_filters(
     idx = cands.item_idx
     checks = [
         ~bundle.available_mask[idx],
-        _mask(bundle, state.seen, idx),  # the user's whole interaction history, see UserState.seen
+        # The user's whole interaction history (UserState.seen), unless the caller asked for it.
+        _mask(bundle, set() if params.include_seen else state.seen, idx),
         _mask(bundle, state.not_interested, idx),
         _mask(bundle, params.exclude, idx),
     ]

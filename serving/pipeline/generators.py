@@ -15,6 +15,7 @@ import numpy as np
 from ..bundle import Bundle
 from .candidates import Proposal, Reason
 from .context import TrendingWindow, UserState
+from .history import UserHistory
 
 
 @dataclass(frozen=True)
@@ -27,19 +28,48 @@ class GeneratorContext:
     n: int  # candidates per generator
     liked_anchors: int
     trending: tuple[TrendingWindow, ...] | None  # None: the trending store could not be read
+    history: UserHistory
 
 
 Generator = Callable[[GeneratorContext], Proposal]
 
 
 def two_tower(ctx: GeneratorContext) -> Proposal:
-    """ANN over the bundle's item embeddings with the query tower's embedding."""
+    """ANN over the bundle's item embeddings with the query tower's embedding (history excluded)."""
     if ctx.query_embedding is None:
         return Proposal.empty()
-    rows, scores = ctx.bundle.index.search_arrays(ctx.query_embedding, ctx.n + 1)
-    keep = rows != 0  # the OOV row is never a candidate
+    # Over-fetch by the history so the user's own items do not crowd out the candidates.
+    extra = min(len(ctx.history.idx), 2000)
+    rows, scores = ctx.bundle.index.search_arrays(ctx.query_embedding, ctx.n + 1 + extra)
+    keep = (rows != 0) & ~ctx.history.in_history[rows]  # the OOV row is never a candidate
     rows, scores = rows[keep][: ctx.n], scores[keep][: ctx.n]
     return Proposal(rows, scores, (Reason("Picked for you from your taste profile", 2),))
+
+
+def item_cf(ctx: GeneratorContext) -> Proposal:
+    """Items that go with the user's whole history (EASE over all interactions, from the bundle)."""
+    h, b = ctx.history, ctx.bundle
+    if h.item_cf is None:
+        return Proposal.empty()
+    ok = (h.item_cf > 0) & ~h.in_history & b.available_mask
+    ok[0] = False
+    cand = np.flatnonzero(ok)
+    if not len(cand):
+        return Proposal.empty()
+    s = h.item_cf[cand]
+    top = cand[np.lexsort((b.id_order[cand], -s))][: ctx.n]
+    # The reason names the freshest liked item whose neighbours include the candidate.
+    anchors = [b.position[a] for a in ctx.state.recent_positive if a in b.position][: ctx.liked_anchors]
+    reason_idx = np.full(len(top), len(anchors), np.int64)
+    assert b.collaborative is not None  # h.item_cf is only set with it
+    for k in range(len(anchors) - 1, -1, -1):
+        nbrs, _ = b.collaborative.item_cf.row(anchors[k])
+        reason_idx[np.isin(top, nbrs)] = k
+    reasons = tuple(
+        [*(Reason(f"Because you liked {b.titles[a] or b.item_ids[a]}", 0) for a in anchors),
+         Reason("Often chosen by people with your history", 2)]
+    )
+    return Proposal(top, h.item_cf[top].astype(np.float64), reasons, reason_idx)
 
 
 def because_you_liked(ctx: GeneratorContext) -> Proposal:
@@ -89,6 +119,7 @@ def popular(ctx: GeneratorContext) -> Proposal:
 
 
 GENERATORS: dict[str, Generator] = {
+    "item_cf": item_cf,
     "two_tower": two_tower,
     "because_you_liked": because_you_liked,
     "trending": trending,

@@ -22,6 +22,7 @@ from .explain import explain
 from .features import CandidateFeatures, candidate_features
 from .filters import apply_filters
 from .generators import COLD_START_GENERATORS, GENERATORS, GeneratorContext
+from .history import user_history
 from .rank import rank
 from .score import score_candidates
 from .trace import Trace
@@ -94,8 +95,10 @@ def run_pipeline(inp: PipelineInput, trace: Trace | None = None) -> PipelineResu
             trace.degrade("query_tower_failed")
     cold = is_cold(b, inp.user_id, st)
     names = generator_names(cfg.generators, cold, params)
+    with trace.stage("history"):
+        hist = user_history(b, st)
     ctx = GeneratorContext(
-        b, inp.user_id, st, q, params.genres, cfg.candidates_per_generator, cfg.liked_anchors, inp.trending
+        b, inp.user_id, st, q, params.genres, cfg.candidates_per_generator, cfg.liked_anchors, inp.trending, hist
     )
     with trace.stage("retrieve"):
         cands = merge(retrieve(names, ctx, cfg.generator_timeout_s, inp.deadline, trace))
@@ -109,7 +112,7 @@ def run_pipeline(inp: PipelineInput, trace: Trace | None = None) -> PipelineResu
             if len(cands) and names:
                 trace.degrade("fallback_popular")
     with trace.stage("features"):
-        feats = candidate_features(b, inp.item_features, user_vec, q, cands)
+        feats = candidate_features(b, inp.item_features, user_vec, q, cands, hist)
     with trace.stage("score"):
         cands = score_candidates(b, cands, feats, cfg.value_model_weights, cold, trace)
     with trace.stage("rank"):

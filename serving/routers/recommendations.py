@@ -38,6 +38,9 @@ async def recommend(
         Query(max_length=400, pattern=_GENRE_CSV_PATTERN, description="preferred genres, ranked first"),
     ] = None,
     exclude_genres: Annotated[str | None, Query(max_length=400, pattern=_GENRE_CSV_PATTERN)] = None,
+    include_seen: Annotated[
+        bool, Query(description="also serve items the user already interacted with (default: never)")
+    ] = False,
 ) -> Response:
     """Top-k items for a user (cold start for unknown users), with sources and reasons."""
     unknown = [g for g in _csv(genres) + _csv(exclude_genres) if g not in GENRES]
@@ -49,6 +52,7 @@ async def recommend(
         exclude=frozenset(_csv(exclude)),
         genres=tuple(_csv(genres)),
         exclude_genres=frozenset(_csv(exclude_genres)),
+        include_seen=include_seen,
     )
     # The path is blocking (redis, onnxruntime): run it off the event loop. The body is already
     # serialised (RecommendationResponse, cached as bytes), so FastAPI does no model work on it.
