@@ -7,8 +7,7 @@ Id → index lookups are plain dicts here, exactly as serving does them with ``u
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,16 +93,6 @@ def load_inputs(data_dir: Path, ds: str) -> Inputs:
         item_features = pd.read_parquet(feat_dir)
         sources["item_features"] = str(feat_dir)
     return Inputs(training_set, dim_items, interactions, text, item_features, model_name, dim, sources)
-
-
-def cutoff_of(ds: str, eval_days: int) -> pd.Timestamp:
-    """Evaluation cut-off: midnight UTC of ds + 1 day - eval_days (train before, evaluate after)."""
-    end = pd.Timestamp(dt.date.fromisoformat(ds), tz="UTC") + pd.Timedelta(days=1)
-    return end - pd.Timedelta(days=eval_days)
-
-
-def end_of(ds: str) -> pd.Timestamp:
-    return pd.Timestamp(dt.date.fromisoformat(ds), tz="UTC") + pd.Timedelta(days=1)
 
 
 # --- vocabularies ------------------------------------------------------------------------------
@@ -233,97 +222,3 @@ def recent_lists(df: pd.DataFrame) -> list[list[str]]:
     if RECENT_ITEMS_COL not in df.columns:
         return [[] for _ in range(len(df))]
     return [[str(x) for x in h] if h is not None else [] for h in df[RECENT_ITEMS_COL]]
-
-
-# --- evaluation set ----------------------------------------------------------------------------
-
-
-@dataclass
-class EvalSet:
-    """Per evaluation user: inputs as of the cut-off, held-out positives after it, items to exclude."""
-
-    user_ids: list[str]
-    histories: list[list[str]]  # most recent first, before the cut-off
-    user_features: np.ndarray  # float32 [U, F_u], names = feature_names
-    feature_names: list[str]
-    heldout: list[list[str]]
-    exclude: list[list[str]]
-
-    def __len__(self) -> int:
-        return len(self.user_ids)
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "user_id": self.user_ids,
-                "history": self.histories,
-                "user_features": [r.tolist() for r in self.user_features],
-                "heldout": self.heldout,
-                "exclude": self.exclude,
-            }
-        )
-
-    @classmethod
-    def from_frame(cls, df: pd.DataFrame, feature_names: list[str]) -> EvalSet:
-        feats = np.stack([np.asarray(r, np.float32) for r in df["user_features"]]) if len(df) else None
-        return cls(
-            user_ids=[str(x) for x in df["user_id"]],
-            histories=[list(map(str, h)) for h in df["history"]],
-            user_features=feats if feats is not None else np.zeros((0, len(feature_names)), np.float32),
-            feature_names=feature_names,
-            heldout=[list(map(str, h)) for h in df["heldout"]],
-            exclude=[list(map(str, h)) for h in df["exclude"]],
-        )
-
-    def features_for(self, names: Sequence[str]) -> np.ndarray:
-        """User features re-ordered for a model expecting ``names`` (unknown names are 0)."""
-        pos = {n: i for i, n in enumerate(self.feature_names)}
-        out = np.zeros((len(self), len(names)), np.float32)
-        for j, n in enumerate(names):
-            if n in pos:
-                out[:, j] = self.user_features[:, pos[n]]
-        return out
-
-
-def build_eval_set(
-    interactions: pd.DataFrame,
-    training_set: pd.DataFrame,
-    cutoff: pd.Timestamp,
-    end: pd.Timestamp,
-    history_len: int,
-    feature_names: list[str],
-) -> EvalSet:
-    """Users with positive interactions in [cutoff, end); everything they did before is excluded."""
-    before = interactions[interactions["event_ts"] < cutoff].sort_values("event_ts", ascending=False)
-    after = interactions[(interactions["event_ts"] >= cutoff) & (interactions["event_ts"] < end)]
-    after = after[after["is_positive"].fillna(False).astype(bool)]  # NA counts as not positive
-    seen: dict[str, list[str]] = {}
-    for u, items in before.groupby("user_id", sort=False)["item_id"]:
-        seen[str(u)] = list(dict.fromkeys(map(str, items)))  # unique, most recent first
-    # User features as of the cut-off: the user's last training row before it (point-in-time).
-    ts_before = training_set[training_set["event_timestamp"] < cutoff]
-    last_rows = ts_before.sort_values("event_timestamp").groupby("user_id").tail(1)
-    feats_by_user: Mapping[str, np.ndarray] = dict(
-        zip(last_rows["user_id"].astype(str), user_matrix(last_rows), strict=True)
-    )
-    zeros = np.zeros(len(feature_names), np.float32)
-    users, hists, feats, held, excl = [], [], [], [], []
-    for u, items in after.groupby("user_id")["item_id"]:
-        u = str(u)
-        prior = seen.get(u, [])
-        prior_set = set(prior)
-        h = [x for x in dict.fromkeys(map(str, items)) if x not in prior_set]
-        if not h:
-            continue
-        users.append(u)
-        hists.append(prior[:history_len])
-        feats.append(feats_by_user.get(u, zeros))
-        held.append(h)
-        excl.append(prior)
-    feat_arr = np.stack(feats).astype(np.float32) if feats else np.zeros((0, len(feature_names)), np.float32)
-    return EvalSet(users, hists, feat_arr, list(feature_names), held, excl)
-
-
-def index_lists(lists: Sequence[Sequence[str]], vocab: Vocab, unknown: int) -> list[np.ndarray]:
-    """Map id lists to index arrays; ids outside the vocabulary become ``unknown``."""
-    return [np.array([vocab.index.get(x, unknown) for x in lst], dtype=np.int64) for lst in lists]

@@ -120,27 +120,6 @@ def value_score(heads: dict[str, np.ndarray], weights: dict[str, float]) -> np.n
     )
 
 
-def ranker_metrics(
-    heads: dict[str, np.ndarray],
-    rating: np.ndarray,
-    has_rating: np.ndarray,
-    label: np.ndarray,
-    mean_train_rating: float,
-    weights: dict[str, float],
-) -> dict[str, float]:
-    """RMSE of the rating head on rated rows (and of predicting the training mean), AUCs on the label."""
-    rated = np.asarray(has_rating).ravel() > 0
-    r = np.asarray(rating).ravel()[rated]
-    nan = float("nan")
-    return {
-        "rmse": rmse(np.asarray(heads["rating"]).ravel()[rated], r) if rated.any() else nan,
-        "rmse_baseline_mean_rating": rmse(np.full(len(r), mean_train_rating), r) if rated.any() else nan,
-        "auc_p_positive": auc(heads["p_positive"], label),
-        "auc_value_score": auc(value_score(heads, weights), label),
-        "n_heldout_rows": float(len(np.asarray(label).ravel())),
-    }
-
-
 def rmse(pred: np.ndarray, target: np.ndarray) -> float:
     """Root mean squared error."""
     pred, target = np.asarray(pred, np.float64).ravel(), np.asarray(target, np.float64).ravel()
@@ -169,47 +148,3 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
 def popularity_scores(train_item_idx: np.ndarray, n_items: int) -> np.ndarray:
     """Interaction count per item index (the most-popular baseline's score)."""
     return np.bincount(train_item_idx, minlength=n_items).astype(np.float64)
-
-
-def cooccurrence_similarity(
-    train_user_idx: np.ndarray,
-    train_item_idx: np.ndarray,
-    n_users: int,
-    n_items: int,
-    chunk_users: int = 4096,
-) -> np.ndarray:
-    """Item-item cosine similarity of binary user-item co-occurrence (diagonal zeroed), float32.
-
-    Accumulated over user chunks so memory is O(n_items^2), not O(n_users * n_items).
-    """
-    pairs = np.unique(np.stack([train_user_idx, train_item_idx], axis=1), axis=0)
-    co = np.zeros((n_items, n_items), dtype=np.float32)
-    for lo in range(0, n_users, chunk_users):
-        sel = pairs[(pairs[:, 0] >= lo) & (pairs[:, 0] < lo + chunk_users)]
-        if not len(sel):
-            continue
-        x = np.zeros((chunk_users, n_items), dtype=np.float32)
-        x[sel[:, 0] - lo, sel[:, 1]] = 1.0
-        co += x.T @ x
-    norms = np.sqrt(np.diag(co)).copy()
-    norms[norms == 0] = 1.0
-    co /= norms[:, None]
-    co /= norms[None, :]
-    np.fill_diagonal(co, 0.0)
-    return co
-
-
-def cooccurrence_scorer(
-    sim: np.ndarray, seen: list[np.ndarray], tie_break: np.ndarray
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Score function for rank_in_chunks: sum of similarities to the user's earlier items."""
-
-    def score(rows: np.ndarray) -> np.ndarray:
-        x = np.zeros((len(rows), sim.shape[0]), dtype=np.float32)
-        for n, u in enumerate(rows):
-            items = seen[u][seen[u] > 0]
-            x[n, items] = 1.0
-        # A tiny popularity term orders items with equal (often zero) similarity.
-        return x @ sim + 1e-9 * tie_break
-
-    return score

@@ -3,13 +3,16 @@
     python -m training.publish --bundle DIR [--tolerance 0.02] [--keep 5] [--force]
 
 1. Verify the candidate (every file in ``manifest.file_checksums`` present and matching).
-2. Gate: if a bundle is published, re-evaluate BOTH bundles on the candidate's evaluation split
-   (``evaluation_set.parquet``: users, histories and features as of the cut-off, held-out
-   positives, excluded items) through their exported artifacts (ONNX query tower + item
-   embeddings + vocab files), with the same metric code. Recorded metrics are not compared:
-   the current bundle was evaluated on an older split, so its number is not comparable.
-   Refuse (exit 1) unless ``recall@10(new) >= recall@10(current) * (1 - tolerance)``; the
-   tolerance is relative (0.02 = may lose at most 2% of the current recall).
+2. Gate, on what is served: the training run replayed serving's pipeline over its evaluation
+   users and recorded, next to most-popular, item-kNN and EASE on the same split,
+   ``served_lift@10`` = served Recall@10 / the best of EASE and item-kNN. The candidate is
+   refused (exit 1) when its served lists lose to its own most-popular baseline, or when its
+   lift falls below the published bundle's recorded lift x (1 - tolerance). Lifts, not raw
+   recalls, are compared: each is measured against strong baselines on its own run's split, so
+   they compare across runs whose data differ (the published bundle cannot be re-evaluated on
+   the candidate's split: its item-to-item matrices were refit on data that split holds out).
+   A published bundle without a recorded lift (built before the served evaluation) only
+   imposes the most-popular floor.
 3. Copy into ``bundles/.<version>.tmp-<pid>``, verify the copy, rename it to
    ``bundles/<version>`` (atomic on one filesystem), then point ``current`` at it by creating
    a temporary symlink and ``os.replace``-ing it over ``current``: readers see the old or the
@@ -31,9 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.bundle_eval import BundleError, LoadedBundle, evaluate_loaded, load_eval_set, verify_bundle
+from lambdarec_contracts.bundle import BundleManifest
+from training.bundle_eval import BundleError, read_manifest, verify_bundle
 
-GATE_METRIC = "recall@10"
+GATE_METRIC = "served_lift@10"
 
 
 class GateRefused(Exception):
@@ -49,18 +53,36 @@ class GateResult:
     message: str
 
 
-def gate_decision(new: float, current: float | None, tolerance: float) -> GateResult:
-    """Pure decision: pass when there is no current bundle or new >= current * (1 - tolerance)."""
-    if current is None:
-        return GateResult(True, new, None, tolerance, f"no published bundle; {GATE_METRIC} {new:.4f}")
-    floor = current * (1.0 - tolerance)
-    passed = new >= floor
+def gate_decision(new: BundleManifest, current: BundleManifest | None, tolerance: float) -> GateResult:
+    """Pure decision from the two manifests' recorded served metrics (see the module doc)."""
+    m = new.metrics
+    if GATE_METRIC not in m or "served_recall@10" not in m:
+        return GateResult(
+            False, float("nan"), None, tolerance, "REFUSED: the candidate has no served evaluation"
+        )
+    lift, served = m[GATE_METRIC], m["served_recall@10"]
+    popular = new.baselines.get("most_popular", {}).get("recall@10", 0.0)
+    if served < popular:
+        msg = f"quality gate REFUSED: served recall@10 {served:.4f} < most-popular {popular:.4f} on the same split"
+        return GateResult(False, lift, None, tolerance, msg)
+    cur = current.metrics.get(GATE_METRIC) if current is not None else None
+    if cur is None:
+        why = "no published bundle" if current is None else "the published bundle has no served lift"
+        return GateResult(
+            True,
+            lift,
+            None,
+            tolerance,
+            f"{why}; {GATE_METRIC} {lift:.3f}, served recall@10 {served:.4f} >= most-popular {popular:.4f}",
+        )
+    floor = cur * (1.0 - tolerance)
+    passed = lift >= floor
     verdict = "passes" if passed else "REFUSED"
     msg = (
-        f"quality gate {verdict}: {GATE_METRIC} new {new:.4f} vs current {current:.4f} "
-        f"(floor {floor:.4f} = current x (1 - {tolerance:g})), delta {new - current:+.4f}"
+        f"quality gate {verdict}: {GATE_METRIC} new {lift:.3f} vs current {cur:.3f} "
+        f"(floor {floor:.3f} = current x (1 - {tolerance:g})); served recall@10 {served:.4f}"
     )
-    return GateResult(passed, new, current, tolerance, msg)
+    return GateResult(passed, lift, cur, tolerance, msg)
 
 
 def current_bundle(current_link: Path) -> Path | None:
@@ -72,14 +94,9 @@ def current_bundle(current_link: Path) -> Path | None:
 
 
 def run_gate(candidate: Path, current: Path | None, tolerance: float) -> GateResult:
-    """Evaluate candidate and current on the candidate's split through ONNX and decide."""
-    eval_set = load_eval_set(candidate)
-    new_metrics, _ = evaluate_loaded(LoadedBundle.load(candidate), eval_set)
-    cur_value = None
-    if current is not None:
-        cur_metrics, _ = evaluate_loaded(LoadedBundle.load(current), eval_set)
-        cur_value = cur_metrics[GATE_METRIC]
-    return gate_decision(new_metrics[GATE_METRIC], cur_value, tolerance)
+    return gate_decision(
+        read_manifest(candidate), read_manifest(current) if current is not None else None, tolerance
+    )
 
 
 def flip_current(current_link: Path, target: Path) -> None:
@@ -160,7 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--bundle", type=Path, required=True, help="candidate bundle directory (from training.train)"
     )
     p.add_argument(
-        "--tolerance", type=float, default=0.02, help="allowed relative recall@10 loss (default 0.02)"
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="allowed relative loss of the served lift (default 0.02)",
     )
     p.add_argument("--keep", type=int, default=settings.keep_bundles, help="bundles to keep (default 5)")
     p.add_argument("--force", action="store_true", help="skip the quality gate (still verifies the bundle)")

@@ -99,7 +99,10 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
         .batch(cfg.ranker_batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
-    hist = model.fit(train_ds, epochs=cfg.ranker_epochs, verbose=0)
+    # Small data: enough updates to learn anything (a few hundred), however few the examples.
+    steps_per_epoch = max(1, -(-len(tr) // cfg.ranker_batch_size))
+    epochs = min(50, max(cfg.ranker_epochs, -(-cfg.min_ranker_steps // steps_per_epoch)))
+    hist = model.fit(train_ds, epochs=epochs, verbose=0)
     heads = ranker.predict({"features": ex.features[va]}, batch_size=8192, verbose=0)
     p, rating = np.zeros(len(ex)), np.zeros(len(ex))
     p[va], rating[va] = heads["p_interaction"][:, 0], heads["rating"][:, 0]

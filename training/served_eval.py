@@ -65,9 +65,8 @@ def replay(
     bundle_dir: Path, ev: EvalUsers, item_ids: list[str], user_feats: list[dict], cfg: TrainConfig
 ) -> ServedEval:
     """Serve every evaluation user through serving's pipeline and score the lists."""
-    from serving.pipeline.replay import offline_request
-
     from serving.bundle import load_bundle
+    from serving.pipeline.replay import offline_request
 
     t0 = time.perf_counter()
     bundle = load_bundle(bundle_dir)

@@ -38,10 +38,14 @@ def two_tower(ctx: GeneratorContext) -> Proposal:
     """ANN over the bundle's item embeddings with the query tower's embedding (history excluded)."""
     if ctx.query_embedding is None:
         return Proposal.empty()
-    # Over-fetch by the history so the user's own items do not crowd out the candidates.
-    extra = min(len(ctx.history.idx), 2000)
+    # Bundles with the served-candidate ranker were trained on two-tower ranks among the items
+    # outside the user's history: over-fetch by the history and drop it (legacy bundles: as before).
+    drop = ctx.bundle.served_ranker
+    extra = min(len(ctx.history.idx), 2000) if drop else 0
     rows, scores = ctx.bundle.index.search_arrays(ctx.query_embedding, ctx.n + 1 + extra)
-    keep = (rows != 0) & ~ctx.history.in_history[rows]  # the OOV row is never a candidate
+    keep = rows != 0  # the OOV row is never a candidate
+    if drop:
+        keep &= ~ctx.history.in_history[rows]
     rows, scores = rows[keep][: ctx.n], scores[keep][: ctx.n]
     return Proposal(rows, scores, (Reason("Picked for you from your taste profile", 2),))
 

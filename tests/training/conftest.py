@@ -28,12 +28,12 @@ def tiny_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real (tiny) training run: 2 epochs, dim 16, exported to a staging dir."""
+    from training.config import TrainConfig
     from training.settings import TrainingSettings
-    from training.train import TrainConfig, train_bundle
+    from training.train import train_bundle
 
     cfg = TrainConfig(
         ds=TINY_DS,
-        eval_days=10,
         epochs=2,
         ranker_epochs=1,
         batch_size=256,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from training import evaluation as ev
+from training import item_cf
 
 
 def test_ranking_metrics_exact_values() -> None:
@@ -68,7 +69,8 @@ def test_auc_and_rmse() -> None:
 def test_baselines() -> None:
     np.testing.assert_array_equal(ev.popularity_scores(np.array([1, 1, 3]), 5), [0, 2, 0, 1, 0])
     # u0: {1, 2}, u1: {1, 2, 3}, u2: {3}
-    sim = ev.cooccurrence_similarity(np.array([0, 0, 1, 1, 1, 2]), np.array([1, 2, 1, 2, 3, 3]), 3, 4)
+    g = item_cf.gram(np.array([0, 0, 1, 1, 1, 2]), np.array([1, 2, 1, 2, 3, 3]), 3, 4, chunk=2)
+    sim = item_cf.cosine(g)
     assert sim[1, 2] == pytest.approx(2 / math.sqrt(2 * 2))
     assert sim[1, 3] == pytest.approx(1 / math.sqrt(2 * 2))
     assert sim[2, 3] == pytest.approx(0.5)
@@ -84,37 +86,12 @@ def test_evaluation_module_does_not_import_tensorflow() -> None:
     import subprocess
     import sys
 
-    code = "import sys, training.evaluation, training.bundle_eval, training.publish; print('tensorflow' in sys.modules)"
+    code = "import sys, training.evaluation, training.bundle_eval, training.publish, training.item_cf, training.split; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
-def test_cooccurrence_chunks_and_scorer() -> None:
-    users, items = np.array([0, 0, 1, 1, 1, 2]), np.array([1, 2, 1, 2, 3, 3])
-    one_shot = ev.cooccurrence_similarity(users, items, 3, 4)
-    np.testing.assert_allclose(ev.cooccurrence_similarity(users, items, 3, 4, chunk_users=1), one_shot)
-    # A user who saw item 1 only: item 2 (sim 1.0) beats item 3 (sim 0.5); popularity breaks the tie at 0.
-    score = ev.cooccurrence_scorer(one_shot, [np.array([1])], tie_break=np.array([0, 2, 2, 2.0]))
-    top = ev.rank_in_chunks(score, 1, [np.array([1])], 2)
-    np.testing.assert_array_equal(top, [[2, 3]])
-
-
-def test_value_score_and_ranker_metrics() -> None:
-    heads = {"rating": np.array([[5.0], [2.5], [4.0]]), "p_positive": np.array([[0.2], [0.9], [0.9]])}
-    score = ev.value_score(heads, {"rating": 0.5, "p_positive": 0.5})
+def test_value_score() -> None:
+    heads = {"rating": np.array([[5.0], [2.5], [4.0]]), "p_interaction": np.array([[0.2], [0.9], [0.9]])}
+    score = ev.value_score(heads, {"rating": 0.5, "p_interaction": 0.5})
     np.testing.assert_allclose(score, [0.5 * 1.0 + 0.1, 0.5 * 0.5 + 0.45, 0.5 * 0.8 + 0.45])
-    m = ev.ranker_metrics(
-        heads,
-        rating=np.array([[4.0], [0.0], [3.0]]),
-        has_rating=np.array([[1.0], [0.0], [1.0]]),  # row 1 has no rating: not in the RMSE
-        label=np.array([[1.0], [0.0], [1.0]]),
-        mean_train_rating=3.5,
-        weights={"rating": 0.5, "p_positive": 0.5},
-    )
-    assert m["rmse"] == pytest.approx(math.sqrt((1.0**2 + 1.0**2) / 2))
-    assert m["rmse_baseline_mean_rating"] == pytest.approx(0.5)
-    # p_positive 0.2 / 0.9 (neg) / 0.9: one pair lost, one tied -> (0 + 0.5) / 2
-    assert m["auc_p_positive"] == pytest.approx(0.25)
-    # value scores 0.6 / 0.7 (neg) / 0.85: one pair lost, one won
-    assert m["auc_value_score"] == pytest.approx(0.5)
-    assert m["n_heldout_rows"] == 3

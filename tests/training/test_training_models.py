@@ -61,20 +61,17 @@ def test_candidate_tower_untrained_items_use_the_oov_id_row() -> None:
     assert np.abs(out[3] - out[2]).max() > 1e-4
 
 
-def test_ranker_heads() -> None:
+def test_ranker_heads_and_input_standardisation() -> None:
     ranker = Ranker(hidden=(8,))
-    out = ranker(
-        {
-            "user_features": tf.zeros((4, 3)),
-            "item_features": tf.ones((4, 5)),
-            "query_embedding": tf.ones((4, 6)),
-            "item_embedding": tf.ones((4, 6)),
-        }
-    )
-    assert set(out) == {"rating", "p_positive"}
-    assert out["rating"].shape == (4, 1) and out["p_positive"].shape == (4, 1)
-    p = out["p_positive"].numpy()
+    ranker.adapt(np.array([[0.0, 100.0], [2.0, 300.0]], np.float32))
+    out = ranker({"features": tf.constant([[1.0, 200.0], [0.0, 100.0], [2.0, 300.0], [1.0, 200.0]])})
+    assert set(out) == {"rating", "p_interaction"}
+    assert out["rating"].shape == (4, 1) and out["p_interaction"].shape == (4, 1)
+    p = out["p_interaction"].numpy()
     assert ((p > 0) & (p < 1)).all()
+    # The mean input standardises to zeros: rows 0 and 3 are identical, row 1 differs.
+    np.testing.assert_allclose(ranker.norm(tf.constant([[1.0, 200.0]])).numpy(), [[0.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(p[0], p[3])
 
 
 Q = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]

@@ -10,10 +10,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from lambdarec_contracts.bundle import ITEM_EMBEDDINGS_FILE, MANIFEST_FILE, BundleManifest
+from lambdarec_contracts.bundle import MANIFEST_FILE, BundleManifest
 from training.artifacts import file_checksums
 from training.bundle_eval import BundleError, verify_bundle
 from training.publish import GateRefused, gate_decision, main, publish
@@ -33,38 +32,61 @@ def variant(src: Path, dest_root: Path, version: str, mutate: Callable[[Path], N
     return d
 
 
-def anti_model(d: Path) -> None:
-    """A deliberately bad model: negated item embeddings rank the best candidates last."""
-    emb = np.load(d / ITEM_EMBEDDINGS_FILE)
-    np.save(d / ITEM_EMBEDDINGS_FILE, -emb)
+def with_metrics(**metrics: float) -> Callable[[Path], None]:
+    """Mutation: overwrite recorded metrics (what the training run's served evaluation measured)."""
+
+    def mutate(d: Path) -> None:
+        m = BundleManifest.model_validate_json((d / MANIFEST_FILE).read_text())
+        (d / MANIFEST_FILE).write_text(
+            m.model_copy(update={"metrics": {**m.metrics, **metrics}}).model_dump_json()
+        )
+
+    return mutate
+
+
+def _manifest(lift: float | None, served: float = 0.2, popular: float = 0.1) -> BundleManifest:
+    metrics = {"served_recall@10": served} | ({"served_lift@10": lift} if lift is not None else {})
+    return BundleManifest.model_construct(metrics=metrics, baselines={"most_popular": {"recall@10": popular}})
 
 
 def test_gate_decision() -> None:
-    assert gate_decision(0.10, None, 0.02).passed
-    assert gate_decision(0.098, 0.10, 0.02).passed  # exactly at the floor 0.10 * 0.98
-    r = gate_decision(0.09, 0.10, 0.02)
-    assert not r.passed and "REFUSED" in r.message and "0.0900" in r.message and "0.1000" in r.message
+    assert gate_decision(_manifest(1.05), None, 0.02).passed
+    assert gate_decision(_manifest(0.98), _manifest(1.0), 0.02).passed  # exactly at the floor 1.0 * 0.98
+    r = gate_decision(_manifest(0.9), _manifest(1.0), 0.02)
+    assert not r.passed and "REFUSED" in r.message and "0.900" in r.message and "1.000" in r.message
+    # Losing to the run's own most-popular chart is refused even with nothing published.
+    r = gate_decision(_manifest(1.2, served=0.09, popular=0.1), None, 0.02)
+    assert not r.passed and "most-popular" in r.message
+    # A bundle from before the served evaluation: no recorded lift -> only the chart floor applies.
+    assert gate_decision(_manifest(0.5), _manifest(None), 0.02).passed
+    assert not gate_decision(_manifest(None), None, 0.02).passed  # a candidate must carry its evaluation
 
 
 def test_gate_refuses_a_worse_bundle(
     tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     models = tmp_path / "models"
+    lift = verify_bundle(tiny_bundle).metrics["served_lift@10"]
     good = variant(tiny_bundle, tmp_path / "staging", "20240101T000000000Z-good")
-    bad = variant(tiny_bundle, tmp_path / "staging", "20240102T000000000Z-bad", anti_model)
+    bad = variant(
+        tiny_bundle,
+        tmp_path / "staging",
+        "20240102T000000000Z-bad",
+        with_metrics(**{"served_lift@10": lift * 0.8}),
+    )
     final, result = publish(good, models)
     assert result is not None and result.current is None
     assert (models / "current").resolve() == final.resolve()
     with pytest.raises(GateRefused, match="REFUSED") as info:
         publish(bad, models)
-    assert "recall@10 new" in str(info.value)
+    assert "served_lift@10 new" in str(info.value)
     assert (models / "current").resolve() == final.resolve()
     assert not (models / "bundles" / bad.name).exists()
     # The CLI says why and exits 1.
     monkeypatch.setenv("LAMBDAREC_DATA_DIR", str(tmp_path))
     assert main(["--bundle", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert "not published: quality gate REFUSED: recall@10 new" in err
+    assert "not published: quality gate REFUSED: served_lift@10 new" in err
 
 
 def test_gate_passes_an_equal_bundle_and_flips(tiny_bundle: Path, tmp_path: Path) -> None:

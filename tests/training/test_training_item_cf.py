@@ -1,0 +1,82 @@
+"""EASE, item-kNN, pruning and the bundle's CSR neighbour format, checked against independent formulas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lambdarec_contracts.item_cf import SparseNeighbours
+from training import item_cf
+from training.ranker_data import fit_candidate_models, popularity_percentile
+
+
+def _random_interactions(seed: int = 0, users: int = 40, items: int = 12, n: int = 200):
+    rng = np.random.default_rng(seed)
+    u = rng.integers(0, users, n)
+    i = rng.integers(1, items, n)  # 0 is the OOV index
+    return u, i, users, items
+
+
+def test_gram_is_x_transpose_x_of_the_binary_matrix_in_any_chunking() -> None:
+    u, i, nu, ni = _random_interactions()
+    x = np.zeros((nu, ni))
+    x[u, i] = 1.0  # duplicates count once
+    np.testing.assert_allclose(item_cf.gram(u, i, nu, ni, chunk=7), x.T @ x)
+
+
+def test_ease_solves_each_columns_ridge_regression() -> None:
+    u, i, nu, ni = _random_interactions(1)
+    x = np.zeros((nu, ni))
+    x[u, i] = 1.0
+    lam = 3.0
+    b = item_cf.ease(x.T @ x, lam)
+    for j in (1, 4, 9):
+        # Independent: min ||x_j - X_{-j} w||² + λ||w||², the diagonal constrained to zero.
+        others = [k for k in range(ni) if k != j]
+        xo = x[:, others]
+        w = np.linalg.solve(xo.T @ xo + lam * np.eye(len(others)), xo.T @ x[:, j])
+        np.testing.assert_allclose(b[others, j], w, atol=1e-4)
+        assert b[j, j] == 0.0
+
+
+def test_prune_keeps_each_rows_strongest_positive_weights_and_scores_sum_rows() -> None:
+    w = np.array(
+        [[0, 9, 9, 9], [0, 0, 0.5, -1.0], [0, 0.2, 0, 0.7], [0, 0.3, 0.1, 0]], dtype=np.float32
+    )  # row/column 0 = OOV: never kept
+    m = item_cf.prune(w, k=1, kind="ease")
+    assert m.row(0)[0].tolist() == []
+    assert m.row(1)[0].tolist() == [2] and m.row(2)[0].tolist() == [3] and m.row(3)[0].tolist() == [1]
+    dense = np.zeros_like(w)
+    for r in range(4):
+        idx, val = m.row(r)
+        dense[r, idx] = val
+    np.testing.assert_allclose(m.scores(np.array([1, 3, 3, 0])), dense[[1, 3]].sum(axis=0))
+    negative_only = item_cf.prune(np.array([[0, 0], [0, -1.0]], np.float32), k=1, kind="ease")
+    assert negative_only.row(1)[0].tolist() == []
+
+
+def test_sparse_neighbours_round_trip_and_validation(tmp_path: Path) -> None:
+    m = item_cf.prune(item_cf.cosine(item_cf.gram(*_random_interactions(2))), k=3, kind="item_knn")
+    m.save(tmp_path / "n.npz")
+    back = SparseNeighbours.load(tmp_path / "n.npz")
+    assert back.kind == "item_knn"
+    np.testing.assert_array_equal(back.indices, m.indices)
+    np.testing.assert_array_equal(back.scores(np.array([2, 5])), m.scores(np.array([2, 5])))
+    with pytest.raises(ValueError, match="outside the item vocabulary"):
+        SparseNeighbours(np.array([0, 1]), np.array([5], np.int32), np.array([1.0], np.float32))
+
+
+def test_cf_restricted_to_the_most_popular_items_keeps_full_indices() -> None:
+    u, i, nu, ni = _random_interactions(3, items=30, n=600)
+    full = fit_candidate_models(u, i, nu, ni, lam=5.0, keep=5, max_cf_items=ni)
+    small = fit_candidate_models(u, i, nu, ni, lam=5.0, keep=5, max_cf_items=10)
+    top10 = set(np.argsort(-np.bincount(i, minlength=ni), kind="stable")[:10].tolist())
+    assert small.item_cf.n_items == full.item_cf.n_items == ni
+    assert set(small.item_cf.indices.tolist()) <= top10
+    rows_with_neighbours = {r for r in range(ni) if len(small.item_cf.row(r)[0])}
+    assert rows_with_neighbours <= top10
+    np.testing.assert_array_equal(small.popularity, full.popularity)
+    pct = popularity_percentile(np.array([0.0, 5, 1, 9]))
+    np.testing.assert_allclose(pct, [0, 2 / 3, 1 / 3, 1.0])

@@ -1,0 +1,78 @@
+"""The per-user temporal hold-out and the served-like ranker examples, on hand-made logs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lambdarec_contracts.item_cf import SparseNeighbours
+from lambdarec_contracts.ranker_features import RANKER_FEATURE_NAMES
+from training.ranker_data import CandidateModels, served_like_examples, user_candidates
+from training.split import per_user_split
+
+
+def _log(rows: list[tuple[str, str, int, str]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"user_id": u, "item_id": i, "event_ts": pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=h),
+             "event_type": t, "rating": 4.0}
+            for u, i, h, t in rows
+        ]
+    )  # fmt: skip
+
+
+def test_per_user_split_holds_out_each_users_last_interactions() -> None:
+    u1 = [("u1", f"i{k}", 10 - k, "rating") for k in range(10)]  # i9 is the oldest, i0 the newest
+    u2 = [("u2", "a", 1, "rating"), ("u2", "b", 2, "rating"), ("u2", "c", 3, "rating")]  # too few
+    u3 = [("u3", x, h, "rating") for h, x in enumerate(["a", "b", "c", "d", "a"])]  # re-watch of "a"
+    u4 = [("u4", x, h, "rating") for h, x in enumerate(["a", "b", "c", "d"])] + [
+        ("u4", "e", 9, "not_interested")
+    ]
+    s = per_user_split(_log(u1 + u2 + u3 + u4), frac=0.2, min_interactions=4)
+    held = s.heldout.groupby("user_id")["item_id"].apply(sorted).to_dict()
+    assert held == {"u1": ["i0", "i1"]}  # u2: too few; u3: only a re-interaction; u4: negative only
+    assert set(s.train[s.train["user_id"] == "u1"]["item_id"]) == {f"i{k}" for k in range(2, 10)}
+    assert len(s.train[s.train["user_id"] == "u2"]) == 3
+    assert s.cut_ts["u1"] == pd.Timestamp("2024-01-01 09:00", tz="UTC")
+    assert s.eval_users == ["u1"]
+    with pytest.raises(ValueError, match="hold-out fraction"):
+        per_user_split(_log(u1), frac=1.0)
+
+
+def _models() -> CandidateModels:
+    # 6 items (0 = OOV). item_cf: 1 -> {2: 0.9, 3: 0.5}, 4 -> {5: 0.8}.
+    cf = SparseNeighbours(
+        np.array([0, 0, 2, 2, 2, 3, 3]), np.array([2, 3, 5], np.int32), np.array([0.9, 0.5, 0.8], np.float32)
+    )
+    pop = np.array([0, 50, 40, 30, 20, 10], np.float64)
+    return CandidateModels(cf, cf, pop, np.array([0, 1, 0.8, 0.6, 0.4, 0.2], np.float32))
+
+
+def test_user_candidates_exclude_the_history_and_rank_like_serving() -> None:
+    uc = user_candidates(_models(), np.array([1]), None, None, n_per_generator=2)
+    assert 1 not in uc.item_idx.tolist()  # the history is filtered, as serving filters it
+    f = {n: uc.features[:, j] for j, n in enumerate(RANKER_FEATURE_NAMES)}
+    row = {int(i): k for k, i in enumerate(uc.item_idx)}
+    assert set(row) == {2, 3}  # item_cf top-2 {2, 3}; popular top-2 outside the history {2, 3}
+    assert f["item_cf_score"][row[2]] == pytest.approx(0.9) and f["item_cf_rrank"][row[2]] == 1.0
+    assert f["item_cf_score_share"][row[3]] == pytest.approx(0.5 / 0.9)
+    assert f["item_cf_rrank"][row[3]] == pytest.approx(0.5)
+    assert f["two_tower_rrank"][row[2]] == 0.0  # no two-tower model: not proposed
+    assert f["log_history_len"][0] == pytest.approx(np.log1p(1))
+
+
+def test_served_like_examples_label_what_came_next() -> None:
+    ex = served_like_examples(
+        _models(),
+        histories=[np.array([1]), np.array([4]), np.array([2])],
+        targets=[{3: 5.0}, {}, {9: float("nan")}],  # user 1: no targets -> no examples; item 9 unknown
+        queries=None,
+        item_emb=None,
+        n_per_generator=2,
+    )
+    assert sorted(set(ex.group.tolist())) == [0, 2]
+    u0 = ex.group == 0
+    assert ex.label[u0, 0].sum() == 1.0 and ex.rating[u0 & (ex.label[:, 0] == 1), 0].tolist() == [5.0]
+    assert ex.has_rating[ex.label[:, 0] == 0].sum() == 0
+    assert ex.candidate_recall == pytest.approx(0.5)  # item 3 was offered, item 9 could not be
