@@ -91,7 +91,9 @@ class Bundle:
         if len(features) == 0:
             return {h: np.zeros(0, np.float32) for h in self.ranker_outputs}
         outs = self.ranker.run(self.ranker_outputs, {"features": features.astype(np.float32)})
-        return {h: np.asarray(o, np.float32).reshape(-1) for h, o in zip(self.ranker_outputs, outs, strict=True)}
+        return {
+            h: np.asarray(o, np.float32).reshape(-1) for h, o in zip(self.ranker_outputs, outs, strict=True)
+        }
 
     @property
     def version(self) -> str:

@@ -3,6 +3,9 @@
 Query tower: q = U[user_idx] + sum_h(mask_h * E[history_idx_h]) + user_features @ Wu
 Ranker:      dot = sum(q * item_embedding); rating = 3 + dot + user_features @ Wru;
              p_positive = sigmoid(dot + item_features @ Wi)
+Served-candidate ranker (``BundleSpec.served=True``): p_interaction = sigmoid(features @ Wf)
+             with Wf = 1 on "item_cf_score" and 0.01 on "log_popularity"; rating = 3.
+             item_cf.npz / item_knn.npz hold ``BundleSpec.item_cf`` (item_knn: the same weights).
 Tests compute their expectations from these formulas with numpy, independently of serving.
 """
 
@@ -19,6 +22,8 @@ import numpy as np
 from lambdarec_contracts import CONTRACTS_VERSION
 from lambdarec_contracts import bundle as c
 from lambdarec_contracts.feature_vectors import ITEM_VECTOR_NAMES, USER_VECTOR_NAMES
+from lambdarec_contracts.item_cf import SparseNeighbours
+from lambdarec_contracts.ranker_features import RANKER_FEATURE_NAMES
 from testing_support import onnx_wire as w
 
 HISTORY_LEN = 4
@@ -62,6 +67,16 @@ class BundleSpec:
         default_factory=lambda: {"i1": [["i3", 0.6]], "i7": [["i8", 0.9]]}
     )
     extra_vocab_items: list[str] = field(default_factory=list)  # in the vocab but not the catalogue
+    # A bundle with the served-candidate ranker and item-to-item arrays (the current training's).
+    served: bool = False
+    item_cf: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            "i1": {"i10": 0.9, "i2": 0.5},
+            "i2": {"i3": 0.4},
+            "i4": {"i5": 0.7, "i6": 0.1},
+        }
+    )
+    popularity: dict[str, float] = field(default_factory=lambda: {"i9": 50.0, "i3": 20.0, "i1": 10.0})
 
     def item_vocab(self) -> list[str]:
         return [c.OOV_TOKEN, *self.items, *self.extra_vocab_items]
@@ -143,6 +158,43 @@ def ranker_weights() -> tuple[np.ndarray, np.ndarray]:
     return wi, np.zeros((FU, 1), np.float32)
 
 
+SERVED_WF = np.zeros((len(RANKER_FEATURE_NAMES), 1), np.float32)
+SERVED_WF[RANKER_FEATURE_NAMES.index("item_cf_score"), 0] = 1.0
+SERVED_WF[RANKER_FEATURE_NAMES.index("log_popularity"), 0] = 0.01
+
+
+def served_ranker_onnx() -> bytes:
+    nodes = [
+        w.node("MatMul", ["features", "Wf"], ["logit"]),
+        w.node("Sigmoid", ["logit"], ["p_interaction"]),
+        w.node("MatMul", ["features", "Zf"], ["zero"]),
+        w.node("Add", ["zero", "three"], ["rating"]),
+    ]
+    inits = [
+        w.tensor("Wf", SERVED_WF),
+        w.tensor("Zf", np.zeros_like(SERVED_WF)),
+        w.tensor("three", np.asarray([3.0], np.float32)),
+    ]
+    inputs = [w.value_info("features", w.FLOAT, ["N", len(RANKER_FEATURE_NAMES)])]
+    outputs = [w.value_info("p_interaction", w.FLOAT, ["N", 1]), w.value_info("rating", w.FLOAT, ["N", 1])]
+    return w.model(nodes, inits, inputs, outputs)
+
+
+def _write_served_arrays(out: Path, spec: BundleSpec) -> None:
+    vocab = spec.item_vocab()
+    pos = {x: i for i, x in enumerate(vocab)}
+    rows = [
+        sorted(((pos[j], wt) for j, wt in spec.item_cf.get(x, {}).items()), key=lambda t: -t[1])
+        for x in vocab
+    ]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    idx = np.asarray([j for r in rows for j, _ in r], np.int32)
+    wts = np.asarray([wt for r in rows for _, wt in r], np.float32)
+    for name, kind in ((c.ITEM_CF_FILE, "ease"), (c.ITEM_KNN_FILE, "item_knn")):
+        SparseNeighbours(indptr, idx, wts, kind).save(out / name)
+    np.save(out / c.POPULARITY_FILE, np.asarray([spec.popularity.get(x, 0.0) for x in vocab], np.float64))
+
+
 def build_bundle(bundles_dir: Path, spec: BundleSpec | None = None) -> Path:
     """Write ``bundles_dir/<version>/`` with every file the contract lists; returns its path."""
     spec = spec or BundleSpec()
@@ -153,7 +205,9 @@ def build_bundle(bundles_dir: Path, spec: BundleSpec | None = None) -> Path:
     (out / c.QUERY_TOWER_FILE).write_bytes(
         query_tower_onnx(user_emb, item_emb, np.zeros((FU, spec.dim), np.float32))
     )
-    (out / c.RANKER_FILE).write_bytes(ranker_onnx(spec.dim, wi, wru))
+    (out / c.RANKER_FILE).write_bytes(served_ranker_onnx() if spec.served else ranker_onnx(spec.dim, wi, wru))
+    if spec.served:
+        _write_served_arrays(out, spec)
     np.save(out / c.ITEM_EMBEDDINGS_FILE, item_emb)
     (out / c.ITEM_VOCAB_FILE).write_text(json.dumps(spec.item_vocab()))
     (out / c.USER_VOCAB_FILE).write_text(json.dumps([c.OOV_TOKEN, *spec.users]))
@@ -191,7 +245,10 @@ def build_bundle(bundles_dir: Path, spec: BundleSpec | None = None) -> Path:
         history_len=HISTORY_LEN,
         user_feature_names=USER_VECTOR_NAMES,
         item_feature_names=ITEM_VECTOR_NAMES,
-        value_model_weights=spec.value_model_weights,
+        value_model_weights={"p_interaction": 1.0, "rating": 0.0}
+        if spec.served
+        else spec.value_model_weights,
+        ranker_feature_names=list(RANKER_FEATURE_NAMES) if spec.served else [],
         onnx_models={
             "query_tower": io(
                 [
@@ -203,6 +260,11 @@ def build_bundle(bundles_dir: Path, spec: BundleSpec | None = None) -> Path:
                 [("query_embedding", "float32", [None, spec.dim])],
             ),
             "ranker": io(
+                [("features", "float32", [None, len(RANKER_FEATURE_NAMES)])],
+                [("p_interaction", "float32", [None, 1]), ("rating", "float32", [None, 1])],
+            )
+            if spec.served
+            else io(
                 [
                     ("user_features", "float32", [None, FU]),
                     ("item_features", "float32", [None, FI]),

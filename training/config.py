@@ -41,8 +41,12 @@ class TrainConfig(BaseModel):
     )
     # ranker
     candidates_per_generator: int = Field(default=100, ge=10)
-    ranker_epochs: int = Field(default=4, ge=1, description="ranker epochs (more on small data, see min_ranker_steps)")
-    min_ranker_steps: int = Field(default=400, ge=1, description="at least this many ranker updates (small data)")
+    ranker_epochs: int = Field(
+        default=4, ge=1, description="ranker epochs (more on small data, see min_ranker_steps)"
+    )
+    min_ranker_steps: int = Field(
+        default=400, ge=1, description="at least this many ranker updates (small data)"
+    )
     ranker_batch_size: int = Field(default=1024, ge=8)
     ranker_learning_rate: float = Field(default=0.003, gt=0.0)
     rating_loss_weight: float = Field(default=0.1, ge=0.0)

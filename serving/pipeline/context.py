@@ -92,9 +92,14 @@ def pipeline_config(s: Any, v: Any | None = None) -> PipelineConfig:
         generators=tuple((v.generators if v is not None else None) or s.generator_names),
         candidates_per_generator=s.candidates_per_generator,
         liked_anchors=s.liked_anchors,
-        diversity_max_per_genre=(v.diversity_max_per_genre if v is not None else None) or s.diversity_max_per_genre,
-        diversity_window=s.diversity_window if v is None or v.diversity_window is None else v.diversity_window,
-        exploration_share=s.exploration_share if v is None or v.exploration_share is None else v.exploration_share,
+        diversity_max_per_genre=(v.diversity_max_per_genre if v is not None else None)
+        or s.diversity_max_per_genre,
+        diversity_window=s.diversity_window
+        if v is None or v.diversity_window is None
+        else v.diversity_window,
+        exploration_share=s.exploration_share
+        if v is None or v.exploration_share is None
+        else v.exploration_share,
         source_boosts=dict(s.source_boosts),
         value_model_weights=v.value_model_weights if v is not None else None,
         generator_timeout_s=s.generator_timeout_ms / 1000.0,

@@ -70,8 +70,10 @@ def item_cf(ctx: GeneratorContext) -> Proposal:
         nbrs, _ = b.collaborative.item_cf.row(anchors[k])
         reason_idx[np.isin(top, nbrs)] = k
     reasons = tuple(
-        [*(Reason(f"Because you liked {b.titles[a] or b.item_ids[a]}", 0) for a in anchors),
-         Reason("Often chosen by people with your history", 2)]
+        [
+            *(Reason(f"Because you liked {b.titles[a] or b.item_ids[a]}", 0) for a in anchors),
+            Reason("Often chosen by people with your history", 2),
+        ]
     )
     return Proposal(top, h.item_cf[top].astype(np.float64), reasons, reason_idx)
 

@@ -38,7 +38,9 @@ def _config() -> Any:
     return _CONFIG[0]
 
 
-def offline_request(bundle: Bundle, user_id: str, seen: set[str], features: dict[str, Any], k: int) -> OfflineResult:
+def offline_request(
+    bundle: Bundle, user_id: str, seen: set[str], features: dict[str, Any], k: int
+) -> OfflineResult:
     """The first ``k`` items serving would return for the user (one page of k)."""
     inp = PipelineInput(
         bundle=bundle,

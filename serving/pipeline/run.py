@@ -98,7 +98,15 @@ def run_pipeline(inp: PipelineInput, trace: Trace | None = None) -> PipelineResu
     with trace.stage("history"):
         hist = user_history(b, st)
     ctx = GeneratorContext(
-        b, inp.user_id, st, q, params.genres, cfg.candidates_per_generator, cfg.liked_anchors, inp.trending, hist
+        b,
+        inp.user_id,
+        st,
+        q,
+        params.genres,
+        cfg.candidates_per_generator,
+        cfg.liked_anchors,
+        inp.trending,
+        hist,
     )
     with trace.stage("retrieve"):
         cands = merge(retrieve(names, ctx, cfg.generator_timeout_s, inp.deadline, trace))
