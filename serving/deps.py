@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from pydantic import SecretStr
@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from .events import EventService
 from .metrics import Metrics
 from .recommender import Recommender
+from .schemas import Problem
 from .settings import ServingSettings
 from .similar import SimilarItems
 
@@ -75,6 +76,12 @@ def require_read_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None
         return
     _check(x_api_key, "reads", "LAMBDAREC_READ_KEY", settings.read_key, settings.api_key)
 
+
+# OpenAPI "responses" of routes behind a key check (the fuzz test holds the schema to them).
+KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no X-API-Key header"},
+    403: {"model": Problem, "description": "wrong key, or this kind of access is not configured"},
+}
 
 ApiKeyDep = Depends(require_api_key)
 AdminKeyDep = Depends(require_admin_key)

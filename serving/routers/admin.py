@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from ..deps import AdminKeyDep, RecommenderDep
+from ..deps import KEY_RESPONSES, AdminKeyDep, RecommenderDep
 from ..schemas import ReloadResult
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminKeyDep])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminKeyDep], responses=KEY_RESPONSES)
 
 
 @router.post("/reload", response_model=ReloadResult)

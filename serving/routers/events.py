@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from ..deps import ApiKeyDep, EventServiceDep
+from ..deps import KEY_RESPONSES, ApiKeyDep, EventServiceDep
 from ..events import EventRejected
 from ..schemas import EventBatch, EventsAccepted, Problem
 from ..store import StoreUnavailable
@@ -18,6 +18,8 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
     response_model=EventsAccepted,
     dependencies=[ApiKeyDep],
     responses={
+        **KEY_RESPONSES,
+        400: {"model": Problem, "description": "the body is not JSON"},
         413: {"model": Problem, "description": "request body too large"},
         503: {"model": Problem, "description": "event store unavailable: nothing stored, retry"},
     },

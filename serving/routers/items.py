@@ -9,13 +9,17 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from lambdarec_contracts.events import ID_PATTERN
 
-from ..deps import MetricsDep, ReadKeyDep, SimilarDep
-from ..schemas import SimilarItemsResponse
+from ..deps import KEY_RESPONSES, MetricsDep, ReadKeyDep, SimilarDep
+from ..schemas import Problem, SimilarItemsResponse
 
-router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[ReadKeyDep])
+router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[ReadKeyDep], responses=KEY_RESPONSES)
 
 
-@router.get("/{item_id}/similar", response_model=SimilarItemsResponse)
+@router.get(
+    "/{item_id}/similar",
+    response_model=SimilarItemsResponse,
+    responses={404: {"model": Problem, "description": "the item is not in the served catalogue"}},
+)
 def similar(
     service: SimilarDep,
     metrics: MetricsDep,

@@ -10,11 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from lambdarec_contracts.events import ID_PATTERN
 from lambdarec_contracts.tables import GENRES
 
-from ..deps import ReadKeyDep, RecommenderDep
+from ..deps import KEY_RESPONSES, ReadKeyDep, RecommenderDep
 from ..pipeline import RecParams
 from ..schemas import RecommendationResponse
 
-router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"], dependencies=[ReadKeyDep])
+router = APIRouter(
+    prefix="/v1/recommendations", tags=["recommendations"], dependencies=[ReadKeyDep], responses=KEY_RESPONSES
+)
 
 _CSV_PATTERN = r"^[A-Za-z0-9_.:\-,]*$"
 _GENRE_CSV_PATTERN = r"^[A-Za-z0-9_()' \-,]*$"
