@@ -60,3 +60,30 @@ def test_timestamps_that_leave_the_utc_range_are_validation_errors(ts: str) -> N
 def test_timestamps_are_normalised_to_utc() -> None:
     e = Event(event_id="e", user_id="u", item_id="i", type="view", ts="2026-01-01T12:00:00+02:00")
     assert e.ts == datetime(2026, 1, 1, 10, 0, tzinfo=UTC) and e.ts.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.redis
+def test_the_threshold_moves_serving_and_the_worker_alike(
+    redis_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both callers of the one script (serving: ingest, worker: apply) follow the contract's threshold."""
+    import redis
+
+    from lambdarec_contracts import redis_keys as rk
+    from lambdarec_contracts.events import stream_fields_to_record
+    from lambdarec_contracts.user_state import EventWriter, UserStateLimits
+
+    client = redis.Redis.from_url(redis_server.url)
+    writer = EventWriter(UserStateLimits())
+    now = datetime.now(UTC)
+    rating = Event(event_id="r1", user_id="u1", item_id="i1", type="rating", value=3.5, ts=now)
+    assert writer.ingest(client, [rating], [True]) == [True]
+    assert client.lrange(rk.recent_items("u1"), 0, -1) == []  # 3.5 < 4.0: not positive
+    monkeypatch.setattr(events, "POSITIVE_RATING", 3.0)
+    again = rating.model_copy(update={"event_id": "r2", "user_id": "u2"})
+    assert writer.ingest(client, [again], [True]) == [True]
+    assert client.lrange(rk.recent_items("u2"), 0, -1) == [b"i1"]  # serving's path
+    records = [stream_fields_to_record(f) for _, f in client.xrange(rk.EVENTS_STREAM)]
+    client.delete(rk.recent_items("u1"))
+    assert writer.apply(client, records[:1]) == 1
+    assert client.lrange(rk.recent_items("u1"), 0, -1) == [b"i1"]  # the worker's path

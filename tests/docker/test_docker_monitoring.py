@@ -192,3 +192,23 @@ def test_prometheus_scrapes_every_serving_replica(compose_model: dict) -> None:
     )
     assert job["metrics_path"] == "/metrics"
     assert "serving" in compose_model["services"]
+
+
+def test_alert_rules_use_series_the_worker_exports() -> None:
+    """docker/prometheus/alerts.yml queries only metrics jobs/speed_layer/metrics.py defines."""
+    import yaml
+
+    from jobs.speed_layer import metrics as worker_metrics
+    from jobs.speed_layer.metrics import WorkerMetrics
+
+    prom = yaml.safe_load(PROMETHEUS_FILE.read_text())
+    assert prom["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    rules = yaml.safe_load((PROMETHEUS_FILE.parent / "alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    exported = {
+        m.name + ("_total" if m.type == "counter" else "") for m in WorkerMetrics().registry.collect()
+    }
+    assert worker_metrics.STREAM_LOST in exported
+    for expr in exprs:
+        used = {name for name in exported if name in expr}
+        assert used, f"alert {expr!r} queries no metric the worker exports"
