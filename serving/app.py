@@ -19,6 +19,7 @@ from .events import EventService
 from .experiments import load_experiments
 from .feature_sync import ItemFeatureSync
 from .holder import BundleHolder, Poller
+from .impressions import ImpressionWriter
 from .limits import BodyLimit
 from .metrics import Metrics
 from .recommender import Recommender
@@ -96,7 +97,10 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         settings.event_max_age_s,
         settings.event_max_ahead_s,
     )
-    recommender = Recommender(settings, holder, store, metrics, experiments, event_service, features)
+    impressions = ImpressionWriter(event_service, metrics)
+    recommender = Recommender(
+        settings, holder, store, metrics, experiments, event_service, features, impressions
+    )
     poller = Poller([holder.refresh, features.refresh], settings.bundle_poll_s)
 
     @asynccontextmanager
@@ -104,6 +108,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         if not holder.refresh():
             log.warning("starting without a bundle: %s", holder.last_error)
         poller.start()
+        impressions.start()
         metrics_server = None
         if settings.metrics_port:
             from prometheus_client import start_http_server
@@ -123,6 +128,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             if metrics_server is not None:
                 metrics_server.shutdown()
             poller.stop()
+            impressions.close()
             store.close()
             metrics.close()
 

@@ -88,10 +88,25 @@ class EventService:
         model_version: str | None,
         variant: str,
         experiment: str | None,
+        ts: datetime | None = None,
     ) -> None:
         """Append one impression per served item to the impressions stream; best effort."""
-        now = datetime.now(UTC)
-        entries = [
+        self.write_impressions(
+            self.impressions(request_id, user_id, items, model_version, variant, experiment, ts)
+        )
+
+    @staticmethod
+    def impressions(
+        request_id: str,
+        user_id: str,
+        items: Sequence[dict[str, Any]],
+        model_version: str | None,
+        variant: str,
+        experiment: str | None,
+        ts: datetime | None = None,
+    ) -> list[Impression]:
+        now = ts or datetime.now(UTC)
+        return [
             Impression(
                 request_id=request_id,
                 user_id=user_id,
@@ -106,6 +121,9 @@ class EventService:
             for pos, it in enumerate(items)
         ]
 
+    def write_impressions(self, entries: Sequence[Impression]) -> bool:
+        """One pipeline of XADDs (any number of served lists); False when Redis was unavailable."""
+
         def queue(p: Any) -> None:
             for e in entries:
                 # No MAXLEN: only the worker trims, below what it has acknowledged.
@@ -115,3 +133,5 @@ class EventService:
             self.store.pipeline(queue)
         except StoreUnavailable:
             self.metrics.degraded.labels(reason="impressions_not_logged").inc()
+            return False
+        return True

@@ -14,11 +14,14 @@ import time
 import uuid
 from collections.abc import Sequence
 
+from lambdarec_contracts import redis_keys
+
 from .bundle import Bundle
 from .events import EventService
 from .experiments import Assignment, ExperimentsConfig, Variant, assign
 from .feature_sync import ItemFeatureSync
 from .holder import BundleHolder
+from .impressions import ImpressionWriter
 from .metrics import Metrics
 from .pipeline import (
     ItemFeatures,
@@ -51,6 +54,7 @@ class Recommender:
         experiments: ExperimentsConfig,
         events: EventService,
         features: ItemFeatureSync,
+        impressions: ImpressionWriter,
     ) -> None:
         self.settings = settings
         self.holder = holder
@@ -59,6 +63,7 @@ class Recommender:
         self.experiments = experiments
         self.events = events
         self.features = features
+        self.impressions = impressions
         self.loader = UserStateLoader(store, settings)
         s = settings
         self.trending = TrendingCache(s.trending_window_h, s.trending_fallback_window_h, s.trending_cache_s)
@@ -101,6 +106,15 @@ class Recommender:
             self.trending.absorb(replies, now)
         return state, True, True
 
+    def _generation(self, user_id: str, trace: Trace) -> int | None:
+        """The user's cache generation alone (None when the store cannot say)."""
+        with trace.stage("user_state"):
+            try:
+                raw = self.store.run(lambda c: c.get(redis_keys.rec_cache_generation(user_id)))
+            except StoreUnavailable:
+                return None
+        return int(raw or 0)  # type: ignore[arg-type]
+
     def recommend(self, user_id: str, params: RecParams) -> bytes:
         """The response body (JSON bytes) for one request."""
         request_id = uuid.uuid4().hex
@@ -113,14 +127,19 @@ class Recommender:
             served = serve_list(self._response(user_id, [], None, a, trace))
             return self._finish(user_id, served, None, a, trace, False, request_id)
 
+        lkey = self.cache.local_key(user_id, a.variant.name, bundle.version, params)
+        entry = self.cache.peek(lkey)
+        if entry is not None and entry[0] == self._generation(user_id, trace):
+            self.cache.count_local(True)  # one GET, then stored bytes: no model or JSON work
+            self.metrics.record_trace(trace)
+            return self._finish(user_id, entry[1], bundle, a, Trace(), True, request_id)
+
         state, store_ok, trending_ok = self._load(user_id, trace)
-        key = (
-            self.cache.key(user_id, a.variant.name, bundle.version, state.generation, params)
-            if store_ok
-            else None
-        )
-        if key is not None:
-            hit = self.cache.get(key)
+        key = None
+        if store_ok:
+            self.cache.count_local(False)
+            key = self.cache.key(user_id, a.variant.name, bundle.version, state.generation, params)
+            hit = self.cache.get(lkey, key, state.generation)
             if hit is not None:
                 self.metrics.record_trace(trace)
                 return self._finish(user_id, hit, bundle, a, Trace(), True, request_id)
@@ -142,7 +161,7 @@ class Recommender:
         result = run_pipeline(inp, trace)
         served = serve_list(self._response(user_id, result.items, bundle, a, trace))
         if key is not None and not trace.reasons:
-            self.cache.set(key, served)
+            self.cache.set(lkey, key, state.generation, served)
         self.metrics.record_trace(trace)
         return self._finish(user_id, served, bundle, a, trace, False, request_id)
 
@@ -188,7 +207,7 @@ class Recommender:
             if ild is not None:
                 m.diversity.observe(ild)
             if self.settings.log_impressions:
-                self.events.log_impressions(
+                self.impressions.submit(
                     request_id, user_id, served.items, bundle.version, variant, a.experiment
                 )
         return served.body(cached, request_id)

@@ -7,6 +7,7 @@ user bumps, so a user's own events make their cached lists unreachable (read-you
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from contextlib import suppress
@@ -53,7 +54,12 @@ def _from_bytes(prefix: bytes) -> ServedList:
 
 
 class ResponseCache:
-    """In-process LRU+TTL in front of Redis ``rec_cache`` keys (TTL +-10 %)."""
+    """In-process LRU+TTL in front of Redis ``rec_cache`` keys (TTL +-10 %).
+
+    The in-process entry is keyed without the generation and remembers it, so a hit costs one
+    ``GET`` of the user's generation (read-your-writes) and no other store work; Redis keys
+    carry the generation.
+    """
 
     def __init__(self, store: Store, metrics: Metrics, size: int, local_ttl_s: float, ttl_s: float) -> None:
         self.store = store
@@ -62,18 +68,33 @@ class ResponseCache:
         self.ttl_s = ttl_s
 
     @staticmethod
-    def key(user_id: str, variant: str, bundle_version: str, generation: int, p: RecParams) -> str:
-        raw = json.dumps(
-            [FORMAT, bundle_version, generation, p.k, p.offset, sorted(p.exclude), list(p.genres),
-             sorted(p.exclude_genres), p.include_seen]
-        )  # fmt: skip
-        return redis_keys.rec_cache(variant, user_id, hashlib.sha256(raw.encode()).hexdigest()[:16])
+    def _hash(parts: list[object]) -> str:
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
-    def get(self, key: str) -> ServedList | None:
-        hit = self.local.get(key)
-        self.metrics.cache.labels(layer="local", result="hit" if hit is not None else "miss").inc()
-        if hit is not None:
-            return hit  # type: ignore[no-any-return]
+    @staticmethod
+    def _params(p: RecParams) -> list[object]:
+        """Every request parameter (a new RecParams field is part of the key without an edit here)."""
+        return [
+            sorted(v) if isinstance(v, frozenset | set) else list(v) if isinstance(v, tuple) else v
+            for v in (getattr(p, f.name) for f in dataclasses.fields(p))
+        ]
+
+    def local_key(self, user_id: str, variant: str, bundle_version: str, p: RecParams) -> str:
+        return f"{variant}:{user_id}:{self._hash([FORMAT, bundle_version, *self._params(p)])}"
+
+    def key(self, user_id: str, variant: str, bundle_version: str, generation: int, p: RecParams) -> str:
+        digest = self._hash([FORMAT, bundle_version, generation, *self._params(p)])
+        return redis_keys.rec_cache(variant, user_id, digest)
+
+    def peek(self, local_key: str) -> tuple[int, ServedList] | None:
+        """The in-process entry and the generation it was computed at (not counted)."""
+        return self.local.get(local_key)  # type: ignore[no-any-return]
+
+    def count_local(self, hit: bool) -> None:
+        self.metrics.cache.labels(layer="local", result="hit" if hit else "miss").inc()
+
+    def get(self, local_key: str, key: str, generation: int) -> ServedList | None:
+        """After an in-process miss: the Redis entry (kept in-process from then on)."""
         if self.ttl_s <= 0:
             return None
         try:
@@ -84,11 +105,11 @@ class ResponseCache:
         if not raw:
             return None
         served = _from_bytes(raw)
-        self.local.set(key, served)
+        self.local.set(local_key, (generation, served))
         return served
 
-    def set(self, key: str, served: ServedList) -> None:
-        self.local.set(key, served)
+    def set(self, local_key: str, key: str, generation: int, served: ServedList) -> None:
+        self.local.set(local_key, (generation, served))
         if self.ttl_s <= 0:
             return
         ttl_ms = max(1, int(jittered(self.ttl_s) * 1000))

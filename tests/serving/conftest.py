@@ -132,3 +132,15 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def wait_for_stream(r: redis.Redis, stream: str, n: int, timeout_s: float = 5.0) -> bool:
+    """True once ``stream`` holds ``n`` entries (impressions are written by a background thread)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while r.xlen(stream) < n:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -10,7 +10,7 @@ import pytest
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts.events import stream_fields_to_record
 from testing_support.bundle_builder import BundleSpec, expected_query, expected_scores
-from tests.serving.conftest import ADMIN, AUTH, now_iso
+from tests.serving.conftest import ADMIN, AUTH, now_iso, wait_for_stream
 from tests.serving.feast_layout import write_entity
 
 pytestmark = pytest.mark.redis
@@ -84,8 +84,10 @@ def test_events_read_your_writes_history_filters_and_cache(client_for, published
         ("e-1", "like", True),
         ("e-2", "not_interested", True),
     ]
+    # 5 + 5 + 10 items served so far, each logged with its position and variant (written by the
+    # impression writer's thread within a few ms of the response).
+    assert wait_for_stream(r, redis_keys.IMPRESSIONS_STREAM, 20)
     impressions = [stream_fields_to_record(f) for _, f in r.xrange(redis_keys.IMPRESSIONS_STREAM)]
-    # 5 + 5 + 10 items served so far, each logged with its position and variant.
     assert len(impressions) == 20
     assert [i["position"] for i in impressions[:5]] == [0, 1, 2, 3, 4]
     assert {i["variant"] for i in impressions} == {"default"}

@@ -10,7 +10,7 @@ import pytest
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts.events import stream_fields_to_record
 from serving.experiments import ExperimentsConfig, assign, load_experiments, unit_hash
-from tests.serving.conftest import API_KEY, now_iso
+from tests.serving.conftest import API_KEY, now_iso, wait_for_stream
 
 
 def config(traffic: float = 1.0, weights: tuple[float, float] = (0.5, 0.5)) -> ExperimentsConfig:
@@ -78,6 +78,7 @@ def test_variant_overrides_and_impressions(client_for, published, spec, tmp_path
         want = assign(cfg, user).variant.name
         assert body["variant"] == want and body["experiment"] == "gens"
         assert {it["source"] for it in body["items"]} == {"two_tower" if want == "tower" else "popular"}
+    assert wait_for_stream(r, redis_keys.IMPRESSIONS_STREAM, 9)
     imps = [stream_fields_to_record(f) for _, f in r.xrange(redis_keys.IMPRESSIONS_STREAM)]
     assert len(imps) == 9
     for imp in imps:

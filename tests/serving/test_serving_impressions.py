@@ -1,0 +1,60 @@
+"""Impressions are written off the request path: batched, in order, best effort."""
+
+from __future__ import annotations
+
+import pytest
+
+from lambdarec_contracts import redis_keys
+from lambdarec_contracts.events import stream_fields_to_record
+from serving.events import EventService
+from serving.experiments import ExperimentsConfig
+from serving.impressions import ImpressionWriter
+from serving.metrics import Metrics
+from serving.store import Store
+
+pytestmark = pytest.mark.redis
+
+
+def served(n: int) -> list[dict[str, str]]:
+    return [{"item_id": f"i{k}", "source": "two_tower"} for k in range(n)]
+
+
+def writer(redis_server, metrics: Metrics, max_pending: int = 100) -> tuple[ImpressionWriter, Store]:
+    from lambdarec_contracts.user_state import UserStateLimits
+
+    store = Store(redis_server.url, socket_timeout_s=0.2, backoff_s=0.0)
+    events = EventService(store, metrics, ExperimentsConfig(), UserStateLimits(), lambda _: True, 3600, 300)
+    return ImpressionWriter(events, metrics, flush_s=3600, max_pending=max_pending), store
+
+
+def test_many_lists_one_round_trip_in_order(redis_server, r):
+    metrics = Metrics()
+    w, store = writer(redis_server, metrics)
+    w._thread = object()  # type: ignore[assignment]  # as if started: submit only queues
+    for n in range(30):
+        w.submit(f"req{n}", f"u{n}", served(3), "v1", "default", None)
+    assert r.xlen(redis_keys.IMPRESSIONS_STREAM) == 0  # nothing written on the request path
+    calls = []
+    real = store.pipeline
+    store.pipeline = lambda q: calls.append(1) or real(q)  # type: ignore[method-assign]
+    assert w.flush() == 30 and len(calls) == 1
+    got = [stream_fields_to_record(f) for _, f in r.xrange(redis_keys.IMPRESSIONS_STREAM)]
+    assert [(g["request_id"], g["position"]) for g in got] == [
+        (f"req{n}", p) for n in range(30) for p in range(3)
+    ]
+    assert {g["user_id"] for g in got[:3]} == {"u0"} and got[0]["model_version"] == "v1"
+    store.close()
+
+
+def test_redis_down_counts_and_the_queue_stays_bounded(redis_server):
+    metrics = Metrics()
+    w, store = writer(redis_server, metrics, max_pending=10)
+    w._thread = object()  # type: ignore[assignment]
+    redis_server.stop()
+    for n in range(15):
+        w.submit(f"req{n}", "u1", served(2), "v1", "default", None)
+    assert len(w._pending) == 10  # the 5 oldest were dropped (and counted)
+    assert w.flush() == 0  # written nowhere, counted once for the failed batch
+    text = metrics.exposition().decode()
+    assert 'lambdarec_degraded_responses_total{reason="impressions_not_logged"} 6.0' in text
+    store.close()
