@@ -74,3 +74,74 @@ def free_port_env() -> dict[str, str]:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
     return {"PORT": str(ports[0]), "AIRFLOW_PORT": str(ports[1])}
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Sum of the resident sets of a process and all its descendants (from /proc, now)."""
+    total_kb, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+        stack += _children(p)
+    return total_kb / 1024.0
+
+
+@dataclass
+class TreeRun:
+    seconds: float
+    peak_tree_rss_mb: float  # largest sum of RSS over the whole process tree (JVMs, workers)
+    peak_process_rss_mb: float  # largest single process of the tree (GNU time's %M)
+    stdout: str
+    stderr: str
+
+
+def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = REPO_ROOT,
+               interval_s: float = 0.2) -> TreeRun:  # fmt: skip
+    """Run a command, sampling its process tree's summed RSS from /proc; raise on failure."""
+    import threading
+
+    full_env = {**os.environ, **(env or {})}
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            ["/usr/bin/time", "-f", "%M", "-o", tf.name, *cmd],
+            env=full_env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+                done.wait(interval_s)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        out, err = proc.communicate()
+        done.set()
+        sampler.join()
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sys.stderr.write(out[-4000:] + err[-4000:])
+            raise SystemExit(f"benchmark step failed: {' '.join(cmd)} (exit {proc.returncode})")
+        peak_kb = float(tf.read().strip().splitlines()[-1])
+    return TreeRun(seconds, peak[0], peak_kb / 1024.0, out, err)

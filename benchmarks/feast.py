@@ -1,12 +1,15 @@
-"""Feature store benchmark: materialization throughput and get_online_features latency.
+"""Feature store benchmark: materialization throughput / peak memory and get_online_features latency.
 
     python -m benchmarks.run --sections feast            # as part of `make bench`
-    python -m benchmarks.feast [--rows 1000000] [--calls 200]   # the measurement alone (JSON)
+    python -m benchmarks.feast [--rows 1000000] [--calls 200] [--engine spark|feast]   # one size (JSON)
 
-``run()`` starts the measurement in its own process under GNU time (its peak RSS is a figure):
-``--rows`` user_features rows (all contract columns) in a temporary data dir, its own
-redis-server, the project's feature repo applied (SQLite registry), one interval materialized,
-``get_online_features`` timed for 1 and 500 entities. Printed, never asserted.
+``run()`` measures each size of ``LAMBDAREC_BENCH_FEAST_ROWS`` (default 1M and 10M), one after
+the other, each in its own process: ``--rows`` user_features rows (all contract columns) written
+in row groups of 131,072 rows as a Spark writer would (never the whole table in memory), its own
+redis-server, the feature repo applied (SQLite registry), ``python -m jobs.materialize`` for one
+interval in a subprocess (wall time; peak RSS summed over its process tree sampled from /proc,
+Spark JVM and Python workers included), ``get_online_features`` timed for 1 and 500 entities.
+Printed, never asserted.
 """
 
 from __future__ import annotations
@@ -29,24 +32,42 @@ from .common import table, timed, venv_python
 
 def run() -> str:
     """The feast section of `make bench` (Markdown)."""
-    rows = int(os.environ.get("LAMBDAREC_BENCH_FEAST_ROWS", "1000000"))
-    r = timed([venv_python("pipeline"), "-m", "benchmarks.feast", "--rows", str(rows)])
-    line = next((ln for ln in reversed(r.stdout.splitlines()) if ln.strip().startswith("{")), None)
-    if line is None:
-        return "\n## Feast\n" + r.stdout[-3000:]
-    f = json.loads(line)
-    body = [[k, json.dumps(v) if isinstance(v, dict) else v] for k, v in f.items()]
-    return (
-        table(
-            f"Feast: materialization of {rows:,} user_features rows and online reads",
-            ["figure", "value"],
-            body,
-        )
-        + f"\n(whole section {r.seconds:.0f} s, peak {r.peak_rss_mb:.0f} MB)"
-    )
+    sizes = [int(s) for s in os.environ.get("LAMBDAREC_BENCH_FEAST_ROWS", "1000000,10000000").split(",")]
+    engine = os.environ.get("LAMBDAREC_BENCH_FEAST_ENGINE", "spark")
+    rows, raw = [], []
+    for n in sizes:
+        r = timed([venv_python("pipeline"), "-m", "benchmarks.feast", "--rows", str(n), "--engine", engine])
+        line = next((ln for ln in reversed(r.stdout.splitlines()) if ln.strip().startswith("{")), None)
+        if line is None:
+            raw.append(r.stdout[-3000:])
+            continue
+        f = json.loads(line)
+        rows.append(
+            [f"{n:,}", f["materialize_engine"], f["materialize_seconds"], f"{f['materialize_rows_per_s']:,}",
+             f["materialize_peak_tree_rss_mb"], json.dumps(f["online_1_entity"]),
+             json.dumps(f["online_500_entities"])]
+        )  # fmt: skip
+    return table(
+        "Feast: materialization of user_features rows (python -m jobs.materialize; peak RSS summed over "
+        "the job's process tree from /proc, Spark JVM and Python workers included) and online reads",
+        [
+            "rows",
+            "engine",
+            "wall s",
+            "rows/s",
+            "peak tree MB",
+            "online 1 entity ms",
+            "online 500 entities ms",
+        ],
+        rows,
+    ) + "".join(f"\n{x}" for x in raw)
 
 
-def user_features_table(rows: int, ts: datetime, seed: int = 0) -> Any:
+ROW_GROUP = 131_072
+
+
+def user_features_table(rows: int, ts: datetime, seed: int = 0, first_id: int = 0) -> Any:
+    """``rows`` user_features rows with ids u<first_id>...; lists built column-wise (fast at 10M)."""
     import numpy as np
     import pyarrow as pa
 
@@ -55,11 +76,18 @@ def user_features_table(rows: int, ts: datetime, seed: int = 0) -> Any:
     rng = np.random.default_rng(seed)
     n_genres = len(GENRES)
     affinity = rng.random((rows, n_genres), dtype=np.float32)
-    recent = [[f"i{j}" for j in rng.integers(0, 5000, 20)] for _ in range(min(rows, 1000))]
+    catalogue = pa.array([f"i{j}" for j in range(5000)])
+
+    def id_lists(per_row: int) -> Any:
+        offsets = pa.array(np.arange(rows + 1, dtype=np.int32) * per_row)
+        return pa.ListArray.from_arrays(offsets, catalogue.take(rng.integers(0, 5000, rows * per_row)))
+
     return pa.table(
         {
-            "user_id": pa.array([f"u{i}" for i in range(rows)]),
-            "event_timestamp": pa.array([ts] * rows, pa.timestamp("us", tz="UTC")),
+            "user_id": pa.array(np.char.add("u", np.arange(first_id, first_id + rows).astype(str)).tolist()),
+            "event_timestamp": pa.array(np.full(rows, int(ts.timestamp()) * 1_000_000), pa.int64()).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
             "n_interactions_7d": rng.integers(0, 50, rows),
             "n_interactions_30d": rng.integers(0, 200, rows),
             "n_interactions_total": rng.integers(0, 2000, rows),
@@ -68,13 +96,26 @@ def user_features_table(rows: int, ts: datetime, seed: int = 0) -> Any:
             "genre_affinity": pa.FixedSizeListArray.from_arrays(affinity.ravel(), n_genres).cast(
                 pa.list_(pa.float32())
             ),
-            "recent_items": pa.array([recent[i % len(recent)] for i in range(rows)], pa.list_(pa.string())),
-            "recent_positive_items": pa.array(
-                [recent[i % len(recent)][:5] for i in range(rows)], pa.list_(pa.string())
-            ),
+            "recent_items": id_lists(20),
+            "recent_positive_items": id_lists(5),
             "last_active_ts": rng.integers(1_700_000_000, 1_710_000_000, rows),
         }
     )
+
+
+def write_user_features(path: Path, rows: int, ts: datetime) -> None:
+    """One Parquet file of ``rows`` rows, written one row group at a time."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for start in range(0, rows, ROW_GROUP):
+            chunk = user_features_table(min(ROW_GROUP, rows - start), ts, seed=start, first_id=start)
+            writer = writer or pq.ParquetWriter(path, chunk.schema)
+            writer.write_table(chunk, row_group_size=ROW_GROUP)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _latency_ms(fn, calls: int) -> dict[str, float]:
@@ -92,13 +133,14 @@ def _latency_ms(fn, calls: int) -> dict[str, float]:
     }
 
 
-def measure(rows: int = 1_000_000, calls: int = 200) -> dict:
+def measure(rows: int = 1_000_000, calls: int = 200, engine: str = "spark") -> dict:
     """Materialize ``rows`` user_features rows into a fresh redis-server and time online reads."""
     import numpy as np
-    import pyarrow.parquet as pq
 
     from feature_repo.feast_cli import run_feast
     from feature_repo.feast_settings import FeastSettings, open_store
+
+    from .common import timed_tree
 
     workdir = Path(tempfile.mkdtemp(prefix="lambdarec-feast-bench-"))
     redis_server = RedisServer(workdir=workdir, durable=False)
@@ -106,15 +148,17 @@ def measure(rows: int = 1_000_000, calls: int = 200) -> dict:
     try:
         part = workdir / "data" / "features" / "user_features" / "ds=2024-01-01"
         part.mkdir(parents=True)
-        pq.write_table(user_features_table(rows, datetime(2024, 1, 2, tzinfo=UTC)), part / "part-0.parquet")
+        write_user_features(part / "part-0.parquet", rows, datetime(2024, 1, 2, tzinfo=UTC))
         settings = FeastSettings(LAMBDAREC_DATA_DIR=str(workdir / "data"), REDIS_URL=redis_server.url)
         applied = run_feast(["apply"], settings, capture=True)
         if applied.returncode != 0:
             raise RuntimeError(applied.stderr)
+        job = timed_tree(
+            [venv_python("pipeline"), "-m", "jobs.materialize", "--start", "2024-01-01", "--end", "2024-01-02",
+             "--views", "user_stats", "--engine", engine],
+            env={"LAMBDAREC_DATA_DIR": str(workdir / "data"), "REDIS_URL": redis_server.url},
+        )  # fmt: skip
         store = open_store(settings)
-        t0 = time.perf_counter()
-        store.materialize(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC), ["user_stats"])
-        seconds = time.perf_counter() - t0
         features = [f"user_stats:{f.name}" for f in store.get_feature_view("user_stats").features]
         rng = np.random.default_rng(1)
 
@@ -128,9 +172,12 @@ def measure(rows: int = 1_000_000, calls: int = 200) -> dict:
             return out
 
         return {
+            "materialize_engine": engine,
             "materialize_rows": rows,
-            "materialize_seconds": round(seconds, 1),
-            "materialize_rows_per_s": round(rows / seconds),
+            "materialize_seconds": round(job.seconds, 1),
+            "materialize_rows_per_s": round(rows / job.seconds),
+            "materialize_peak_tree_rss_mb": round(job.peak_tree_rss_mb),
+            "materialize_peak_process_rss_mb": round(job.peak_process_rss_mb),
             "online_1_entity": _latency_ms(lambda: read(1), calls),
             "online_500_entities": _latency_ms(lambda: read(500), max(10, calls // 10)),
         }
@@ -143,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.feast", description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--engine", choices=["spark", "feast"], default="spark")
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.rows, args.calls)))
+    print(json.dumps(measure(args.rows, args.calls, args.engine)))
     return 0
 
 

@@ -7,7 +7,12 @@ known), so the interval ``(start, end]`` covers the partitions whose snapshot ti
 for the Airflow data interval of ``ds=D`` (``start=D``, ``end=D+1``) that is exactly ``ds=D``.
 Every such partition must exist and pass validation before anything is written, so a missing or
 broken partition stops the DAG and Redis keeps its last good values. Re-running an interval is a no-op
-for Redis: Feast skips rows whose event timestamp is not newer than the stored one.
+for Redis: a row is skipped unless its event timestamp is newer than the stored one (Feast's rule).
+
+``--engine spark`` (default) writes Feast's Redis layout from a Spark job, partition by partition
+(``jobs.materialize_spark``; ``SPARK_MASTER`` and the other ``jobs.features`` Spark settings apply);
+``--engine feast`` runs Feast's own ``materialize`` (one process, the whole interval in memory). Both
+write the same bytes and record the interval in the registry.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,6 +42,9 @@ from lambdarec_contracts.features import (
     USER_STATS_VIEW,
 )
 from lambdarec_contracts.tables import ITEM_EMBEDDINGS_TABLE, ITEM_FEATURES_TABLE, USER_FEATURES_TABLE
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("jobs.materialize")
 
@@ -65,6 +74,9 @@ SOURCES: dict[str, SourceSpec] = {
     ITEM_TEXT_VIEW: SourceSpec(ITEM_TEXT_VIEW, ITEM_JOIN_KEY, ITEM_TEXT_FEATURES, partitioned=False),
 }
 DEFAULT_VIEWS = (USER_STATS_VIEW, ITEM_STATS_VIEW, ITEM_TEXT_VIEW)
+ENGINES = ("spark", "feast")
+# Rows per batch while scanning keys and timestamps for nulls (memory stays flat at any size).
+_SCAN_BATCH_ROWS = 65_536
 
 
 class MaterializeError(Exception):
@@ -155,11 +167,12 @@ def validate_files(files: Iterable[Path], spec: SourceSpec, label: str) -> list[
         if bad:
             problems.append(f"{label}: {f.name}: " + "; ".join(bad))
             continue
-        table = pq.read_table(f, columns=[spec.join_key, "event_timestamp"])
-        rows += table.num_rows
-        for col in (spec.join_key, "event_timestamp"):
-            if table.column(col).null_count:
-                problems.append(f"{label}: {f.name}: {table.column(col).null_count} null {col!r}")
+        nulls = {spec.join_key: 0, "event_timestamp": 0}
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=_SCAN_BATCH_ROWS, columns=list(nulls)):
+            rows += batch.num_rows
+            for col in nulls:
+                nulls[col] += batch.column(col).null_count
+        problems += [f"{label}: {f.name}: {n} null {col!r}" for col, n in nulls.items() if n]
     if not problems and rows == 0:
         problems.append(f"{label}: no rows")
     return problems
@@ -199,6 +212,15 @@ def apply_repo(settings: FeastSettings) -> None:
     log.info("feast apply:\n%s", result.stdout.strip())
 
 
+def source_paths(settings: FeastSettings, view: str, start: datetime, end: datetime) -> list[Path]:
+    """The files/partition directories a view reads for the interval (validated beforehand)."""
+    spec = SOURCES[view]
+    root = spec.path(settings)
+    if not spec.partitioned:
+        return [root]
+    return [root / f"ds={day.isoformat()}" for day in partitions_for_interval(start, end)]
+
+
 def materialize(
     settings: FeastSettings,
     start: datetime,
@@ -206,11 +228,19 @@ def materialize(
     views: Sequence[str] = DEFAULT_VIEWS,
     *,
     apply: bool = False,
+    engine: str = "spark",
+    spark: SparkSession | None = None,
 ) -> dict[str, float]:
-    """Validate the interval's sources, then materialize them; returns timings per view."""
+    """Validate the interval's sources, then materialize them; returns timings per view.
+
+    ``spark``: a session to reuse (tests); by default one is built from the jobs' Spark settings
+    and stopped at the end.
+    """
     unknown = [v for v in views if v not in SOURCES]
     if unknown:
         raise MaterializeError(f"unknown feature view(s) {unknown}; choose from {sorted(SOURCES)}")
+    if engine not in ENGINES:
+        raise MaterializeError(f"unknown engine {engine!r}; choose from {list(ENGINES)}")
     problems = validate_sources(settings, start, end, views)
     if problems:
         raise MaterializeError(
@@ -219,15 +249,10 @@ def materialize(
     if apply:
         apply_repo(settings)
     store = open_store(settings)
-    timings: dict[str, float] = {}
-    for view in views:
-        t0 = time.perf_counter()
-        # The embeddings file holds one row per item whose timestamp is when its content was first
-        # known, so it is materialized whole; Redis only takes rows newer than what it holds.
-        # Feast's file store filters inclusively on both ends; +1µs makes the interval (start, end].
-        view_start = EPOCH if not SOURCES[view].partitioned else start + timedelta(microseconds=1)
-        store.materialize(view_start, end, feature_views=[view])
-        timings[view] = time.perf_counter() - t0
+    if engine == "feast":
+        timings = _materialize_with_feast(store, start, end, views)
+    else:
+        timings = _materialize_with_spark(settings, store, start, end, views, spark)
     stamp_version(settings, end)
     return timings
 
@@ -249,6 +274,72 @@ def stamp_version(settings: FeastSettings, end: datetime) -> str:
     return stamp
 
 
+def _view_start(view: str, start: datetime) -> datetime:
+    # The embeddings file holds one row per item whose timestamp is when its content was first
+    # known, so it is materialized whole; Redis only takes rows newer than what it holds.
+    return EPOCH if not SOURCES[view].partitioned else start
+
+
+def _materialize_with_feast(store, start: datetime, end: datetime, views: Sequence[str]) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    for view in views:
+        t0 = time.perf_counter()
+        view_start = _view_start(view, start)
+        # Feast's file store filters inclusively on both ends; +1µs makes the interval (start, end].
+        if SOURCES[view].partitioned:
+            view_start += timedelta(microseconds=1)
+        store.materialize(view_start, end, feature_views=[view])
+        timings[view] = time.perf_counter() - t0
+    return timings
+
+
+def _materialize_with_spark(
+    settings: FeastSettings,
+    store,
+    start: datetime,
+    end: datetime,
+    views: Sequence[str],
+    spark: SparkSession | None,
+) -> dict[str, float]:
+    from jobs.features.session import build_spark_session
+    from jobs.features.settings import FeaturesSettings
+    from jobs.materialize_spark import UnsupportedForSpark, write_view
+
+    own_session = spark is None
+    if own_session:
+        spark = build_spark_session(
+            FeaturesSettings(LAMBDAREC_DATA_DIR=str(settings.data_dir)), app_name="lambdarec-materialize"
+        )
+    timings: dict[str, float] = {}
+    try:
+        for view in views:
+            partitioned = SOURCES[view].partitioned
+            view_start = _view_start(view, start)
+            paths = source_paths(settings, view, start, end)
+            try:
+                result = write_view(spark, store, view, paths, view_start, end, include_start=not partitioned)
+            except UnsupportedForSpark as exc:
+                raise MaterializeError(str(exc)) from exc
+            # What Feast's materialize records: the interval, for `feast materialize-incremental`
+            # and the registry's view of freshness.
+            fv = store.get_feature_view(view)
+            recorded_start = view_start + timedelta(microseconds=1) if partitioned else view_start
+            store.registry.apply_materialization(fv, store.project, recorded_start, end)
+            timings[view] = result.seconds
+            log.info(
+                "%s: %d rows in the interval, %d newer than Redis written, %.2fs (%.0f rows/s)",
+                view,
+                result.rows,
+                result.written,
+                result.seconds,
+                result.rows / result.seconds if result.seconds else 0.0,
+            )
+    finally:
+        if own_session:
+            spark.stop()
+    return timings
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jobs.materialize", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -256,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--end", required=True, type=parse_utc, help="interval end, inclusive (ISO)")
     parser.add_argument("--apply", action="store_true", help="run `feast apply` first (idempotent)")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="spark",
+        help="spark: partition-by-partition Spark job (default); feast: Feast's own materialize",
+    )
     parser.add_argument(
         "--views",
         nargs="+",
@@ -268,8 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO lines are connection chatter
     try:
-        timings = materialize(FeastSettings(), args.start, args.end, args.views, apply=args.apply)
+        timings = materialize(
+            FeastSettings(), args.start, args.end, args.views, apply=args.apply, engine=args.engine
+        )
     except MaterializeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

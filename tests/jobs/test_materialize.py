@@ -50,9 +50,9 @@ def test_partitions_for_interval_follow_the_snapshot_convention() -> None:
         partitions_for_interval(parse_utc("2024-01-05T01:00"), parse_utc("2024-01-05T23:00"))
 
 
-def test_materialize_then_online_read_latest_wins(repo_data: Path, redis_server) -> None:
+def test_materialize_then_online_read_latest_wins(repo_data: Path, redis_server, spark) -> None:
     settings = settings_for(repo_data, redis_server.url)
-    materialize(settings, START, END)
+    materialize(settings, START, END, spark=spark)
     store = open_store(settings)
     got = store.get_online_features(
         features=[
@@ -91,11 +91,11 @@ def test_materialize_then_online_read_latest_wins(repo_data: Path, redis_server)
     assert items["item_text_embedding__embedding_model"] == ["test-model", "test-model"]
 
 
-def test_redis_layout_matches_readme(repo_data: Path, redis_server) -> None:
+def test_redis_layout_matches_readme(repo_data: Path, redis_server, spark) -> None:
     """The serving fast path: key = serialized entity key + project, field = mmh3("view:feature")."""
     from feast.infra.online_stores.helpers import _mmh3
 
-    materialize(settings_for(repo_data, redis_server.url), START, END)
+    materialize(settings_for(repo_data, redis_server.url), START, END, spark=spark)
     client = redis.Redis.from_url(redis_server.url)
     assert sorted(client.keys()) == sorted(
         [
@@ -119,15 +119,15 @@ def test_redis_layout_matches_readme(repo_data: Path, redis_server) -> None:
     assert parsed.seconds == int(parse_utc("2024-01-03").timestamp())
 
 
-def test_rematerializing_the_same_interval_changes_nothing(repo_data: Path, redis_server) -> None:
+def test_rematerializing_the_same_interval_changes_nothing(repo_data: Path, redis_server, spark) -> None:
     settings = settings_for(repo_data, redis_server.url)
     client = redis.Redis.from_url(redis_server.url)
-    materialize(settings, START, END)
+    materialize(settings, START, END, spark=spark)
     stamp = client.get(FEATURES_VERSION)
     client.delete(FEATURES_VERSION)  # dump_redis reads hashes only
     first = dump_redis(client)
     assert len(first) == 4 and all(first.values())
-    materialize(settings, START, END)
+    materialize(settings, START, END, spark=spark)
     assert client.get(FEATURES_VERSION) == stamp  # same interval, same stamp: serving reloads nothing
     client.delete(FEATURES_VERSION)
     assert dump_redis(client) == first
