@@ -49,9 +49,11 @@ _CLUSTER_CHOICE_EXP = 0.7  # users pick taste clusters by popularity ** this
 _QUALITY_IN_POPULARITY = 0.8  # popular items are a little better on average, not by much
 _NEW_RELEASE_SHARE = 0.2
 _ITEM_TREND_SD = 0.7  # log-popularity change of a back-catalogue item over the window
-_TASTE_CLUSTERS = 5  # clusters per user (Dirichlet-weighted, so two or three dominate)
+_TASTE_CLUSTERS_MIN = 3  # taste clusters of a light user; one more per _RATINGS_PER_CLUSTER ratings
+_RATINGS_PER_CLUSTER = 40
+_TASTE_CLUSTERS = 12  # at most # clusters per user (Dirichlet-weighted, so two or three dominate)
 _TASTE_CONCENTRATION = 0.3
-_TASTE_DRIFT = 0.6  # share of the cluster weights that moves between sign-up and the end
+_TASTE_DRIFT = 0.9  # share of the cluster weights that moves between sign-up and the end
 _MAINSTREAM_BETA = (1.2, 10.0)  # share of picks from the popularity chart: mean ~0.11
 _EXISTING_USERS = 0.3  # members before the window starts: no sign-up burst inside it
 _ACTIVITY_SIGMA = 1.3  # log-normal sigma of ratings beyond the minimum (LensKit fits: 1.4-1.6)
@@ -118,8 +120,14 @@ class Users:
 
     def match(self, u: np.ndarray, clusters: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Taste match of users ``u`` with items of ``clusters`` at ``ts``, in [0, 1] (1 = favourite)."""
-        w = self.weights_at(u, ts)
-        return np.where(self.clusters[u] == clusters[:, None], w, 0.0).sum(axis=1) / w.max(axis=1)
+        out = np.empty(len(u))
+        for s in range(0, len(u), 200_000):  # slices bound the [n, clusters-per-user] temporaries
+            uu, cc = u[s : s + 200_000], clusters[s : s + 200_000]
+            w = self.weights_at(uu, ts[s : s + 200_000])
+            out[s : s + 200_000] = np.where(self.clusters[uu] == cc[:, None], w, 0.0).sum(axis=1) / w.max(
+                axis=1
+            )
+        return out
 
 
 def _unique_title(rng: np.random.Generator, themes: list[str], year: int | None, taken: set[str]) -> str:
@@ -268,16 +276,28 @@ def _spread(weights: np.ndarray, total: int, floor: int, cap: int) -> np.ndarray
 
 
 def _taste_clusters(rng: np.random.Generator, catalogue: Catalogue, n: int) -> np.ndarray:
-    """``_TASTE_CLUSTERS`` distinct clusters per user, popular clusters more likely (Gumbel top-k)."""
-    size = np.bincount(catalogue.cluster, weights=catalogue.popularity, minlength=catalogue.n_clusters)
-    width = int(min(_TASTE_CLUSTERS, (size > 0).sum()))
-    with np.errstate(divide="ignore"):
-        log_size = _CLUSTER_CHOICE_EXP * np.log(size)
-    out = np.empty((n, width), dtype=np.int64)
-    for lo in range(0, n, 2048):  # slices: users x clusters is large for the 25m preset
-        hi = min(n, lo + 2048)
-        keys = log_size[None, :] + rng.gumbel(size=(hi - lo, len(size)))
-        out[lo:hi] = np.argpartition(-keys, width - 1, axis=1)[:, :width]
+    """``_TASTE_CLUSTERS`` distinct clusters per user, popular clusters more likely.
+
+    Drawn one column at a time from the cluster CDF, redrawing repeats: sampling without
+    replacement, in O(users x width) rather than O(users x clusters).
+    """
+    mass = np.bincount(catalogue.cluster, weights=catalogue.popularity, minlength=catalogue.n_clusters)
+    weight = mass**_CLUSTER_CHOICE_EXP
+    cdf = np.cumsum(weight) / weight.sum()
+    width = int(min(_TASTE_CLUSTERS, (weight > 0).sum()))
+    out = np.full((n, width), -1, dtype=np.int64)
+    for j in range(width):
+        todo = np.arange(n)
+        for _ in range(50):
+            c = np.minimum(np.searchsorted(cdf, rng.random(len(todo)), side="right"), len(cdf) - 1)
+            repeat = (out[todo, :j] == c[:, None]).any(axis=1) | (weight[c] == 0)
+            out[todo[~repeat], j] = c[~repeat]
+            todo = todo[repeat]
+            if len(todo) == 0:
+                break
+        for row in todo:  # a few users whose first picks took all the big clusters
+            free = np.setdiff1d(np.flatnonzero(weight > 0), out[row, :j])
+            out[row, j] = free[rng.integers(len(free))]
     return out
 
 
@@ -285,14 +305,6 @@ def make_users(spec: SampleSpec, catalogue: Catalogue) -> Users:
     """Users with taste clusters, biases, activity, sign-up/churn times and demographics."""
     rng = rng_for(spec.seed, _USERS)
     n = spec.users
-    clusters = _taste_clusters(rng, catalogue, n)
-    weights = rng.dirichlet(np.full(clusters.shape[1], _TASTE_CONCENTRATION), size=n)
-    # Tastes drift: the weights at the end keep part of the sign-up ones and move the rest.
-    drift = rng.dirichlet(np.full(clusters.shape[1], _TASTE_CONCENTRATION), size=n)
-    weights_late = (1.0 - _TASTE_DRIFT) * weights + _TASTE_DRIFT * drift
-    taste = np.einsum("ul,ulg->ug", 0.5 * (weights + weights_late), catalogue.cluster_genres[clusters])
-    taste = np.where(taste.sum(axis=1, keepdims=True) > 0, taste, GENRE_PRIOR[None, :])
-    taste /= taste.sum(axis=1, keepdims=True)
     mainstream = rng.beta(*_MAINSTREAM_BETA, size=n)
     bias = rng.normal(0.0, 0.35, size=n)
 
@@ -315,6 +327,24 @@ def make_users(spec: SampleSpec, catalogue: Catalogue) -> Users:
     floor = int(min(_MIN_RATINGS, max(3, int(0.6 * mean))))
     cap = max(floor, int(0.6 * catalogue.n))  # ml-1m: the heaviest user rated 2,314 of 3,706
     n_ratings = _spread(activity * (0.5 + 0.5 * active_share), spec.interactions, floor, cap)
+
+    # Heavy users have broader tastes: more clusters (so they are not pushed off-taste once
+    # their few clusters are exhausted); the unused columns keep weight 0.
+    clusters = _taste_clusters(rng, catalogue, n)
+    width = clusters.shape[1]
+    k = np.clip(_TASTE_CLUSTERS_MIN + n_ratings // _RATINGS_PER_CLUSTER, 1, width)
+    used = np.arange(width)[None, :] < k[:, None]
+    weights = rng.dirichlet(np.full(width, _TASTE_CONCENTRATION), size=n) * used
+    # Tastes drift: the weights at the end keep part of the sign-up ones and move the rest.
+    drift = rng.dirichlet(np.full(width, _TASTE_CONCENTRATION), size=n) * used
+    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    drift = drift / np.maximum(drift.sum(axis=1, keepdims=True), 1e-12)
+    weights_late = (1.0 - _TASTE_DRIFT) * weights + _TASTE_DRIFT * drift
+    taste = np.zeros((n, catalogue.cluster_genres.shape[1]))
+    for col in range(width):  # a column at a time: [users, width, genres] is large for the 25m preset
+        taste += 0.5 * (weights + weights_late)[:, col : col + 1] * catalogue.cluster_genres[clusters[:, col]]
+    taste = np.where(taste.sum(axis=1, keepdims=True) > 0, taste, GENRE_PRIOR[None, :])
+    taste /= taste.sum(axis=1, keepdims=True)
 
     gender = ["M" if x else "F" for x in rng.random(n) < 0.71]
     age = np.clip(16 + np.round(rng.gamma(2.2, 8.0, size=n)), 16, 80).astype(np.int64)

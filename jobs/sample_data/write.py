@@ -91,7 +91,7 @@ def _write_users(out: Path, users: Users) -> None:
     _write_csv(out / "users.csv", ["userId", "gender", "age", "occupation", "zip"], rows)
 
 
-def generate(spec: SampleSpec, out_dir: Path, rows_per_chunk: int = 1_000_000) -> SampleManifest:
+def generate(spec: SampleSpec, out_dir: Path, rows_per_chunk: int = 500_000) -> SampleManifest:
     """Generate the whole sample into ``out_dir`` (created if needed; its files are overwritten)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cat = make_catalogue(spec)
