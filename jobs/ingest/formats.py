@@ -9,12 +9,11 @@ from jobs.ingest.parsing import (
     ML1M_OCCUPATIONS,
     ML100K_GENRES,
     TagAggregator,
-    canonical_genres,
+    genre_list,
     is_valid_id,
     one_line,
     optional_int,
     optional_str,
-    split_title_year,
 )
 from jobs.ingest.readers import TextFormat, iter_rows
 from jobs.ingest.report import (
@@ -110,12 +109,12 @@ def _key(value: str, report: FileReport, row: int, text: str) -> tuple[bool, str
 
 
 def _item(item_id: str | None, raw_title: str, genres: str, year: int | None = None) -> dict:
-    title, title_year = split_title_year(raw_title)
+    # The title lands as written ("Heat (1995)"): dbt staging takes the year out of it.
     return {
         "item_id": item_id,
-        "title": title,
+        "title": one_line(raw_title),
         "genres": genres,
-        "year": title_year if title_year is not None else year,
+        "year": year,
         "tags": "",
         "description": "",
     }
@@ -140,13 +139,13 @@ def read_items(path: Path, fmt: TextFormat, fmt_name: str, report: FileReport) -
                 report.reject(UNPARSABLE_NUMBER)
                 report.example(row, UNPARSABLE_NUMBER, text)
                 continue
-            genres = canonical_genres(g for g, flag in zip(ML100K_GENRES, flags, strict=True) if flag == "1")
-            # u.item's release date ("01-Jan-1995") backs up a title without a year.
+            genres = genre_list(g for g, flag in zip(ML100K_GENRES, flags, strict=True) if flag == "1")
+            # u.item's release date ("01-Jan-1995"); dbt prefers the title's year when it has one.
             date = f[2].strip()
             year = int(date[-4:]) if len(date) >= 4 and date[-4:].isdigit() else None
             rows.append(_item(item_id, f[1], genres, year))
         else:
-            rows.append(_item(item_id, f[1], canonical_genres(f[2].split("|"))))
+            rows.append(_item(item_id, f[1], genre_list(f[2].split("|"))))
         report.rows_written += 1
     return rows
 

@@ -13,7 +13,6 @@ import pyarrow.compute as pc
 
 from jobs.ingest.report import UNPARSABLE_ID, UNPARSABLE_RATING, UNPARSABLE_TIMESTAMP
 from lambdarec_contracts.events import ID_PATTERN
-from lambdarec_contracts.tables import GENRE_ALIASES
 
 # ml-100k's u.item genre flag columns, in file order.
 ML100K_GENRES = (
@@ -64,34 +63,19 @@ ML1M_OCCUPATIONS = {
     "20": "writer",
 }
 
-# "Heat (1995)", "Babylon 5 (1993-1998)", "Cosmos (1980– )", with stray trailing spaces.
-_TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?\s*)?\)\s*$")
 _ID = re.compile(ID_PATTERN)
 _WS = re.compile(r"\s+")
 # Unix seconds beyond this (year ~5138) cannot be a real event and overflow datetime64.
 MAX_ABS_TS = 10**11
 
 
-def split_title_year(raw: str) -> tuple[str, int | None]:
-    """Split "Heat (1995)" into ("Heat", 1995); titles without a trailing year keep year None."""
-    text = one_line(raw)
-    m = _TITLE_YEAR.match(text)
-    if m is None or not m.group("title"):
-        return text, None
-    return m.group("title"), int(m.group("year"))
+def genre_list(names: Iterable[str]) -> str:
+    """Pipe-join genre names as the source spells them (stripped, empty ones dropped).
 
-
-def canonical_genres(names: Iterable[str]) -> str:
-    """Pipe-join genre names in source order, aliases mapped (Children's -> Children), no repeats."""
-    out: list[str] = []
-    for name in names:
-        name = name.strip()
-        if not name:
-            continue
-        name = GENRE_ALIASES.get(name, name)
-        if name not in out:
-            out.append(name)
-    return "|".join(out)
+    Not mapped or deduplicated here: dbt staging (stg_movielens__items) is the one place that
+    maps genres onto the contracts' vocabulary.
+    """
+    return "|".join(n for n in (name.strip() for name in names) if n)
 
 
 def one_line(text: str) -> str:

@@ -1,3 +1,7 @@
+{#- A trailing year, also a range or an open range: "Heat (1995)", "Babylon 5 (1993-1998)",
+    "Cosmos (1980– )". Group 1 is the title without it, group 2 the (first) year. -#}
+{%- set title_year_pattern = '^(.*?)\\s*\\((\\d{4})(?:\\s*[-–]\\s*(?:\\d{4})?\\s*)?\\)\\s*$' -%}
+
 with
 
 source as (
@@ -25,8 +29,10 @@ renamed as (
         trim(title) as raw_title,
         coalesce(genres, '') as raw_genres,
         cast(year as integer) as year,
-        -- Older loaders left the year in the title ("Heat (1995)"): use it only when year is missing.
-        try_cast(regexp_extract(trim(title), '\((\d{4})\)$', 1) as integer) as title_year,
+        -- The one place a title's year is read (ingest lands titles as the source writes them).
+        nullif(regexp_extract(trim(title), '{{ title_year_pattern }}', 1), '') as title_stem,
+        try_cast(nullif(regexp_extract(trim(title), '{{ title_year_pattern }}', 2), '') as integer)
+            as title_year,
         coalesce(trim(tags), '') as tags,
         coalesce(trim(description), '') as description
 
@@ -80,13 +86,11 @@ final as (
 
     select
         renamed.item_id,
-        case
-            when renamed.year is null and renamed.title_year is not null
-                then trim(regexp_replace(renamed.raw_title, '\s*\(\d{4}\)$', ''))
-            else renamed.raw_title
-        end as title,
+        -- A title that is only a year ("(1995)") keeps it: the stem would be empty.
+        coalesce(renamed.title_stem, renamed.raw_title) as title,
         coalesce(item_genre_lists.genres, ['{{ var("other_genre") }}']) as genres,
-        coalesce(renamed.year, renamed.title_year) as year,
+        -- The title's year first (MovieLens' own); the year column (ml-100k: release date) backs it up.
+        coalesce(case when renamed.title_stem is not null then renamed.title_year end, renamed.year) as year,
         renamed.tags,
         renamed.description
 
