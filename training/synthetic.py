@@ -1,41 +1,22 @@
-"""Synthetic inputs in the contract schemas, for development and tests of the training step.
+"""Synthetic marts and text embeddings in the contract schemas (seeded, pandas only).
 
-Writes under a data dir exactly what training reads from the batch layer: ``marts/dim_items``,
-``marts/dim_users``, ``marts/fct_interactions``, ``embeddings/item_text_embeddings``,
-``features/item_features/ds=<ds>/`` and ``training_sets/ds=<ds>/training_set.parquet`` with
-point-in-time feature columns (each row's features computed only from strictly earlier events).
+Only the *inputs* of the batch layer: ``dim_items``, ``dim_users``, ``fct_interactions`` and item
+text embeddings. Features and training sets are never computed here: they come from the real
+feature code (Spark transforms, Feast point-in-time join) run on these marts by
+``python -m testing_support.training_inputs`` (pipeline env), which the training tests use.
 
 The interactions have structure a model can learn and a popularity baseline cannot fully
 exploit: users have latent tastes (partly genre-driven), items have latent factors and a
 Zipf popularity, and the text embedding is a noisy view of the item's factors.
-
-    python -m training.synthetic --ds 2024-03-31 --users 1500 --items 1200 --interactions 100000
 """
 
 from __future__ import annotations
 
-import argparse
-import bisect
-import datetime as dt
-from collections.abc import Sequence
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from lambdarec_contracts.features import (
-    ITEM_STATS_VIEW,
-    ITEM_TEXT_VIEW,
-    RECENT_HISTORY_LEN,
-    USER_STATS_VIEW,
-)
-from lambdarec_contracts.settings import BaseLambdarecSettings
-from lambdarec_contracts.tables import (
-    GENRES,
-    ITEM_FEATURES_TABLE,
-    POSITIVE_RATING,
-    TRAINING_SET_FILE,
-)
+from lambdarec_contracts.events import POSITIVE_EVENT_TYPES, POSITIVE_RATING
+from lambdarec_contracts.tables import GENRES
 
 _REAL_GENRES = GENRES[:-1]
 TEXT_DIM = 16
@@ -100,7 +81,7 @@ def generate(
     fct["interaction_id"] = [f"x{i:08d}" for i in range(len(fct))]
     fct["event_date"] = fct["event_ts"].dt.date
     fct["is_positive"] = (fct["rating"].fillna(0) >= POSITIVE_RATING) | fct["event_type"].isin(
-        ["click", "like"]
+        POSITIVE_EVENT_TYPES
     )
 
     first_seen = fct.groupby("item_id")["event_ts"].min()
@@ -134,269 +115,3 @@ def generate(
         }
     )
     return {"dim_items": dim_items, "dim_users": dim_users, "fct_interactions": fct, "embeddings": emb}
-
-
-def point_in_time_features(fct: pd.DataFrame, dim_items: pd.DataFrame) -> pd.DataFrame:
-    """One row per interaction with user/item features computed from strictly earlier events."""
-    genres_of = dict(zip(dim_items["item_id"], dim_items["genres"], strict=True))
-    year_of = dict(zip(dim_items["item_id"], dim_items["year"], strict=True))
-    gidx = {g: k for k, g in enumerate(GENRES)}
-    df = fct.sort_values("event_ts", kind="stable").reset_index(drop=True)
-    ts = df["event_ts"].astype("int64").to_numpy() // 1_000_000  # seconds
-    week, month = 7 * 86400, 30 * 86400
-
-    user_cols: dict[str, list] = {
-        k: [] for k in ("n7", "n30", "nt", "rm", "rs", "aff", "recent", "recent_pos")
-    }
-    item_cols: dict[str, list] = {k: [] for k in ("n7", "n30", "nt", "rm", "br")}
-    # Running aggregates per user / item (events arrive in time order, so times lists stay sorted).
-    u_state: dict[str, dict] = {}
-    i_state: dict[str, dict] = {}
-    g_sum, g_n = 0.0, 0
-    for row_ts, u, i, r, pos in zip(
-        ts, df["user_id"], df["item_id"], df["rating"], df["is_positive"], strict=True
-    ):
-        us = u_state.setdefault(
-            u,
-            {
-                "t": [],
-                "rs": 0.0,
-                "rss": 0.0,
-                "rn": 0,
-                "aff": np.zeros(len(GENRES)),
-                "np": 0,
-                "items": [],
-                "pos": [],
-            },
-        )
-        n = len(us["t"])
-        user_cols["n7"].append(n - bisect.bisect_right(us["t"], row_ts - week))
-        user_cols["n30"].append(n - bisect.bisect_right(us["t"], row_ts - month))
-        user_cols["nt"].append(n)
-        if us["rn"]:
-            mean = us["rs"] / us["rn"]
-            user_cols["rm"].append(mean)
-            user_cols["rs"].append(float(np.sqrt(max(us["rss"] / us["rn"] - mean * mean, 0.0))))
-        else:
-            user_cols["rm"].append(None)
-            user_cols["rs"].append(None)
-        user_cols["aff"].append((us["aff"] / max(us["np"], 1)).astype(np.float32).tolist())
-        user_cols["recent"].append(us["items"][::-1][:RECENT_HISTORY_LEN])
-        user_cols["recent_pos"].append(us["pos"][::-1][:RECENT_HISTORY_LEN])
-
-        st = i_state.setdefault(i, {"t": [], "rs": 0.0, "rn": 0})
-        m = len(st["t"])
-        item_cols["n7"].append(m - bisect.bisect_right(st["t"], row_ts - week))
-        item_cols["n30"].append(m - bisect.bisect_right(st["t"], row_ts - month))
-        item_cols["nt"].append(m)
-        gm = g_sum / g_n if g_n else 3.5
-        item_cols["rm"].append(st["rs"] / st["rn"] if st["rn"] else None)
-        item_cols["br"].append((st["rs"] + 10 * gm) / (st["rn"] + 10))
-
-        rating = None if r is None or (isinstance(r, float) and np.isnan(r)) else float(r)
-        us["t"].append(row_ts)
-        us["items"].append(i)
-        st["t"].append(row_ts)
-        if rating is not None:
-            us["rs"] += rating
-            us["rss"] += rating * rating
-            us["rn"] += 1
-            st["rs"] += rating
-            st["rn"] += 1
-            g_sum += rating
-            g_n += 1
-        if pos:
-            us["np"] += 1
-            us["pos"].append(i)
-            for g in genres_of.get(i, []):
-                us["aff"][gidx[g]] += 1
-
-    out = pd.DataFrame(
-        {
-            "user_id": df["user_id"],
-            "item_id": df["item_id"],
-            "event_timestamp": df["event_ts"],
-            "rating": df["rating"],
-            "event_type": df["event_type"],
-            "label": df["is_positive"].astype("int64"),
-        }
-    )
-    us, its = USER_STATS_VIEW, ITEM_STATS_VIEW
-    out[f"{us}__n_interactions_7d"] = user_cols["n7"]
-    out[f"{us}__n_interactions_30d"] = user_cols["n30"]
-    out[f"{us}__n_interactions_total"] = user_cols["nt"]
-    out[f"{us}__rating_mean"] = user_cols["rm"]
-    out[f"{us}__rating_std"] = user_cols["rs"]
-    out[f"{us}__genre_affinity"] = user_cols["aff"]
-    out[f"{us}__recent_items"] = user_cols["recent"]
-    out[f"{us}__recent_positive_items"] = user_cols["recent_pos"]
-    out[f"{its}__n_interactions_7d"] = item_cols["n7"]
-    out[f"{its}__n_interactions_30d"] = item_cols["n30"]
-    out[f"{its}__n_interactions_total"] = item_cols["nt"]
-    out[f"{its}__rating_mean"] = item_cols["rm"]
-    out[f"{its}__bayes_rating"] = item_cols["br"]
-    out[f"{its}__trending_score"] = np.log1p(np.array(item_cols["n7"], dtype=float))
-    out[f"{its}__genres"] = df["item_id"].map(genres_of)
-    out[f"{its}__year"] = df["item_id"].map(year_of).fillna(0).astype("int64")
-    return out
-
-
-def latest_item_features(fct: pd.DataFrame, dim_items: pd.DataFrame, ds: str) -> pd.DataFrame:
-    """The item_features snapshot as of the end of ``ds`` (Spark table schema)."""
-    end = pd.Timestamp(ds, tz="UTC") + pd.Timedelta(days=1)
-    f = fct[fct["event_ts"] < end]
-    cnt = f.groupby("item_id").size()
-    c7 = f[f["event_ts"] >= end - pd.Timedelta(days=7)].groupby("item_id").size()
-    c30 = f[f["event_ts"] >= end - pd.Timedelta(days=30)].groupby("item_id").size()
-    rm = f.groupby("item_id")["rating"].mean()
-    gm = float(f["rating"].mean())
-    rsum = f.groupby("item_id")["rating"].sum()
-    rcnt = f.groupby("item_id")["rating"].count()
-    out = dim_items[["item_id", "genres"]].copy()
-    ids = out["item_id"]
-    out["n_interactions_7d"] = ids.map(c7).fillna(0).astype("int64")
-    out["n_interactions_30d"] = ids.map(c30).fillna(0).astype("int64")
-    out["n_interactions_total"] = ids.map(cnt).fillna(0).astype("int64")
-    out["rating_mean"] = ids.map(rm)
-    out["bayes_rating"] = ((ids.map(rsum).fillna(0) + 10 * gm) / (ids.map(rcnt).fillna(0) + 10)).astype(float)
-    out["trending_score"] = np.log1p(out["n_interactions_7d"].to_numpy(dtype=float))
-    out["year"] = dim_items["year"].fillna(0).astype("int64")
-    out["cooc_items"] = [[] for _ in range(len(out))]
-    out["event_timestamp"] = end - pd.Timedelta(microseconds=1)
-    return out
-
-
-def write(data_dir: Path, ds: str, **kwargs: int) -> dict[str, Path]:
-    """Generate and write every training input for ``ds`` under ``data_dir``."""
-    frames = generate(ds, **kwargs)
-    marts = data_dir / "marts"
-    marts.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name in ("dim_items", "dim_users", "fct_interactions"):
-        paths[name] = marts / f"{name}.parquet"
-        frames[name].to_parquet(paths[name], index=False)
-    emb_dir = data_dir / "embeddings"
-    emb_dir.mkdir(parents=True, exist_ok=True)
-    paths["embeddings"] = emb_dir / "item_text_embeddings.parquet"
-    frames["embeddings"].to_parquet(paths["embeddings"], index=False)
-    ts = point_in_time_features(frames["fct_interactions"], frames["dim_items"])
-    emb_map = dict(zip(frames["embeddings"]["item_id"], frames["embeddings"]["embedding"], strict=True))
-    ts[f"{ITEM_TEXT_VIEW}__embedding"] = ts["item_id"].map(emb_map)
-    end = pd.Timestamp(ds, tz="UTC") + pd.Timedelta(days=1)
-    ts = ts[ts["event_timestamp"] < end]
-    ts_dir = data_dir / "training_sets" / f"ds={ds}"
-    ts_dir.mkdir(parents=True, exist_ok=True)
-    paths["training_set"] = ts_dir / TRAINING_SET_FILE
-    ts.to_parquet(paths["training_set"], index=False)
-    feat_dir = data_dir / "features" / ITEM_FEATURES_TABLE / f"ds={ds}"
-    feat_dir.mkdir(parents=True, exist_ok=True)
-    paths["item_features"] = feat_dir / "part-00000.parquet"
-    latest_item_features(frames["fct_interactions"], frames["dim_items"], ds).to_parquet(
-        paths["item_features"], index=False
-    )
-    return paths
-
-
-def frames_from_movielens(raw_dir: Path) -> dict[str, pd.DataFrame]:
-    """dim_items and fct_interactions from MovieLens-format CSVs (ratings.csv, movies.csv), the
-    way the dbt marts shape them (a dev shortcut that skips ingest/dbt/Spark/Feast)."""
-    ratings = pd.read_csv(raw_dir / "ratings.csv").drop_duplicates()
-    movies = pd.read_csv(raw_dir / "movies.csv")
-    desc_path = raw_dir / "item_descriptions.csv"
-    desc = pd.read_csv(desc_path) if desc_path.exists() else pd.DataFrame(columns=["movieId", "description"])
-    years = movies["title"].str.extract(r"\((\d{4})\)\s*$")[0]
-    aliases = {"Children's": "Children", "(no genres listed)": "(other)", "unknown": "(other)"}
-    dim_items = pd.DataFrame(
-        {
-            "item_id": movies["movieId"].astype(str),
-            "title": movies["title"].str.replace(r"\s*\(\d{4}\)\s*$", "", regex=True),
-            "genres": [
-                [aliases.get(g, g if g in GENRES else "(other)") for g in str(gs).split("|") if g]
-                or ["(other)"]
-                for gs in movies["genres"].fillna("")
-            ],
-            "year": pd.to_numeric(years, errors="coerce").astype("Int32"),
-            "tags": "",
-            "description": movies["movieId"]
-            .map(dict(zip(desc["movieId"], desc["description"], strict=True)))
-            .fillna(""),
-        }
-    )
-    fct = pd.DataFrame(
-        {
-            "user_id": ratings["userId"].astype(str),
-            "item_id": ratings["movieId"].astype(str),
-            "rating": ratings["rating"].astype(float),
-            "event_type": "rating",
-            "event_ts": pd.to_datetime(ratings["timestamp"], unit="s", utc=True).astype(
-                "datetime64[us, UTC]"
-            ),
-        }
-    ).sort_values(["event_ts", "user_id"], kind="stable")
-    fct = fct.reset_index(drop=True)
-    fct["interaction_id"] = [f"x{i:08d}" for i in range(len(fct))]
-    fct["event_date"] = fct["event_ts"].dt.date
-    fct["is_positive"] = fct["rating"] >= POSITIVE_RATING
-    dim_items["first_seen_ts"] = dim_items["item_id"].map(fct.groupby("item_id")["event_ts"].min())
-    return {"dim_items": dim_items, "fct_interactions": fct}
-
-
-def write_from_movielens(raw_dir: Path, data_dir: Path, ds: str) -> dict[str, Path]:
-    """Marts, item features and a point-in-time training set from MovieLens-format files.
-
-    Text embeddings are not made here: run ``jobs.embeddings`` (embed env) on the written marts.
-    """
-    frames = frames_from_movielens(raw_dir)
-    marts = data_dir / "marts"
-    marts.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name in ("dim_items", "fct_interactions"):
-        paths[name] = marts / f"{name}.parquet"
-        frames[name].to_parquet(paths[name], index=False)
-    end = pd.Timestamp(ds, tz="UTC") + pd.Timedelta(days=1)
-    ts = point_in_time_features(frames["fct_interactions"], frames["dim_items"])
-    ts = ts[ts["event_timestamp"] < end]
-    ts_dir = data_dir / "training_sets" / f"ds={ds}"
-    ts_dir.mkdir(parents=True, exist_ok=True)
-    paths["training_set"] = ts_dir / TRAINING_SET_FILE
-    ts.to_parquet(paths["training_set"], index=False)
-    feat_dir = data_dir / "features" / ITEM_FEATURES_TABLE / f"ds={ds}"
-    feat_dir.mkdir(parents=True, exist_ok=True)
-    paths["item_features"] = feat_dir / "part-00000.parquet"
-    latest_item_features(frames["fct_interactions"], frames["dim_items"], ds).to_parquet(
-        paths["item_features"], index=False
-    )
-    return paths
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.synthetic", description=__doc__.splitlines()[0])
-    p.add_argument("--ds", required=True, type=lambda s: dt.date.fromisoformat(s).isoformat())
-    p.add_argument("--users", type=int, default=1500)
-    p.add_argument("--items", type=int, default=1200)
-    p.add_argument("--interactions", type=int, default=100_000)
-    p.add_argument("--days", type=int, default=120)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--from-movielens", type=Path, help="convert MovieLens-format CSVs instead of generating")
-    a = p.parse_args(argv)
-    settings = BaseLambdarecSettings()
-    if a.from_movielens:
-        for name, path in write_from_movielens(a.from_movielens, settings.data_dir, a.ds).items():
-            print(f"{name}: {path}")
-        return 0
-    paths = write(
-        settings.data_dir,
-        a.ds,
-        n_users=a.users,
-        n_items=a.items,
-        n_interactions=a.interactions,
-        days=a.days,
-        seed=a.seed,
-    )
-    for name, path in paths.items():
-        print(f"{name}: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
