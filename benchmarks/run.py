@@ -1,6 +1,6 @@
 """`make bench`: runs the benchmarks and prints the figures (never asserted in tests).
 
-    python -m benchmarks.run [--sections batch,feast,serving,speed_layer,training,pipeline,soak] [--sizes 1m,10m]
+    python -m benchmarks.run [--sections batch,feast,serving,serving_pipeline,speed_layer,training,pipeline,soak] [--sizes 1m,10m]
 
 Figures are medians / percentiles of one run on this machine (2 cores, shared): compare ratios
 measured in the same run rather than absolute numbers across machines. One module per component;
@@ -21,6 +21,8 @@ SECTIONS = {
     "feast": "benchmarks.feast",
     "training": "benchmarks.training",
     "serving": "benchmarks.serving",
+    # issue 10's figures: the staged pipeline next to /healthz of the same process (wrk when installed)
+    "serving_pipeline": "benchmarks.serving_pipeline",
     "speed_layer": "benchmarks.speed_layer",
     "pipeline": "benchmarks.pipeline",
     # 100k events through the API while the worker is killed 10x and Redis restarted 2x (AOF).

@@ -130,6 +130,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             poller.stop()
             impressions.close()
             store.close()
+            await store.aclose()
             metrics.close()
 
     app = FastAPI(

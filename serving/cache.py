@@ -18,10 +18,10 @@ class LocalCache:
     def __init__(self, max_size: int, ttl_s: float) -> None:
         self.max_size = max_size
         self.ttl_s = ttl_s
-        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: Any) -> Any | None:
         with self._lock:
             hit = self._data.get(key)
             if hit is None:
@@ -33,7 +33,7 @@ class LocalCache:
             self._data.move_to_end(key)
             return value
 
-    def set(self, key: str, value: Any) -> None:
+    def set(self, key: Any, value: Any) -> None:
         if self.max_size <= 0 or self.ttl_s <= 0:
             return
         with self._lock:

@@ -51,6 +51,9 @@ class Assignment(BaseModel):
     variant: Variant = Variant(name=DEFAULT_VARIANT, weight=1.0)
 
 
+_DEFAULT = Assignment()
+
+
 def unit_hash(user_id: str, experiment: str) -> float:
     """Uniform in [0, 1) from sha256 (stable across processes, unlike hash())."""
     digest = hashlib.sha256(f"{experiment}:{user_id}".encode()).digest()
@@ -72,7 +75,7 @@ def assign(config: ExperimentsConfig, user_id: str) -> Assignment:
             if point < acc:
                 return Assignment(experiment=exp.name, variant=v)
         return Assignment(experiment=exp.name, variant=exp.variants[-1])
-    return Assignment()
+    return _DEFAULT  # shared: Assignment() deep-copies its default Variant on every call
 
 
 def load_experiments(path: Path) -> ExperimentsConfig:

@@ -107,11 +107,10 @@ class Metrics:
         )
 
     def set_bundle(self, version: str) -> None:
-        if self.multiprocess:  # other workers' files keep their values: zero ours, never clear
-            for old in self._versions - {version}:
-                self.bundle_info.labels(version=old).set(0)
-        else:
-            self.bundle_info.clear()
+        # Zero the versions this process served before rather than clearing them: in multiprocess
+        # mode other workers' files keep their values, and clear() is not supported there.
+        for old in self._versions - {version}:
+            self.bundle_info.labels(version=old).set(0)
         self._versions.add(version)
         self.bundle_info.labels(version=version).set(1)
 

@@ -115,6 +115,28 @@ class Recommender:
                 return None
         return int(raw or 0)  # type: ignore[arg-type]
 
+    async def recommend_cached(self, user_id: str, params: RecParams) -> bytes | None:
+        """An in-process cache hit, answered on the event loop: one async GET of the user's
+        generation and stored bytes (no thread hop). None: take ``recommend`` in a thread."""
+        a = assign(self.experiments, user_id)
+        bundle = self.holder.current
+        if a.variant.bundle or bundle is None:  # a pinned bundle may need loading: not on the loop
+            return None
+        lkey = self.cache.local_key(user_id, a.variant.name, bundle.version, params)
+        entry = self.cache.peek(lkey)
+        if entry is None:
+            return None
+        t = time.perf_counter()
+        try:
+            raw = await self.store.get_async(redis_keys.rec_cache_generation(user_id))
+        except StoreUnavailable:
+            return None
+        self.metrics.stage_latency.labels(stage="user_state").observe(time.perf_counter() - t)
+        if int(raw or 0) != entry[0]:  # the user's events made the entry stale (read-your-writes)
+            return None
+        self.cache.count_local(True)
+        return self._finish(user_id, entry[1], bundle, a, Trace(), True, uuid.uuid4().hex)
+
     def recommend(self, user_id: str, params: RecParams) -> bytes:
         """The response body (JSON bytes) for one request."""
         request_id = uuid.uuid4().hex
@@ -203,9 +225,10 @@ class Recommender:
                     self._served.pop(next(iter(self._served)))
                 m.coverage.set(len(seen) / max(1, len(bundle.items)))
             pos = bundle.position
-            ild = intra_list_diversity([bundle.genres_of[pos[i]] if i in pos else () for i in ids])
-            if ild is not None:
-                m.diversity.observe(ild)
+            if served.ild is None:  # once per served list, not per cache hit
+                served.ild = intra_list_diversity([bundle.genres_of[pos[i]] if i in pos else () for i in ids])
+            if served.ild is not None:
+                m.diversity.observe(served.ild)
             if self.settings.log_impressions:
                 self.impressions.submit(
                     request_id, user_id, served.items, bundle.version, variant, a.experiment

@@ -25,12 +25,13 @@ FORMAT = "v2"  # bumped when the stored bytes change shape (old entries become u
 _TAIL = b',"cached":false,"request_id":""}'
 
 
-@dataclass(frozen=True)
+@dataclass
 class ServedList:
     """A serialised response minus its per-request tail, and what metrics and impressions need."""
 
     prefix: bytes
     items: tuple[dict[str, str], ...]  # [{"item_id", "source"}] in served order
+    ild: float | None = None  # intra-list diversity, computed once when first served
 
     def body(self, cached: bool, request_id: str) -> bytes:
         flag = b"true" if cached else b"false"
@@ -79,21 +80,22 @@ class ResponseCache:
             for v in (getattr(p, f.name) for f in dataclasses.fields(p))
         ]
 
-    def local_key(self, user_id: str, variant: str, bundle_version: str, p: RecParams) -> str:
-        return f"{variant}:{user_id}:{self._hash([FORMAT, bundle_version, *self._params(p)])}"
+    @staticmethod
+    def local_key(user_id: str, variant: str, bundle_version: str, p: RecParams) -> tuple[object, ...]:
+        return (variant, user_id, bundle_version, p)  # RecParams is frozen: hashable, no encoding
 
     def key(self, user_id: str, variant: str, bundle_version: str, generation: int, p: RecParams) -> str:
         digest = self._hash([FORMAT, bundle_version, generation, *self._params(p)])
         return redis_keys.rec_cache(variant, user_id, digest)
 
-    def peek(self, local_key: str) -> tuple[int, ServedList] | None:
+    def peek(self, local_key: tuple[object, ...]) -> tuple[int, ServedList] | None:
         """The in-process entry and the generation it was computed at (not counted)."""
         return self.local.get(local_key)  # type: ignore[no-any-return]
 
     def count_local(self, hit: bool) -> None:
         self.metrics.cache.labels(layer="local", result="hit" if hit else "miss").inc()
 
-    def get(self, local_key: str, key: str, generation: int) -> ServedList | None:
+    def get(self, local_key: tuple[object, ...], key: str, generation: int) -> ServedList | None:
         """After an in-process miss: the Redis entry (kept in-process from then on)."""
         if self.ttl_s <= 0:
             return None
@@ -108,7 +110,7 @@ class ResponseCache:
         self.local.set(local_key, (generation, served))
         return served
 
-    def set(self, local_key: str, key: str, generation: int, served: ServedList) -> None:
+    def set(self, local_key: tuple[object, ...], key: str, generation: int, served: ServedList) -> None:
         self.local.set(local_key, (generation, served))
         if self.ttl_s <= 0:
             return

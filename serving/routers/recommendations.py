@@ -56,7 +56,10 @@ async def recommend(
         exclude_genres=frozenset(_csv(exclude_genres)),
         include_seen=include_seen,
     )
-    # The path is blocking (redis, onnxruntime): run it off the event loop. The body is already
-    # serialised (RecommendationResponse, cached as bytes), so FastAPI does no model work on it.
-    body = await run_in_threadpool(recommender.recommend, user_id, params)
+    # A hit of the in-process cache is answered here on the event loop (one async Redis GET);
+    # everything else is blocking (redis, onnxruntime) and runs off the loop. Either way the body
+    # is already serialised (RecommendationResponse, cached as bytes): FastAPI does no model work.
+    body = await recommender.recommend_cached(user_id, params)
+    if body is None:
+        body = await run_in_threadpool(recommender.recommend, user_id, params)
     return Response(content=body, media_type="application/json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lambdarec_contracts import redis_keys
-from lambdarec_contracts.events import stream_fields_to_record
+from lambdarec_contracts.events import impression_to_stream_fields, stream_fields_to_record
 from serving.events import EventService
 from serving.experiments import ExperimentsConfig
 from serving.impressions import ImpressionWriter
@@ -43,6 +43,22 @@ def test_many_lists_one_round_trip_in_order(redis_server, r):
         (f"req{n}", p) for n in range(30) for p in range(3)
     ]
     assert {g["user_id"] for g in got[:3]} == {"u0"} and got[0]["model_version"] == "v1"
+    # Byte for byte what EventService.log_impressions writes (the contract's encoding), also for a
+    # list served again (its entries are encoded once and reused).
+    items = served(2)
+    w.submit("again-1", "u9", items, "v1", "treatment", "exp")
+    w.submit("again-2", "u9", items, "v1", "treatment", "exp")
+    ts = [args[6] for args in w._pending]
+    w.flush()
+    want = [
+        impression_to_stream_fields(e)
+        for rid, t in zip(("again-1", "again-2"), ts, strict=True)
+        for e in EventService.impressions(rid, "u9", items, "v1", "treatment", "exp", t)
+    ]
+    tail = [
+        {k.decode(): v.decode() for k, v in f.items()} for _, f in r.xrange(redis_keys.IMPRESSIONS_STREAM)
+    ][-4:]
+    assert tail == want
     store.close()
 
 
@@ -54,7 +70,8 @@ def test_redis_down_counts_and_the_queue_stays_bounded(redis_server):
     for n in range(15):
         w.submit(f"req{n}", "u1", served(2), "v1", "default", None)
     assert len(w._pending) == 10  # the 5 oldest were dropped (and counted)
-    assert w.flush() == 0  # written nowhere, counted once for the failed batch
+    assert w.flush() == 0  # written nowhere
     text = metrics.exposition().decode()
-    assert 'lambdarec_degraded_responses_total{reason="impressions_not_logged"} 6.0' in text
+    # one per served list that was not logged: 5 dropped from the full queue + 10 in the failed batch
+    assert 'lambdarec_degraded_responses_total{reason="impressions_not_logged"} 15.0' in text
     store.close()

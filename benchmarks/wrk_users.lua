@@ -1,0 +1,26 @@
+-- wrk script (benchmarks.serving_pipeline): each request asks for the next user of USERS_FILE
+-- (uncached path), counting non-200 and degraded answers like wrk_count.lua.
+local threads = {}
+local users = {}
+local i = 0
+setup = function(thread) table.insert(threads, thread) end
+init = function(args)
+  degraded = 0; non200 = 0
+  for line in io.lines(os.getenv("USERS_FILE")) do users[#users + 1] = line end
+end
+request = function()
+  i = i % #users + 1
+  return wrk.format("GET", "/v1/recommendations/" .. users[i] .. "?k=10")
+end
+response = function(status, headers, body)
+  if status ~= 200 then
+    non200 = non200 + 1
+  elseif body and body:find('"degraded":true', 1, true) then
+    degraded = degraded + 1
+  end
+end
+done = function(summary, latency, requests)
+  local d, n = 0, 0
+  for _, t in ipairs(threads) do d = d + t:get("degraded"); n = n + t:get("non200") end
+  io.write(string.format("lambdarec-degraded %d\nlambdarec-non200 %d\n", d, n))
+end
