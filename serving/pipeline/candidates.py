@@ -109,7 +109,8 @@ def merge(named: Sequence[tuple[str, Proposal]]) -> Candidates:
     gen_ranks[cand, gen_all] = rank_all
     # The shown reason: lowest priority, first proposed among equals.
     by = np.lexsort((np.arange(len(cand)), prio_all, cand))
-    firsts = by[np.r_[True, cand[by][1:] != cand[by][:-1]]]
+    sorted_cand = cand[by]
+    firsts = by[np.concatenate(([True], sorted_cand[1:] != sorted_cand[:-1]))]
     reason_idx = np.empty(n, np.int64)
     reason_idx[cand[firsts]] = reason_all[firsts]
     return Candidates(

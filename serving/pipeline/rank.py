@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -32,9 +33,13 @@ def preferred_first(
     return order[np.argsort(~match, kind="stable")]
 
 
-def diversify(
-    order: Sequence[int], genres_of: Sequence[Sequence[str]], max_per_genre: int, window: int
-) -> list[int]:
+class GenreLookup(Protocol):
+    """Candidate key -> its genres (a list, a dict, or a lazy view)."""
+
+    def __getitem__(self, c: int, /) -> Sequence[str]: ...
+
+
+def diversify(order: Sequence[int], genres_of: GenreLookup, max_per_genre: int, window: int) -> list[int]:
     """At most ``max_per_genre`` items of one genre within the first ``window`` positions.
 
     Greedy: fill each of the first ``window`` slots with the best remaining item that keeps every
@@ -76,6 +81,16 @@ def explore(ranked: list[int], k: int, share: float, seed: str) -> list[int]:
     return out
 
 
+class _CandidateGenres:
+    """Candidate index -> genres, looked up only for the candidates diversify examines."""
+
+    def __init__(self, bundle: Bundle, positions: list[int]) -> None:
+        self.genres_of, self.positions = bundle.genres_of, positions
+
+    def __getitem__(self, c: int) -> Sequence[str]:
+        return self.genres_of[self.positions[c]]
+
+
 def rank(
     bundle: Bundle,
     cands: Candidates,
@@ -93,8 +108,9 @@ def rank(
     order = np.argsort(-cands.score, kind="stable")  # ties keep the generators' merge order
     if preferred_genres:
         order = preferred_first(bundle, order, cands.item_idx, preferred_genres)
-    genres_of = [bundle.genres_of[p] for p in cands.item_idx.tolist()]
-    ranked = diversify(order.tolist(), genres_of, max_per_genre, window)
+    ranked = diversify(
+        order.tolist(), _CandidateGenres(bundle, cands.item_idx.tolist()), max_per_genre, window
+    )
     ranked = explore(ranked, page_end, exploration_share, seed)
     return cands.take(np.asarray(ranked, np.int64))
 
