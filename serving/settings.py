@@ -46,7 +46,8 @@ class ServingSettings(UserStateLimits):
     bundle_path: Path | None = Field(default=None, alias="LAMBDAREC_BUNDLE_PATH")
     bundle_poll_s: float = Field(default=5.0, ge=0.0, alias="LAMBDAREC_BUNDLE_POLL_S")
 
-    # Latency budget of one recommendation request and of each candidate generator.
+    # Budgets of the in-memory part of one request and of each candidate generator, in the request
+    # thread's CPU time (waits for the GIL or a core under load do not count; see pipeline/run.py).
     latency_budget_ms: float = Field(default=150.0, gt=0, alias="LAMBDAREC_LATENCY_BUDGET_MS")
     generator_timeout_ms: float = Field(default=60.0, gt=0, alias="LAMBDAREC_GENERATOR_TIMEOUT_MS")
     # Comma-separated generator names, in tie-break priority order.

@@ -136,4 +136,4 @@ class PipelineInput:
     state: UserState
     # Trending windows in fallback order; None = the trending store could not be read.
     trending: tuple[TrendingWindow, ...] | None = ()
-    deadline: float = math.inf  # time.monotonic() after which generators are skipped
+    deadline: float = math.inf  # time.thread_time() (CPU) after which generators are skipped

@@ -56,10 +56,17 @@ def generator_names(configured: Sequence[str], cold: bool, params: RecParams) ->
 def retrieve(
     names: Sequence[str], ctx: GeneratorContext, timeout_s: float, deadline: float, trace: Trace
 ) -> list[tuple[str, Proposal]]:
-    """Run the generators inline, in configured order; a failed or overrunning one is left out."""
+    """Run the generators inline, in configured order; a failed or overrunning one is left out.
+
+    Time here is the request thread's CPU time (``time.thread_time``): generators are in-memory
+    work, so waiting for the GIL or a core while other requests run is not theirs to pay for (it
+    would turn load into degraded answers). A generator that burns more than ``timeout_s`` of CPU
+    is dropped and flagged; once ``deadline`` (CPU) has passed the rest are skipped. Store-bound
+    waits have their own limits (socket timeouts) in the load step.
+    """
     out = []
     for n in names:
-        t = time.monotonic()
+        t = time.thread_time()
         if t >= deadline:
             trace.degrade(f"generator_timeout:{n}")
             trace.generator_failures.append((n, "timeout"))
@@ -72,7 +79,7 @@ def retrieve(
             trace.degrade(f"generator_failed:{n}")
             trace.generator_failures.append((n, "error"))
             continue
-        if time.monotonic() - t > min(timeout_s, deadline - t):
+        if time.thread_time() - t > min(timeout_s, deadline - t):
             # In-memory generators cannot be pre-empted; one that overran is dropped and flagged.
             trace.degrade(f"generator_timeout:{n}")
             trace.generator_failures.append((n, "timeout"))

@@ -266,7 +266,11 @@ def test_slow_generator_is_cut_off_and_response_degrades(client_for, published, 
     from serving.pipeline.candidates import Proposal
 
     def slow(ctx):
-        time.sleep(1.0)
+        # In-memory work that runs away: 1 s of this thread's CPU (the timeout counts CPU time,
+        # not waits for the GIL or a core under load).
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < 1.0:
+            pass
         return Proposal.empty()
 
     monkeypatch.setitem(generators.GENERATORS, "slow", slow)
