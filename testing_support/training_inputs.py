@@ -27,6 +27,13 @@ from pathlib import Path
 
 # The DAGs' defaults (dags/lambdarec_common.py): weekly snapshots and the window they cover.
 SNAPSHOT_WEEKS = 8
+_SIZE_FLAGS = {
+    "users": ("n_users", 150),
+    "items": ("n_items", 90),
+    "interactions": ("n_interactions", 4000),
+    "days": ("days", 60),
+    "seed": ("seed", 3),
+}
 
 
 def write_marts(data_dir: Path, ds: str, **sizes: int) -> None:
@@ -86,23 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--ds", type=dt.date.fromisoformat, required=True)
-    p.add_argument("--users", type=int, default=150)
-    p.add_argument("--items", type=int, default=90)
-    p.add_argument("--interactions", type=int, default=4000)
-    p.add_argument("--days", type=int, default=60)
-    p.add_argument("--seed", type=int, default=3)
+    # flag -> (keyword of training.synthetic.generate, default): the tests' tiny data set
+    for flag, (_, default) in _SIZE_FLAGS.items():
+        p.add_argument(f"--{flag}", type=int, default=default)
     p.add_argument("--snapshot-weeks", type=int, default=SNAPSHOT_WEEKS)
-    a = p.parse_args(argv)
-    path = build(
-        a.data_dir,
-        a.ds,
-        a.snapshot_weeks,
-        n_users=a.users,
-        n_items=a.items,
-        n_interactions=a.interactions,
-        days=a.days,
-        seed=a.seed,
-    )
+    a = vars(p.parse_args(argv))
+    sizes = {keyword: a[flag] for flag, (keyword, _) in _SIZE_FLAGS.items()}
+    path = build(a["data_dir"], a["ds"], a["snapshot_weeks"], **sizes)
     print(path)
     return 0
 
