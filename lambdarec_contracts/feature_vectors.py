@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .features import ITEM_FEATURES, ITEM_STATS_VIEW, USER_FEATURES, USER_STATS_VIEW, feature_ref, full_name
-from .tables import GENRE_ALIASES, GENRES
+from .tables import GENRES
 
 _GENRE_INDEX = {g: i for i, g in enumerate(GENRES)}
 # Full names of the features the vectors read, computed once (the functions run per item).
@@ -44,9 +44,11 @@ def _log1p(v: Any) -> float:
 
 
 def genre_multi_hot(genres: Iterable[str] | None) -> np.ndarray:
+    """One slot per GENRES name. Genres arrive canonical (dbt staging maps them, Spark asserts it),
+    so no aliases are resolved here; a name outside the vocabulary still lands in "(other)" rather
+    than failing a request."""
     out = np.zeros(len(GENRES), dtype=np.float32)
     for g in () if genres is None else genres:
-        g = GENRE_ALIASES.get(g, g)
         out[_GENRE_INDEX.get(g, _GENRE_INDEX["(other)"])] = 1.0
     return out
 

@@ -136,7 +136,8 @@ GENRES = (
     "Western",
     "(other)",
 )
-# MovieLens 100k spells one genre differently.
+# Source spellings dbt staging maps onto GENRES (its genre_aliases seed must equal this; a test
+# checks). Only dbt staging applies them: later layers receive canonical names.
 GENRE_ALIASES = {"Children's": "Children", "unknown": "(other)", "(no genres listed)": "(other)"}
 
 # --- training sets (pipeline env, Feast get_historical_features, full_feature_names=True) ---

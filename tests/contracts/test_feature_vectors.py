@@ -47,7 +47,7 @@ def test_item_vector_values_and_unknowns() -> None:
             "item_stats__bayes_rating": 3.0,
             "item_stats__trending_score": 42.0,  # clipped to 10 -> 1.0
             "item_stats__year": 1995,
-            "item_stats__genres": np.array(["Children's", "Nonsense"]),  # alias + unknown, as numpy
+            "item_stats__genres": np.array(["Children", "Nonsense"]),  # canonical + unknown, as numpy
         }
     )
     assert v.shape == (len(ITEM_VECTOR_NAMES),)
