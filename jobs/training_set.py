@@ -7,6 +7,11 @@ rating, event_type, label) plus every feature of ``retrieval_v1`` and ``ranker_v
 ``<view>__<feature>``, each as of the interaction's timestamp (Feast's point-in-time join: a
 feature row is visible only if its event_timestamp <= the interaction's). Writes
 ``training_sets/ds=<ds>/training_set.parquet`` atomically (temp file + rename).
+
+``--engine spark`` (default) runs the join as a Spark as-of join (``jobs.training_set_spark``,
+the ``jobs.features`` Spark settings apply) and streams the result into the file one row group
+at a time; ``--engine feast`` runs Feast's ``get_historical_features`` (one view at a time, all
+in memory). Both give the same rows, values and column types.
 """
 
 from __future__ import annotations
@@ -19,16 +24,23 @@ import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feature_repo.feast_settings import FeastSettings, open_store
 from lambdarec_contracts.features import RANKER_SERVICE, RETRIEVAL_SERVICE
 from lambdarec_contracts.tables import FCT_INTERACTIONS, TRAINING_SET_FILE
 
-log = logging.getLogger("jobs.training_set")
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
+log = logging.getLogger("jobs.training_set")
+ENGINES = ("spark", "feast")
+
+ROW_COLUMN = "_row"
 LABEL_COLUMNS = ["user_id", "item_id", "event_timestamp", "rating", "event_type", "label"]
 
 
@@ -99,13 +111,18 @@ def _integer_columns(store, refs: list[str]) -> list[str]:
     return columns
 
 
-def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.DataFrame:
-    """The point-in-time training set for interactions in [start, ds]."""
+def _mart(settings: FeastSettings, ds: date, start: date) -> Path:
     if start > ds:
         raise TrainingSetError(f"--start {start} is after --ds {ds}")
     mart = settings.marts_dir / f"{FCT_INTERACTIONS}.parquet"
     if not mart.exists():
         raise TrainingSetError(f"{mart} is missing (run dbt first)")
+    return mart
+
+
+def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.DataFrame:
+    """The point-in-time training set for interactions in [start, ds] (Feast engine, in memory)."""
+    mart = _mart(settings, ds, start)
     interactions = pd.read_parquet(
         mart, columns=["user_id", "item_id", "rating", "event_type", "event_ts", "is_positive"]
     )
@@ -163,6 +180,159 @@ def write_training_set(frame: pd.DataFrame, settings: FeastSettings, ds: date) -
     return target
 
 
+def build_training_set_spark(
+    settings: FeastSettings, ds: date, start: date, spark: SparkSession | None = None
+) -> tuple[Path, int]:
+    """The same training set via a Spark as-of join, streamed to its file; (path, rows)."""
+    from jobs.features.session import job_session
+    from jobs.features.settings import FeaturesSettings
+
+    mart = _mart(settings, ds, start)
+    store = open_store(settings)
+    refs = service_feature_refs(store, [RETRIEVAL_SERVICE, RANKER_SERVICE])
+    available, missing = split_by_offline_data(store, refs)
+    if missing:
+        log.warning(
+            "no offline data yet for %s: those columns are null", sorted({r.split(":")[0] for r in missing})
+        )
+    if spark is not None:
+        return _join_and_write(spark, store, settings, mart, ds, start, refs, available, missing)
+    from pydantic import ValidationError
+
+    try:
+        features_settings = FeaturesSettings(LAMBDAREC_DATA_DIR=str(settings.data_dir))
+    except ValidationError as exc:
+        raise TrainingSetError(f"invalid Spark settings: {exc}") from exc
+    with job_session(features_settings, "lambdarec-training-set") as session:
+        return _join_and_write(session, store, settings, mart, ds, start, refs, available, missing)
+
+
+def _view_sources(store, available: list[str]):
+    from jobs.training_set_spark import ViewSource
+
+    sources = []
+    for view_refs in _group_by_view(available):
+        view = store.get_feature_view(view_refs[0].split(":", 1)[0])
+        sources.append(
+            ViewSource(
+                name=view.name,
+                join_key=view.join_keys[0],
+                timestamp_field=view.batch_source.timestamp_field,
+                ttl=view.ttl,
+                path=view.batch_source.path,
+                features=[r.split(":", 1)[1] for r in view_refs],
+            )
+        )
+    return sources
+
+
+def _join_and_write(spark, store, settings, mart, ds, start, refs, available, missing) -> tuple[Path, int]:
+    import shutil
+
+    from pyspark.sql import functions as F
+
+    from jobs.training_set_spark import ROW, point_in_time_join
+
+    t0 = time.perf_counter()
+    event_ts = F.col("event_ts")
+    if pa.types.is_timestamp(unit := pq.read_schema(mart).field("event_ts").type) and unit.unit == "ns":
+        # pandas writes nanoseconds, which Spark only reads as a long; Feast's path reads them too.
+        spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+        event_ts = F.timestamp_micros(F.floor(F.col("event_ts") / 1000))
+    interactions = spark.read.parquet(str(mart)).withColumn(ROW, F.monotonically_increasing_id())
+    interactions = interactions.withColumn("event_ts", event_ts)
+    event_date = F.to_date(F.col("event_ts"))
+    entities = interactions.where((event_date >= F.lit(start)) & (event_date <= F.lit(ds))).select(
+        ROW,
+        F.col("user_id").cast("string").alias("user_id"),
+        F.col("item_id").cast("string").alias("item_id"),
+        F.col("event_ts").alias("event_timestamp"),
+        F.col("rating").cast("double").alias("rating"),
+        F.col("event_type").cast("string").alias("event_type"),
+        F.coalesce(F.col("is_positive"), F.lit(False)).cast("long").alias("label"),
+    )
+    if entities.isEmpty():
+        raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
+    joined = point_in_time_join(spark, entities, _view_sources(store, available))
+    columns = [c.replace(":", "__") for c in available]
+    out_dir = settings.training_sets_dir / f"ds={ds.isoformat()}"
+    staging = out_dir / f".{TRAINING_SET_FILE}.parts"
+    shutil.rmtree(staging, ignore_errors=True)
+    joined.select(ROW, *LABEL_COLUMNS, *columns).write.parquet(str(staging))
+    int_columns = _integer_columns(store, available)
+    target, rows = _concat_parts(
+        staging, out_dir, [r.replace(":", "__") for r in refs], set(columns), int_columns
+    )
+    shutil.rmtree(staging, ignore_errors=True)
+    log.info(
+        "point-in-time join (Spark) of %d rows x %d features in %.2fs",
+        rows,
+        len(refs),
+        time.perf_counter() - t0,
+    )
+    return target, rows
+
+
+def _target_schema(spark_schema: pa.Schema, columns: list[str], present: set[str]) -> pa.Schema:
+    """The Feast path's Arrow types: ns UTC timestamps (pandas), lists with ``item`` fields,
+    null type for features whose view has no offline data yet."""
+    fields = []
+    for name in columns:
+        if name not in present:
+            fields.append(pa.field(name, pa.null()))
+            continue
+        kind = spark_schema.field(name).type
+        if pa.types.is_timestamp(kind):
+            kind = pa.timestamp("ns", tz="UTC")
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            kind = pa.list_(kind.value_type)
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
+
+
+def _with_pandas_metadata(table: pa.Table, int_columns: list[str]) -> pa.Schema:
+    """The schema plus the pandas metadata the Feast path's ``to_parquet`` writes (nullable Int64
+    integer features), so ``pd.read_parquet`` gives the same dtypes either way."""
+    frame = table.slice(0, 1).to_pandas()
+    for column in int_columns:
+        frame[column] = frame[column].astype("Int64")
+    return pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False).schema
+
+
+def _concat_parts(
+    staging: Path, out_dir: Path, feature_columns: list[str], present: set[str], int_columns: list[str]
+) -> tuple[Path, int]:
+    """Spark's part files, in order, into one Parquet file, one row group at a time."""
+    parts = sorted(staging.glob("part-*.parquet"))
+    target = out_dir / TRAINING_SET_FILE
+    tmp = out_dir / f".{TRAINING_SET_FILE}.tmp"
+    columns = LABEL_COLUMNS + feature_columns
+    writer, schema, rows = None, None, 0
+    try:
+        for part in parts:
+            pf = pq.ParquetFile(part)
+            for i in range(pf.num_row_groups):
+                group = pf.read_row_group(i)
+                n = group.num_rows
+                if schema is None:
+                    schema = _target_schema(group.schema, columns, present | set(LABEL_COLUMNS))
+                arrays = [group.column(f.name).cast(f.type) if n and f.type != pa.null() and f.name in group.schema.names
+                          else pa.nulls(n, f.type) for f in schema]  # fmt: skip
+                table = pa.Table.from_arrays(arrays, schema=schema)
+                if writer is None:
+                    schema = _with_pandas_metadata(table, int_columns)
+                    writer = pq.ParquetWriter(tmp, schema)
+                writer.write_table(table.replace_schema_metadata(schema.metadata))
+                rows += n
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise TrainingSetError("the Spark join wrote no rows")
+    os.replace(tmp, target)
+    return target, rows
+
+
 def _iso_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -174,16 +344,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.training_set", description=__doc__.split("\n")[0])
     parser.add_argument("--ds", required=True, type=_iso_date, help="last interaction date (inclusive)")
     parser.add_argument("--start", required=True, type=_iso_date, help="first interaction date (inclusive)")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="spark", help="spark: Spark as-of join (default); feast: Feast's"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     settings = FeastSettings()
     try:
-        frame = build_training_set(settings, args.ds, args.start)
+        if args.engine == "spark":
+            target, rows = build_training_set_spark(settings, args.ds, args.start)
+        else:
+            frame = build_training_set(settings, args.ds, args.start)
+            target, rows = write_training_set(frame, settings, args.ds), len(frame)
     except TrainingSetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    target = write_training_set(frame, settings, args.ds)
-    log.info("wrote %s (%d rows, %d columns)", target, len(frame), len(pq.read_schema(target)))
+    log.info("wrote %s (%d rows, %d columns)", target, rows, len(pq.read_schema(target)))
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,8 +49,27 @@ def build_spark_session(
         # Keep Spark's scratch data out of the current directory.
         .config("spark.sql.warehouse.dir", str(settings.data_dir / "spark-warehouse"))
     )
+    if settings.spark_executor_memory:
+        builder = builder.config("spark.executor.memory", settings.spark_executor_memory)
     for key, value in {**settings.spark_conf, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+@contextmanager
+def job_session(settings: FeaturesSettings, app_name: str) -> Iterator[SparkSession]:
+    """The session for one job step: the process's active one if any (left running: a caller such
+    as a test owns it), else a new one, stopped at the end."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    spark = build_spark_session(settings, app_name=app_name)
+    try:
+        yield spark
+    finally:
+        spark.stop()

@@ -1,0 +1,91 @@
+"""The point-in-time join of the training set on Spark (what Feast's ``get_historical_features`` does).
+
+For every interaction and every feature view: the view's row of the same entity with the latest
+``event_timestamp <= the interaction's`` (and, when the view has a TTL, ``>= interaction - TTL``),
+else nulls. Done as an as-of join: interaction and feature timestamps of one key are sorted
+together and the last feature timestamp seen is carried forward (a feature row at exactly the
+interaction's time counts), then the feature values are joined on (key, that timestamp). One
+sort per view instead of Feast's merge of every interaction with every row of its entity, and
+an entity whose rows all lie after an interaction just gets nulls for that view (Feast's Dask
+store drops such rows). The result keeps the interactions' order (``_row``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+ROW = "_row"
+EVENT_TS = "event_timestamp"
+
+
+@dataclass(frozen=True)
+class ViewSource:
+    """One feature view as the join needs it (read from the Feast registry)."""
+
+    name: str
+    join_key: str
+    timestamp_field: str
+    ttl: timedelta | None  # None or 0: no lower bound
+    path: str
+    features: list[str]
+
+    def column(self, feature: str) -> str:
+        return f"{self.name}__{feature}"
+
+
+def _asof_column(view: ViewSource) -> str:
+    return f"_asof_{view.name}"
+
+
+def _with_asof(entities: DataFrame, features: DataFrame, view: ViewSource) -> DataFrame:
+    """``entities`` plus the timestamp of the feature row each interaction sees (or null)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    key, asof = view.join_key, _asof_column(view)
+    stamps = features.select(F.col(key), F.col("_fts").alias("_t"), F.col("_fts"), F.lit(0).alias("_kind"))
+    rows = entities.withColumn("_t", F.col(EVENT_TS)).withColumn("_kind", F.lit(1))
+    together = rows.unionByName(stamps, allowMissingColumns=True)
+    # Features sort before interactions at the same instant: a row stamped t is visible at t.
+    order = Window.partitionBy(key).orderBy("_t", "_kind").rowsBetween(Window.unboundedPreceding, 0)
+    seen = together.withColumn(asof, F.last("_fts", ignorenulls=True).over(order)).where(F.col("_kind") == 1)
+    if view.ttl:
+        oldest = F.col(EVENT_TS) - F.expr(f"INTERVAL {int(view.ttl.total_seconds())} SECONDS")
+        seen = seen.withColumn(asof, F.when(F.col(asof) >= oldest, F.col(asof)))
+    return seen.drop("_t", "_kind", "_fts")
+
+
+def _feature_rows(spark: SparkSession, view: ViewSource) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    df = spark.read.parquet(view.path)
+    # Two rows of one entity at the same instant: keep one (Feast keeps one too).
+    return df.select(
+        F.col(view.join_key), F.col(view.timestamp_field).alias("_fts"), *[F.col(f) for f in view.features]
+    ).dropDuplicates([view.join_key, "_fts"])
+
+
+def point_in_time_join(spark: SparkSession, entities: DataFrame, views: Sequence[ViewSource]) -> DataFrame:
+    """``entities`` (``_row``, join keys, ``event_timestamp``, label columns) with every view's
+    features as ``<view>__<feature>``, each as of the row's ``event_timestamp``; ordered by ``_row``."""
+    from pyspark.sql import functions as F
+
+    sources = {v.name: _feature_rows(spark, v) for v in views}
+    joined = entities
+    for view in views:  # first find the matching timestamps on slim rows, one sort per view
+        joined = _with_asof(joined, sources[view.name], view)
+    for view in views:  # then fetch the values: an equi-join on (key, timestamp)
+        values = sources[view.name].select(
+            F.col(view.join_key).alias("_k"),
+            F.col("_fts"),
+            *[F.col(f).alias(view.column(f)) for f in view.features],
+        )
+        cond = (F.col(view.join_key) == F.col("_k")) & (F.col(_asof_column(view)) == F.col("_fts"))
+        joined = joined.join(values, cond, "left").drop("_k", "_fts", _asof_column(view))
+    return joined.orderBy(ROW)
