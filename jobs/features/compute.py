@@ -51,6 +51,7 @@ class FeatureJobArgs(BaseModel):
     trending_smoothing: float = Field(default=1.0, gt=0)
     cooc_history_len: int = Field(default=50, ge=2)
     cooc_window_days: int | None = Field(default=None, ge=1)
+    cooc_max_users_per_item: int = Field(default=1000, ge=0)  # 0: every user
 
     @model_validator(mode="after")
     def _check(self) -> FeatureJobArgs:
@@ -87,6 +88,12 @@ def parse_args(argv: list[str] | None = None) -> FeatureJobArgs:
         "--cooc-history-len", type=int, default=50, help="recent positives per user used for pairs"
     )
     p.add_argument("--cooc-window-days", type=int, default=None, help="only positives this recent form pairs")
+    p.add_argument(
+        "--cooc-max-users-per-item",
+        type=int,
+        default=1000,
+        help="most recent positive users per item that form pairs (0: all; default 1000)",
+    )
     ns = p.parse_args(argv)
     values = vars(ns)
     values["tables"] = tuple(t.strip() for t in ns.tables.split(",") if t.strip())
@@ -105,6 +112,7 @@ def run(spark: SparkSession, settings: FeaturesSettings, args: FeatureJobArgs) -
         trending_smoothing=args.trending_smoothing,
         cooc_history_len=args.cooc_history_len,
         cooc_window_days=args.cooc_window_days,
+        cooc_max_users_per_item=args.cooc_max_users_per_item or None,
     )
     marts = read_marts(spark, settings.marts_dir)
     # Every snapshot re-reads the same inputs; keep them in memory (spilling if they must).
@@ -154,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     from .session import build_spark_session
     from .settings import FeaturesSettings
 
-    settings = FeaturesSettings()
+    try:
+        settings = FeaturesSettings()
+    except ValidationError as exc:
+        msgs = "; ".join(e["msg"] for e in exc.errors())
+        print(f"jobs.features: invalid Spark settings: {msgs}", file=sys.stderr)
+        return 2
     try:
         # Cheap checks first: a missing mart should not cost a JVM start-up.
         check_mart_files(Path(settings.marts_dir))

@@ -32,6 +32,9 @@ class FeatureParams:
     trending_smoothing: float = 1.0  # pseudo-count in the trending score's denominator
     cooc_history_len: int = 50  # most recent positives per user that form co-occurrence pairs
     cooc_window_days: int | None = None  # only positives this recent form pairs (None: all history)
+    # Users per item that form pairs: its most recent positives (None: all). Bounds the pairs a
+    # very popular item brings into the self-join; exact for items with fewer positive users.
+    cooc_max_users_per_item: int | None = 1000
     cooc_neighbours: int = COOC_NEIGHBOURS
     recent_len: int = RECENT_HISTORY_LEN
 
@@ -44,6 +47,8 @@ class FeatureParams:
             raise ValueError("cooc_history_len must be >= 2 (a pair needs two items)")
         if self.cooc_window_days is not None and self.cooc_window_days < 1:
             raise ValueError("cooc_window_days must be >= 1")
+        if self.cooc_max_users_per_item is not None and self.cooc_max_users_per_item < 2:
+            raise ValueError("cooc_max_users_per_item must be >= 2 (a count needs two users to rank)")
         if self.cooc_neighbours < 1 or self.recent_len < 1:
             raise ValueError("cooc_neighbours and recent_len must be >= 1")
 
@@ -198,6 +203,10 @@ def cooc_neighbours(interactions: DataFrame, ds: dt.date, params: FeatureParams 
     ``cooc_history_len`` most recent distinct positive items (optionally only positives within
     ``cooc_window_days`` of the snapshot). Capping each user's history bounds the pairs a heavy
     user contributes to cap*(cap-1), instead of growing quadratically with their history.
+    Before the self-join each item also keeps only its ``cooc_max_users_per_item`` most recent
+    positive users (top-k per item): a blockbuster liked by most users otherwise pairs with
+    every item of every history, which is where the join's rows come from. A pair is then
+    counted over the users kept on both sides; items below the cap are counted exactly.
     Ties are broken by neighbour item_id ascending. Items without neighbours get no row here.
     """
     params = params or FeatureParams()
@@ -209,8 +218,14 @@ def cooc_neighbours(interactions: DataFrame, ds: dt.date, params: FeatureParams 
     history = (
         per_item.withColumn("_rn", F.row_number().over(latest))
         .where(F.col("_rn") <= params.cooc_history_len)
-        .select("user_id", "item_id")
+        .select("user_id", "item_id", "_ts")
     )
+    if params.cooc_max_users_per_item is not None:
+        recent_users = Window.partitionBy("item_id").orderBy(F.col("_ts").desc(), F.col("user_id").asc())
+        history = history.withColumn("_un", F.row_number().over(recent_users)).where(
+            F.col("_un") <= params.cooc_max_users_per_item
+        )
+    history = history.select("user_id", "item_id")
     a, b = history.alias("a"), history.alias("b")
     pairs = a.join(b, (F.col("a.user_id") == F.col("b.user_id")) & (F.col("a.item_id") != F.col("b.item_id")))
     counts = pairs.groupBy(F.col("a.item_id").alias("item_id"), F.col("b.item_id").alias("other")).agg(

@@ -196,3 +196,38 @@ def test_snapshot_of_an_earlier_day_sees_less(spark, make_interactions, make_ite
     assert by_user == {"u1": (2, 4, 4)}
     # PySpark returns naive datetimes in the driver's local zone; astimezone() reads them as such.
     assert rows[0].event_timestamp.astimezone(dt.UTC) == dt.datetime(2024, 1, 5, tzinfo=dt.UTC)
+
+
+def test_cooc_per_item_user_cap_prunes_before_the_join(spark, make_interactions):
+    """Top-k users per item: with a cap of 2 only the two most recent likers of the blockbuster
+    pair it with anything; uncapped (None) every liker counts, and items under the cap are exact."""
+    events = [(f"v{u}", "hit", None, "like", f"2024-01-0{u} 10:00:00") for u in range(1, 6)]
+    events += [
+        ("v1", "a", None, "like", "2024-01-01 09:00:00"),
+        ("v2", "a", None, "like", "2024-01-02 09:00:00"),
+    ]
+    events += [
+        ("v4", "b", None, "like", "2024-01-04 09:00:00"),
+        ("v5", "b", None, "like", "2024-01-05 09:00:00"),
+    ]
+    events += [("v3", "b", None, "like", "2024-01-03 09:00:00")]
+    frame = make_interactions(events)
+    exact = {
+        r.item_id: r.cooc_items
+        for r in cooc_neighbours(frame, DS, FeatureParams(cooc_max_users_per_item=None)).collect()
+    }
+    # hit: liked with b by v3, v4, v5 (3 users) and with a by v1, v2 (2 users)
+    assert exact["hit"] == ["b", "a"]
+    capped = {
+        r.item_id: r.cooc_items
+        for r in cooc_neighbours(frame, DS, FeatureParams(cooc_max_users_per_item=2)).collect()
+    }
+    # hit keeps v5, v4 only: a is no longer reachable from it; b (3 likers) keeps v5, v4 too
+    assert capped["hit"] == ["b"]
+    assert "a" not in capped  # its likers were pruned from hit's side, its only neighbour
+    assert capped["b"] == ["hit"]
+    # the default cap (1000) changes nothing at this size
+    default = {r.item_id: r.cooc_items for r in cooc_neighbours(frame, DS).collect()}
+    assert default == exact
+    with pytest.raises(ValueError, match="cooc_max_users_per_item"):
+        FeatureParams(cooc_max_users_per_item=1)
