@@ -8,8 +8,12 @@ Turns the raw data of one day's snapshot into fresh online features.
 online store keeps its last good values) → `spark_features` (user/item features as of the
 end of `ds`, plus weekly snapshots for point-in-time training sets) → `text_embeddings`
 (OpenAI when `OPENAI_API_KEY` is set, the local MiniLM model otherwise; incremental) →
-`feast_materialize` (`feast apply` + incremental materialization into Redis) →
+`feast_materialize` (`feast apply` + materialization into Redis by a Spark job) →
 emits the **lambdarec_online_features** asset, which schedules `train_models`.
+
+The Spark steps run where `SPARK_MASTER` points (`local[*]` by default, a cluster's
+`spark://host:7077`); a run's conf may override `spark_master`, `spark_driver_memory`,
+`spark_executor_memory`.
 
 Every task is idempotent for its data interval: re-running a day rewrites that day's
 partitions and re-materializes the same values.
@@ -32,6 +36,8 @@ from dags.lambdarec_common import (
     START_DATE,
     cli,
     python_of,
+    spark_cli,
+    spark_env,
 )
 
 
@@ -79,12 +85,14 @@ def build_features_daily() -> None:
         doc_md="PySpark user and item features as of the end of `ds` (one `ds=` partition per "
         f"snapshot, overwritten on re-run), plus {SNAPSHOT_WEEKS} weekly snapshots before it so "
         "training sets can be point-in-time correct.",
-        bash_command=cli(
+        bash_command=spark_cli(
             "pipeline",
             "jobs.features",
             "--ds {{ ds }}",
             f"--backfill-from {{{{ macros.ds_add(ds, -{7 * SNAPSHOT_WEEKS}) }}}} --every 7",
         ),
+        env=spark_env(),
+        append_env=True,
     )
     text_embeddings = BashOperator(
         task_id="text_embeddings",
@@ -94,7 +102,7 @@ def build_features_daily() -> None:
     feast_materialize = BashOperator(
         task_id="feast_materialize",
         doc_md="`feast apply` (idempotent) and materialization of the interval into the Redis online store.",
-        bash_command=cli(
+        bash_command=spark_cli(
             "pipeline",
             "jobs.materialize",
             "--apply",
@@ -102,6 +110,8 @@ def build_features_daily() -> None:
             "--start {{ ds }}T00:00:00+00:00",
             "--end {{ macros.ds_add(ds, 1) }}T00:00:00+00:00",
         ),
+        env=spark_env(),
+        append_env=True,
     )
 
     @task(outlets=[FEATURES_ASSET], doc_md="Announces fresh online features for `ds` (asset event).")

@@ -50,6 +50,35 @@ def python_of(env: str) -> str:
     return f'"${{LAMBDAREC_{env.upper()}_PYTHON:-${{LAMBDAREC_VENVS:-{REPO_ROOT}/.venvs}}/{env}/bin/python}}"'
 
 
+# The Spark steps (jobs.features, jobs.materialize, jobs.training_set) read these from their
+# environment: the worker's (local[*] and 2g by default; SPARK_MASTER=spark://host:7077 on a
+# cluster), or a run's conf, e.g. {"spark_master": "spark://spark-master:7077",
+# "spark_executor_memory": "4g"}. Conf values reach bash only as environment variables, and
+# jobs.features.settings validates them before a JVM starts.
+SPARK_SETTINGS = {
+    "spark_master": "SPARK_MASTER",
+    "spark_driver_memory": "SPARK_DRIVER_MEMORY",
+    "spark_executor_memory": "SPARK_EXECUTOR_MEMORY",
+}
+
+
+def spark_env() -> dict[str, str]:
+    """BashOperator ``env`` (with ``append_env=True``): each run-conf override, empty when not given."""
+    return {
+        f"LAMBDAREC_RUN_{var}": f"{{{{ (dag_run.conf or {{}}).get('{key}', '') if dag_run else '' }}}}"
+        for key, var in SPARK_SETTINGS.items()
+    }
+
+
+def spark_cli(env: str, module: str, *args: str) -> str:
+    """``cli`` for a Spark step: a run's conf overrides the worker's Spark settings."""
+    overrides = "".join(
+        f'if [ -n "${{LAMBDAREC_RUN_{var}:-}}" ]; then export {var}="$LAMBDAREC_RUN_{var}"; fi; '
+        for var in SPARK_SETTINGS.values()
+    )
+    return cli(env, module, *args).replace(f"cd {REPO_ROOT}; ", f"cd {REPO_ROOT}; {overrides}", 1)
+
+
 def cli(env: str, module: str, *args: str) -> str:
     """A bash command that runs ``python -m module args`` from the repo root, failing loudly."""
     return f"set -euo pipefail; cd {REPO_ROOT}; exec {python_of(env)} -m {module} {' '.join(args)}"

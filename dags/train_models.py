@@ -30,6 +30,8 @@ from dags.lambdarec_common import (
     START_DATE,
     TRAINING_WINDOW_DAYS,
     cli,
+    spark_cli,
+    spark_env,
 )
 
 TRAINING_PYTHON = os.environ.get(
@@ -95,12 +97,14 @@ def train_models() -> None:
 
     training_set = BashOperator(
         task_id="training_set",
-        doc_md="Feast `get_historical_features` over the feature services: one point-in-time row per interaction.",
+        doc_md="Point-in-time training set over the feature services (Spark as-of join, equal to Feast's "
+        "`get_historical_features`): one row per interaction.",
         # Values reach bash as environment variables, never as command text.
-        bash_command=cli("pipeline", "jobs.training_set", '--ds "$TRAIN_DS"', '--start "$TRAIN_START"'),
+        bash_command=spark_cli("pipeline", "jobs.training_set", '--ds "$TRAIN_DS"', '--start "$TRAIN_START"'),
         env={
             "TRAIN_DS": "{{ ti.xcom_pull(task_ids='resolve_ds') }}",
             "TRAIN_START": f"{{{{ macros.ds_add(ti.xcom_pull(task_ids='resolve_ds'), -{TRAINING_WINDOW_DAYS}) }}}}",
+            **spark_env(),
         },
         append_env=True,
     )

@@ -301,23 +301,31 @@ def _materialize_with_spark(
     views: Sequence[str],
     spark: SparkSession | None,
 ) -> dict[str, float]:
-    from jobs.features.session import build_spark_session
+    from contextlib import nullcontext
+
+    from pydantic import ValidationError
+
+    from jobs.features.session import job_session
     from jobs.features.settings import FeaturesSettings
     from jobs.materialize_spark import UnsupportedForSpark, write_view
 
-    own_session = spark is None
-    if own_session:
-        spark = build_spark_session(
-            FeaturesSettings(LAMBDAREC_DATA_DIR=str(settings.data_dir)), app_name="lambdarec-materialize"
-        )
-    timings: dict[str, float] = {}
     try:
+        spark_settings = FeaturesSettings(LAMBDAREC_DATA_DIR=str(settings.data_dir))
+    except ValidationError as exc:
+        raise MaterializeError(f"invalid Spark settings: {exc}") from exc
+    session = (
+        nullcontext(spark) if spark is not None else job_session(spark_settings, "lambdarec-materialize")
+    )
+    timings: dict[str, float] = {}
+    with session as active:
         for view in views:
             partitioned = SOURCES[view].partitioned
             view_start = _view_start(view, start)
             paths = source_paths(settings, view, start, end)
             try:
-                result = write_view(spark, store, view, paths, view_start, end, include_start=not partitioned)
+                result = write_view(
+                    active, store, view, paths, view_start, end, include_start=not partitioned
+                )
             except UnsupportedForSpark as exc:
                 raise MaterializeError(str(exc)) from exc
             # What Feast's materialize records: the interval, for `feast materialize-incremental`
@@ -334,9 +342,6 @@ def _materialize_with_spark(
                 result.seconds,
                 result.rows / result.seconds if result.seconds else 0.0,
             )
-    finally:
-        if own_session:
-            spark.stop()
     return timings
 
 

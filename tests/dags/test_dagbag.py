@@ -108,3 +108,48 @@ def test_xcom_values_reach_bash_only_through_env(dagbag) -> None:
     for task_id in ("training_set", "publish_bundle"):
         task = dag.get_task(task_id)
         assert "xcom_pull" not in task.bash_command and "xcom_pull" in str(task.env), task_id
+
+
+SPARK_TASKS = {
+    "build_features_daily": ["spark_features", "feast_materialize"],
+    "train_models": ["training_set"],
+}
+
+
+def test_spark_steps_take_spark_settings_from_the_worker_or_the_run(dagbag, tmp_path: Path) -> None:
+    """Every Spark step carries the run-conf overrides in its env (never in the command text), and
+    its bash prologue exports them over the worker's SPARK_* settings, or keeps the worker's."""
+    import os
+    import subprocess
+
+    from dags.lambdarec_common import SPARK_SETTINGS, spark_cli
+
+    for dag_id, task_ids in SPARK_TASKS.items():
+        for task_id in task_ids:
+            task = dagbag.dags[dag_id].get_task(task_id)
+            assert "dag_run" not in task.bash_command, task_id
+            for key, var in SPARK_SETTINGS.items():
+                assert f"'{key}'" in task.env[f"LAMBDAREC_RUN_{var}"], (task_id, key)
+                assert f"LAMBDAREC_RUN_{var}" in task.bash_command, (task_id, var)
+            assert task.append_env, task_id
+
+    fake_python = tmp_path / "python"
+    fake_python.write_text(
+        '#!/bin/sh\necho "$SPARK_MASTER|$SPARK_DRIVER_MEMORY|${SPARK_EXECUTOR_MEMORY:-unset}"\n'
+    )
+    fake_python.chmod(0o755)
+    base = {"PATH": os.environ["PATH"], "LAMBDAREC_PIPELINE_PYTHON": str(fake_python)}
+    worker = {**base, "SPARK_MASTER": "local[*]", "SPARK_DRIVER_MEMORY": "2g"}
+
+    def run(env: dict[str, str]) -> str:
+        cmd = spark_cli("pipeline", "jobs.features")
+        return subprocess.run(
+            ["bash", "-c", cmd], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    assert run({**worker, "LAMBDAREC_RUN_SPARK_MASTER": "", "LAMBDAREC_RUN_SPARK_EXECUTOR_MEMORY": ""}) == (
+        "local[*]|2g|unset"
+    )
+    overridden = {**worker, "LAMBDAREC_RUN_SPARK_MASTER": "spark://spark-master:7077",
+                  "LAMBDAREC_RUN_SPARK_EXECUTOR_MEMORY": "3g"}  # fmt: skip
+    assert run(overridden) == "spark://spark-master:7077|2g|3g"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,8 @@ EXPECTED_SERVICES = {
     "stream-worker",
     "prometheus",
     "grafana",
+    "spark-master",
+    "spark-worker",
 }
 REQUIRED_SECRETS = {
     "REDIS_PASSWORD",
@@ -321,3 +324,31 @@ def test_every_service_refuses_placeholder_secrets_before_it_starts(compose_mode
     started = subprocess.run(["/bin/sh", script, *named, "--", "true"], env={**base, **real},
                              capture_output=True, text=True, timeout=30)  # fmt: skip
     assert started.returncode == 0, (name, started.stderr)
+
+
+def test_spark_cluster_runs_the_airflow_image_and_airflow_points_at_it(compose_model: dict) -> None:
+    """The same DAGs run on local[*] or on the stack's standalone Spark cluster: the executors are
+    the Airflow image (same pipeline env and code as the driver), share the data volume, and the
+    Airflow tasks' SPARK_MASTER is the master's URL."""
+    svc = compose_model["services"]
+    master, worker = svc["spark-master"], svc["spark-worker"]
+    airflow_image = svc["airflow-scheduler"]["image"]
+    assert master["image"] == worker["image"] == airflow_image
+    assert master["command"][0] == "org.apache.spark.deploy.master.Master"
+    assert (
+        "--port" in master["command"] and master["command"][master["command"].index("--port") + 1] == "7077"
+    )
+    assert worker["command"][:2] == ["org.apache.spark.deploy.worker.Worker", "spark://spark-master:7077"]
+    assert worker["depends_on"]["spark-master"]["condition"] == "service_healthy"
+    assert worker["environment"]["PYSPARK_PYTHON"] == "/opt/venvs/pipeline/bin/python"
+    data_mounts = {v["target"] for v in worker["volumes"] if v.get("source") == "lambdarec-data"}
+    assert data_mounts == {worker["environment"]["LAMBDAREC_DATA_DIR"]}
+    for name in ("airflow-scheduler", "airflow-api-server"):
+        env = svc[name]["environment"]
+        assert env["SPARK_MASTER"] == "spark://spark-master:7077", name
+        assert env["LAMBDAREC_DATA_DIR"] == worker["environment"]["LAMBDAREC_DATA_DIR"], name
+        assert json.loads(env["LAMBDAREC_SPARK_CONF"])["spark.driver.host"] == "airflow-scheduler", name
+    assert svc["airflow-scheduler"]["depends_on"]["spark-master"]["condition"] == "service_healthy"
+    # No secrets reach the Spark containers.
+    for s in (master, worker):
+        assert not {k for k in (s.get("environment") or {}) if SECRETISH.search(k) or k == "REDIS_URL"}

@@ -159,3 +159,25 @@ def test_cli_missing_marts_fails_cleanly_without_starting_spark(tmp_path):
     assert proc.returncode == 1
     assert "dim_items.parquet: missing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "ok"),
+    [
+        ({"SPARK_MASTER": "spark://spark-master:7077", "SPARK_EXECUTOR_MEMORY": "4g"}, True),
+        ({"SPARK_MASTER": "local[2]", "SPARK_DRIVER_MEMORY": "512m"}, True),
+        ({"SPARK_MASTER": "local[*]; rm -rf /"}, False),
+        ({"SPARK_EXECUTOR_MEMORY": "lots"}, False),
+    ],
+)
+def test_spark_settings_are_validated_before_a_jvm_starts(env: dict[str, str], ok: bool) -> None:
+    from pydantic import ValidationError
+
+    from jobs.features.settings import FeaturesSettings
+
+    if ok:
+        settings = FeaturesSettings(**env)
+        assert settings.spark_master == env.get("SPARK_MASTER", "local[*]")
+    else:
+        with pytest.raises(ValidationError):
+            FeaturesSettings(**env)
