@@ -1,11 +1,13 @@
 """Impression logging off the request path: served lists queue here, one thread writes them.
 
-A request only appends to an in-memory queue; a background thread turns everything queued
-into one pipeline of XADDs every ``flush_s`` (so N requests cost one round trip, not N, and no
-request waits for it). Entries are exactly ``EventService.log_impressions``' (the contract's
-``impression_to_stream_fields``); a list served again from cache reuses its encoded entries and
-only request_id and ts are filled in per request. Order is kept (one writer, FIFO). Best effort, as before: when Redis is
-down the batch is counted under ``impressions_not_logged`` and dropped, and the queue is
+A request only appends to an in-memory queue; a background thread turns everything queued into
+ONE server-side script call every ``flush_s`` (one round trip for many requests, none of them
+waiting for it). The entries are exactly ``EventService.log_impressions``' (field names and
+values from the contract's ``impression_to_stream_fields``, one XADD per served item, in order).
+The call is encoded here once per served list and reused when the list is served again from
+cache (only request_id and ts change): redis-py's per-argument packing of ten 20-field XADDs
+per request cost more CPU than the rest of a cache hit. Best effort, as before: when Redis is
+down the lists are counted under ``impressions_not_logged`` and dropped, and the queue is
 bounded so an outage cannot grow memory without limit.
 """
 
@@ -26,8 +28,39 @@ from .metrics import Metrics
 from .store import StoreUnavailable
 
 log = logging.getLogger(__name__)
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE = [{"item_id": "i", "source": "s"}]  # a stand-in list, to locate and encode per-request fields
+_ONE = [{"item_id": "i", "source": "s"}]  # a stand-in list, to learn the contract's field order
+# ARGV: n_fields, the field names, then n_fields values per entry. One XADD per entry, no MAXLEN
+# (only the worker trims, below what it has acknowledged).
+_XADD_MANY = b"""
+local nf = tonumber(ARGV[1])
+local n = 0
+for base = 2 + nf, #ARGV, nf do
+  local args = {}
+  for j = 1, nf do args[2 * j - 1] = ARGV[1 + j]; args[2 * j] = ARGV[base + j - 1] end
+  redis.call('XADD', KEYS[1], '*', unpack(args))
+  n = n + 1
+end
+return n
+"""
+
+
+def _bulk(b: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def _fields(
+    request_id: str,
+    ts: datetime,
+    user_id: str,
+    items: Sequence[dict[str, Any]],
+    model_version: str | None,
+    variant: str,
+    experiment: str | None,
+) -> list[dict[str, str]]:
+    entries = EventService.impressions(request_id, user_id, items, model_version, variant, experiment, ts)
+    return [impression_to_stream_fields(e) for e in entries]
 
 
 class ImpressionWriter:
@@ -43,15 +76,8 @@ class ImpressionWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._encoded: dict[tuple[Any, ...], tuple[Any, list[list[bytes]]]] = {}
-        # Where request_id and ts sit among the contract's fields (name, value, name, value, ...).
-        names = list(
-            impression_to_stream_fields(
-                EventService.impressions("", "u", [{"item_id": "i", "source": "s"}], None, "v", None, _EPOCH)[
-                    0
-                ]
-            )
-        )
-        self._rid_at, self._ts_at = 2 * names.index("request_id"), 2 * names.index("ts")
+        self.names = list(_fields("", _EPOCH, "u", _ONE, None, "v", None)[0])
+        self._rid_at, self._ts_at = self.names.index("request_id"), self.names.index("ts")
 
     def submit(
         self,
@@ -67,65 +93,63 @@ class ImpressionWriter:
             self._pending.popleft()
             self.metrics.degraded.labels(reason="impressions_not_logged").inc()
         self._pending.append(
-            (request_id, user_id, items, model_version, variant, experiment, datetime.now(UTC))
+            (request_id, datetime.now(UTC), user_id, items, model_version, variant, experiment)
         )
-        if self._thread is None:  # not started (or flush_s <= 0): write at once, as before
+        if self._thread is None:  # not started (or flush_s <= 0): write at once
             self.flush()
 
-    def _request_fields(self, request_id: str, ts: datetime) -> tuple[bytes, bytes]:
-        """request_id and ts as the contract encodes them (one model per request, not per item)."""
-        f = impression_to_stream_fields(
-            self.events.impressions(request_id, "u", _ONE, None, "v", None, ts)[0]
-        )
-        return f["request_id"].encode(), f["ts"].encode()
-
-    def _templates(self, args: tuple[Any, ...]) -> list[list[bytes]]:
-        """The list's stream entries encoded once (the contract's encoding), request-specific
-        fields blank; a cached list served again reuses them."""
-        request_id, user_id, items, model_version, variant, experiment, _ = args
+    def _entries(self, args: tuple[Any, ...]) -> list[list[bytes]]:
+        """The list's entries as bulk strings (contract encoding), request_id/ts as in ``args``."""
+        request_id, ts, user_id, items, model_version, variant, experiment = args
         key = (id(items), user_id, model_version, variant, experiment)
         hit = self._encoded.get(key)
-        if hit is not None and hit[0] is items:
-            return hit[1]
-        flat = []
-        for e in self.events.impressions("", user_id, items, model_version, variant, experiment, _EPOCH):
-            fields = impression_to_stream_fields(e)
-            flat.append([b for k, v in fields.items() for b in (k.encode(), v.encode())])
-        if len(self._encoded) > 10_000:
-            self._encoded.clear()
-        self._encoded[key] = (items, flat)
-        return flat
+        if hit is None or hit[0] is not items:
+            rows = _fields("", _EPOCH, user_id, items, model_version, variant, experiment)
+            hit = (items, [[_bulk(v.encode()) for v in row.values()] for row in rows])
+            if len(self._encoded) > 10_000:
+                self._encoded.clear()
+            self._encoded[key] = hit
+        own = _fields(request_id, ts, "u", _ONE, None, "v", None)[0]  # one model per request
+        rid, when = _bulk(own["request_id"].encode()), _bulk(own["ts"].encode())
+        out = []
+        for row in hit[1]:
+            row = list(row)
+            row[self._rid_at], row[self._ts_at] = rid, when
+            out.append(row)
+        return out
 
     def flush(self) -> int:
-        """Write everything queued so far in one pipeline; returns how many lists were written."""
+        """Write everything queued so far in one script call; returns how many lists were written."""
         with self._flush_lock:
             batch = []
             while self._pending:
                 batch.append(self._pending.popleft())
             if not batch:
                 return 0
-            commands = []
-            for args in batch:
-                rid, ts = (
-                    args[0].encode(),
-                    impression_to_stream_fields(
-                        self.events.impressions(
-                            "", "u", [{"item_id": "i", "source": "s"}], None, "v", None, args[6]
-                        )[0]
-                    )["ts"].encode(),
-                )
-                for flat in self._templates(args):
-                    row = list(flat)
-                    row[self._rid_at + 1], row[self._ts_at + 1] = rid, ts
-                    commands.append(row)
+            values = [b for args in batch for row in self._entries(args) for b in row]
+            head = [
+                b"EVAL",
+                _XADD_MANY,
+                b"1",
+                redis_keys.IMPRESSIONS_STREAM.encode(),
+                str(len(self.names)).encode(),
+            ]
+            head += [n.encode() for n in self.names]
+            payload = b"*%d\r\n" % (len(head) + len(values)) + b"".join(map(_bulk, head)) + b"".join(values)
 
-            def queue(p: Any) -> None:
-                for row in commands:
-                    # No MAXLEN: only the worker trims, below what it has acknowledged.
-                    p.execute_command("XADD", redis_keys.IMPRESSIONS_STREAM, "*", *row)
+            def send(client: Any) -> Any:
+                conn = client.connection_pool.get_connection()
+                try:
+                    conn.send_packed_command([payload])
+                    return conn.read_response()
+                except BaseException:
+                    conn.disconnect()  # a half-read reply must not go back to the pool
+                    raise
+                finally:
+                    client.connection_pool.release(conn)
 
             try:
-                self.events.store.pipeline(queue)
+                self.events.store.run(send)
             except StoreUnavailable:
                 self.metrics.degraded.labels(reason="impressions_not_logged").inc(len(batch))
                 return 0

@@ -35,8 +35,8 @@ def test_many_lists_one_round_trip_in_order(redis_server, r):
         w.submit(f"req{n}", f"u{n}", served(3), "v1", "default", None)
     assert r.xlen(redis_keys.IMPRESSIONS_STREAM) == 0  # nothing written on the request path
     calls = []
-    real = store.pipeline
-    store.pipeline = lambda q: calls.append(1) or real(q)  # type: ignore[method-assign]
+    real = store.run
+    store.run = lambda fn: calls.append(1) or real(fn)  # type: ignore[method-assign]
     assert w.flush() == 30 and len(calls) == 1
     got = [stream_fields_to_record(f) for _, f in r.xrange(redis_keys.IMPRESSIONS_STREAM)]
     assert [(g["request_id"], g["position"]) for g in got] == [
@@ -48,7 +48,7 @@ def test_many_lists_one_round_trip_in_order(redis_server, r):
     items = served(2)
     w.submit("again-1", "u9", items, "v1", "treatment", "exp")
     w.submit("again-2", "u9", items, "v1", "treatment", "exp")
-    ts = [args[6] for args in w._pending]
+    ts = [args[1] for args in w._pending]
     w.flush()
     want = [
         impression_to_stream_fields(e)
