@@ -9,7 +9,7 @@ Every such partition must exist and pass validation before anything is written, 
 broken partition stops the DAG and Redis keeps its last good values. Re-running an interval is a no-op
 for Redis: a row is skipped unless its event timestamp is newer than the stored one (Feast's rule).
 
-``--engine spark`` (default) writes Feast's Redis layout from a Spark job, partition by partition
+``--engine spark`` (default) writes Feast's Redis layout from a Spark job, row group by row group
 (``jobs.materialize_spark``; ``SPARK_MASTER`` and the other ``jobs.features`` Spark settings apply);
 ``--engine feast`` runs Feast's own ``materialize`` (one process, the whole interval in memory). Both
 write the same bytes and record the interval in the registry.

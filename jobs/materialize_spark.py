@@ -1,8 +1,8 @@
-"""Materialization on Spark: each partition of a view's source is written to Redis by its own task.
+"""Materialization on Spark: the row groups of a view's source are written to Redis by Spark tasks.
 
-Memory is bounded by a Spark partition (Arrow batches of ``spark.sql.execution.arrow.
-maxRecordsPerBatch`` rows), not by the table, and the same code runs on ``local[*]`` or a
-cluster (``SPARK_MASTER``). What is written per row is exactly what Feast's own
+Each task reads its Parquet row groups in batches and writes them (``jobs.online_writer``), so
+memory is bounded by a batch of a row group, not by the table, and the same code runs on
+``local[*]`` or a cluster (``SPARK_MASTER``). What is written per row is exactly what Feast's own
 ``materialize`` writes (``jobs.online_layout``), and a row only lands when it is newer than the
 stored one (``jobs.online_writer``), so writing every row of the interval leaves Redis as Feast's
 "latest row per entity" does, without a shuffle.
@@ -91,6 +91,17 @@ def _ship_writer_by_value() -> None:
     cloudpickle.register_pickle_by_value(online_writer)
 
 
+def _parquet_files(paths: Sequence[Path]) -> list[Path]:
+    """The data files under files/partition directories (Spark's _SUCCESS and .crc left out)."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_file():
+            files.append(p)
+        else:
+            files += sorted(f for f in p.rglob("*.parquet") if not f.name.startswith(("_", ".")))
+    return files
+
+
 def _micros(instant: datetime) -> int:
     return (instant - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
@@ -108,27 +119,28 @@ def write_view(
     """Write the rows of ``paths`` with event time in (start, end] (``[start, end]`` if include_start)."""
     import time
 
-    from pyspark.sql import functions as F
+    import pyarrow.parquet as pq
 
     t0 = time.perf_counter()
     view = store.get_feature_view(view_name)
     layout = view_layout(store, view)
     target = redis_target(store)
     _ship_writer_by_value()
-    ts = F.col(layout.timestamp_field)
-    lower = F.timestamp_micros(F.lit(_micros(start)))
-    upper = F.timestamp_micros(F.lit(_micros(end)))
-    columns = [layout.join_key, layout.timestamp_field, *[name for name, _ in layout.features]]
-    df = (
-        spark.read.parquet(*[str(p) for p in paths])
-        .select(*columns)
-        .where(((ts >= lower) if include_start else (ts > lower)) & (ts <= upper))
+    interval = online_writer.Interval(_micros(start), _micros(end), include_lower=include_start)
+    # One unit of work per Parquet row group; Spark spreads them over its tasks (executors read the
+    # files themselves, so LAMBDAREC_DATA_DIR must be storage every executor reaches).
+    units = [(str(f), rg) for f in _parquet_files(paths) for rg in range(pq.ParquetFile(f).num_row_groups)]
+    sc = spark.sparkContext
+    slices = max(1, min(len(units), sc.defaultParallelism * 4))
+    counts = (
+        sc.parallelize(units, slices)
+        .mapPartitions(
+            partial(online_writer.write_row_groups, layout=layout, target=target, interval=interval)
+        )
+        .collect()
     )
-    counts = df.mapInArrow(
-        partial(online_writer.write_partition, layout=layout, target=target), "rows long, written long"
-    ).collect()
     return ViewWrite(
-        rows=sum(r["rows"] for r in counts),
-        written=sum(r["written"] for r in counts),
+        rows=sum(r for r, _ in counts),
+        written=sum(w for _, w in counts),
         seconds=time.perf_counter() - t0,
     )

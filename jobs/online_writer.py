@@ -6,7 +6,9 @@ compare-and-set runs inside Redis, one Lua call per chunk of rows: rows of the s
 different Spark tasks cannot race (read-then-write from two clients could let an older row win),
 and one call replaces Feast's two round trips per batch. Several calls are pipelined per batch.
 
-Runs in Spark's Python workers (mapInArrow): numpy, pyarrow and redis only, no Feast.
+Runs in Spark's Python workers: numpy, pyarrow and redis only, no Feast. Each Spark task reads
+its Parquet row groups with pyarrow itself (``write_row_groups``): Spark's own JVM-to-Arrow
+hand-over of list columns cost more than encoding and writing together (36 s of a 1M-row run).
 """
 
 from __future__ import annotations
@@ -122,17 +124,46 @@ def write_batch(client: Any, sha: str, layout: ViewLayout, batch: pa.RecordBatch
         return sum(int(w) for w in pipe.execute())
 
 
-def write_partition(
-    batches: Iterator[pa.RecordBatch], layout: ViewLayout, target: RedisTarget
-) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: write every batch of one Spark partition, yield (rows, written) once."""
+@dataclass(frozen=True)
+class Interval:
+    """Event-time bounds of the rows to write, in microseconds since the epoch."""
+
+    lower_us: int
+    upper_us: int
+    include_lower: bool
+
+
+BATCH_ROWS = 16_384  # rows per Arrow batch read from a row group: bounds a worker's memory
+
+
+def _in_interval(batch: pa.RecordBatch, column: str, interval: Interval) -> pa.RecordBatch:
+    import pyarrow.compute as pc
+
+    ts = pc.cast(batch.column(column), pa.timestamp("us", tz="UTC"), safe=False)
+    micros = pc.cast(ts, pa.int64())
+    lower = pc.greater_equal if interval.include_lower else pc.greater
+    keep = pc.and_(lower(micros, interval.lower_us), pc.less_equal(micros, interval.upper_us))
+    return batch.filter(pc.fill_null(keep, False))
+
+
+def write_row_groups(
+    units: Iterator[tuple[str, int]], layout: ViewLayout, target: RedisTarget, interval: Interval
+) -> Iterator[tuple[int, int]]:
+    """Spark task body: read each (file, row group), keep the interval's rows, write them; yield
+    (rows, written) once. Memory: one batch of ``BATCH_ROWS`` rows of one row group."""
+    import pyarrow.parquet as pq
+
     client = target.client()
     sha = client.script_load(COMPARE_AND_SET)
+    columns = [layout.join_key, layout.timestamp_field, *[name for name, _ in layout.features]]
     rows = written = 0
     try:
-        for batch in batches:
-            rows += batch.num_rows
-            written += write_batch(client, sha, layout, batch, target.rows_per_call)
+        for path, row_group in units:
+            reader = pq.ParquetFile(path)
+            for batch in reader.iter_batches(batch_size=BATCH_ROWS, row_groups=[row_group], columns=columns):
+                batch = _in_interval(batch, layout.timestamp_field, interval)
+                rows += batch.num_rows
+                written += write_batch(client, sha, layout, batch, target.rows_per_call)
     finally:
         client.close()
-    yield pa.RecordBatch.from_pydict({"rows": [rows], "written": [written]})
+    yield rows, written
