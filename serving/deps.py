@@ -16,23 +16,25 @@ from .settings import ServingSettings
 from .similar import SimilarItems
 
 
-def get_settings(request: Request) -> ServingSettings:
+# Dependencies are ``async def`` although they do no I/O: FastAPI runs a plain ``def`` dependency
+# in the thread pool, a thread hop per dependency per request for a dict lookup.
+async def get_settings(request: Request) -> ServingSettings:
     return request.app.state.settings
 
 
-def get_recommender(request: Request) -> Recommender:
+async def get_recommender(request: Request) -> Recommender:
     return request.app.state.recommender
 
 
-def get_similar(request: Request) -> SimilarItems:
+async def get_similar(request: Request) -> SimilarItems:
     return request.app.state.similar
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_event_service(request: Request) -> EventService:
+async def get_event_service(request: Request) -> EventService:
     return request.app.state.events
 
 
@@ -60,17 +62,17 @@ def _check(given: str | None, what: str, env: str, *keys: SecretStr | None) -> N
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid API key")
 
 
-def require_api_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
+async def require_api_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
     """Writes (POST /v1/events): the write key."""
     _check(x_api_key, "writes", "LAMBDAREC_API_KEY", settings.api_key)
 
 
-def require_admin_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
+async def require_admin_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
     """/v1/admin/*: the admin key only (the write key a client app holds never opens them)."""
     _check(x_api_key, "admin endpoints", "LAMBDAREC_ADMIN_KEY", settings.admin_key)
 
 
-def require_read_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
+async def require_read_key(settings: SettingsDep, x_api_key: KeyHeader = None) -> None:
     """Reads: open unless LAMBDAREC_READ_KEY is set; then the read key (or the write key)."""
     if settings.read_key is None:
         return
