@@ -24,6 +24,21 @@ from .common import REPO_ROOT, VENVS, venv_python
 from .metrics import Samples, diff_metrics, parse_metrics
 
 
+def stop_process_group(proc: subprocess.Popen | None, grace_s: float) -> None:
+    """SIGTERM a process started with ``start_new_session=True`` and its group (serve.sh execs
+    uvicorn, which shuts down gracefully on TERM), SIGKILL after ``grace_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @dataclass
 class ServingProcess:
     """``scripts/serve.sh`` (uvicorn serving.app:create_app --factory, serving env) on loopback."""
@@ -73,17 +88,7 @@ class ServingProcess:
             return r.read().decode()
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)  # uvicorn shuts down gracefully on TERM
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        stop_process_group(self.proc, grace_s=10)
         self.proc = None
 
 

@@ -24,7 +24,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
@@ -40,6 +39,7 @@ from testing_support.redis_server import RedisServer, free_port
 
 from .common import REPO_ROOT, VENVS, percentiles, table, venv_python
 from .serving_data import feature_frames, real_catalogue, synthetic_catalogue, write_speed_layer_keys
+from .serving_load import stop_process_group
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_users.lua")
 NO_CACHE = {"LAMBDAREC_CACHE_TTL_S": "0", "LAMBDAREC_LOCAL_CACHE_SIZE": "0"}
@@ -114,15 +114,7 @@ class Server:
         return tree_cpu_s(self.proc.pid) if self.proc else 0.0
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        stop_process_group(self.proc, grace_s=15)
         self.proc = None
 
 
