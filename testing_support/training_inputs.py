@@ -12,7 +12,8 @@ It runs what the ``build_features_daily`` and ``train_models`` DAGs run, on smal
 2. ``jobs.features`` (the Spark transforms): the snapshot of ``ds`` plus weekly snapshots back
    ``--snapshot-weeks`` weeks, as the DAG's backfill does;
 3. ``feast apply`` on the project's ``feature_repo/`` (SQLite registry in the data dir) and
-   ``jobs.training_set`` (Feast's point-in-time join) over the DAG's training window.
+   ``jobs.training_set`` (the point-in-time join, with the job's default engine) over the DAG's
+   training window.
 
 So a change of a feature definition in ``jobs/features/transforms.py`` changes the data the
 training tests train on, and breaks the tests that depend on it.
@@ -76,15 +77,22 @@ def build(data_dir: Path, ds: dt.date, snapshot_weeks: int, **sizes: int) -> Pat
 
     from feature_repo.feast_cli import run_feast
     from feature_repo.feast_settings import FeastSettings
-    from jobs.training_set import build_training_set, write_training_set
+    from jobs.training_set import main as training_set_main
+    from lambdarec_contracts.tables import TRAINING_SET_FILE
 
-    # No online store is touched: apply registers the repo, the join reads the offline files.
-    settings = FeastSettings(LAMBDAREC_DATA_DIR=str(data_dir), REDIS_URL="redis://127.0.0.1:1/0")
+    # No online store is touched (apply registers the repo; the join reads the offline files), so
+    # an unreachable Redis keeps any real one out of it.
+    os.environ["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    settings = FeastSettings()
     applied = run_feast(["apply"], settings, capture=True)
     if applied.returncode != 0:
         raise SystemExit(f"feast apply failed:\n{applied.stdout[-2000:]}{applied.stderr[-2000:]}")
+    # The job with its default engine, as the train_models DAG runs it, over the DAG's window.
     start = ds - dt.timedelta(days=7 * snapshot_weeks - 1)
-    return write_training_set(build_training_set(settings, ds, start), settings, ds)
+    argv = ["--ds", ds.isoformat(), "--start", start.isoformat()]
+    if training_set_main(argv) != 0:
+        raise SystemExit(f"jobs.training_set {' '.join(argv)} failed (see its stderr)")
+    return settings.training_sets_dir / f"ds={ds.isoformat()}" / TRAINING_SET_FILE
 
 
 def main(argv: list[str] | None = None) -> int:

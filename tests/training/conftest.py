@@ -38,6 +38,7 @@ _INPUT_SOURCES = [
     "testing_support/training_inputs.py",
     "jobs/features",
     "jobs/training_set.py",
+    "jobs/training_set_spark.py",
     "jobs/embeddings/run.py",
     "feature_repo",
     "lambdarec_contracts",
