@@ -114,12 +114,21 @@ def build_features_daily() -> None:
         append_env=True,
     )
 
+    publish_history = BashOperator(
+        task_id="publish_history",
+        doc_md="Every user's full interaction history as of `ds` into Redis (one string per user), "
+        "for serving's seen filter: an item a user interacted with is never served. Idempotent per `ds`.",
+        bash_command=cli("pipeline", "jobs.publish_history", "--ds {{ ds }}"),
+    )
+
     @task(outlets=[FEATURES_ASSET], doc_md="Announces fresh online features for `ds` (asset event).")
     def announce_features(*, ds: str, outlet_events=None) -> str:  # noqa: ANN001 - Airflow context
         outlet_events[FEATURES_ASSET].extra = {"ds": ds}
         return ds
 
-    ingest_raw >> dbt_build >> spark_features >> text_embeddings >> feast_materialize >> announce_features()
+    announce = announce_features()
+    ingest_raw >> dbt_build >> spark_features >> text_embeddings >> feast_materialize >> announce
+    dbt_build >> publish_history >> announce
 
 
 build_features_daily()

@@ -43,3 +43,6 @@ run_dag build_features_daily
 run_dag train_models --conf "{\"ds\": \"$DS\"}"
 step "published bundle"
 ls -l "$LAMBDAREC_DATA_DIR/models/current" 2>/dev/null || echo "(none)"
+# What the API serves, judged: serving's pipeline replayed over the evaluation users, next to
+# most-popular, item-kNN and EASE on the same split (the training run's report).
+"$PY" -m training.report "$LAMBDAREC_DATA_DIR/models/current" || true

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,27 @@ def write(
     (out_dir / REPORT_JSON_FILE).write_text(json.dumps(report, indent=2, default=float))
     (out_dir / REPORT_MD_FILE).write_text(markdown(report))
     plots(out_dir, recall_curves, losses)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.report BUNDLE_DIR``: print the bundle's served-blend table."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m training.report", description=main.__doc__)
+    p.add_argument("bundle", type=Path, help="a bundle directory (e.g. $LAMBDAREC_DATA_DIR/models/current)")
+    args = p.parse_args(argv)
+    path = args.bundle / REPORT_JSON_FILE
+    if not path.exists():
+        print(f"no report at {path}", file=sys.stderr)
+        return 2
+    report = json.loads(path.read_text())
+    if "served" not in report.get("retrieval", {}):
+        print(f"{args.bundle.name}: built before the served evaluation (no served-blend table)")
+        return 0
+    print(f"bundle {report['bundle_version']}")
+    print(served_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

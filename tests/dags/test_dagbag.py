@@ -17,6 +17,7 @@ EXPECTED = {
         "spark_features",
         "text_embeddings",
         "feast_materialize",
+        "publish_history",
         "announce_features",
     ],
     "train_models": ["resolve_ds", "training_set", "train_and_evaluate", "publish_bundle"],
