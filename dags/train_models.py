@@ -58,8 +58,7 @@ def _train(train_ds: str, epochs: str) -> str:
     """Runs in the training environment (TensorFlow); returns the staged bundle's path."""
     import os
 
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from training.train import run
+    from training.train import run  # the training package sets TF_USE_LEGACY_KERAS
 
     epochs = epochs or os.environ.get("LAMBDAREC_TRAIN_EPOCHS", "")
     return str(run(ds=train_ds, epochs=int(epochs) if epochs else None))
@@ -122,7 +121,7 @@ def train_models() -> None:
         doc_md="Quality gate and atomic publish of the staged bundle.",
         bash_command=cli("training", "training.publish", '--bundle "$BUNDLE_DIR"'),
         outlets=[BUNDLE_ASSET],
-        env={"TF_USE_LEGACY_KERAS": "1", "BUNDLE_DIR": "{{ ti.xcom_pull(task_ids='train_and_evaluate') }}"},
+        env={"BUNDLE_DIR": "{{ ti.xcom_pull(task_ids='train_and_evaluate') }}"},
         append_env=True,
     )
 

@@ -127,28 +127,22 @@ def fit_retrieval(prep: Prepared, cfg: TrainConfig) -> Retrieval:
 def user_state_at(
     prep: Prepared, history: pd.DataFrame, users: list[str], cfg: TrainConfig, training_set: pd.DataFrame
 ) -> tuple[list[list[str]], np.ndarray]:
-    """Per user, as of the end of ``history``: recent items (most recent first) and the feature vector.
+    """Per user, as of the end of ``history``: recent items (most recent first) and the feature vector,
+    as serving's query tower sees them.
 
-    The feature vector is the user's last Feast training-set row within ``history`` (point in
-    time: features as of that event), zeros for users without one.
+    Both come from the user's last Feast training-set row within ``history`` (point in time: the
+    ``user_stats`` snapshot serving would read online then, including its ``recent_items`` list);
+    users without one get an empty history and zero features, as a user without online features does.
     """
-    h = history.sort_values("event_ts", kind="stable")
-    h = h[h["event_type"] != "not_interested"]
-    recent_by_user = h.groupby("user_id")["item_id"].apply(
-        lambda s: list(dict.fromkeys(reversed(s.tolist())))[: cfg.history_len]
-    )
-    last_ts = h.groupby("user_id")["event_ts"].max()
+    last_ts = history[history["event_type"] != "not_interested"].groupby("user_id")["event_ts"].max()
     ts = training_set.assign(user_id=training_set["user_id"].astype(str))
     ts = ts[ts["user_id"].isin(set(users))]
     ts = ts[ts["event_timestamp"] <= ts["user_id"].map(last_ts)]
     last_rows = ts.sort_values("event_timestamp", kind="stable").groupby("user_id").tail(1)
     feats_by_user = dict(zip(last_rows["user_id"], user_matrix(last_rows), strict=True))
-    n_uf = len(user_matrix(training_set.head(1))[0]) if len(training_set) else 0
+    recent_by_user = dict(zip(last_rows["user_id"], recent_lists(last_rows), strict=True))
+    n_uf = user_matrix(training_set.head(1)).shape[1]
     zeros = np.zeros(n_uf, np.float32)
-    recent = [list(recent_by_user.get(u, [])) for u in users]
-    feats = (
-        np.stack([feats_by_user.get(u, zeros) for u in users]).astype(np.float32)
-        if users
-        else np.zeros((0, n_uf), np.float32)
-    )
-    return recent, feats
+    recent = [list(recent_by_user.get(u, []))[: cfg.history_len] for u in users]
+    feats = np.stack([feats_by_user.get(u, zeros) for u in users]) if users else np.zeros((0, n_uf))
+    return recent, feats.astype(np.float32)

@@ -77,7 +77,7 @@ def replay(
     examples = []
     for row, u in enumerate(ev.user_ids):
         seen = {item_ids[i] for i in ev.exclude[row] if i > 0}
-        result = offline_request(bundle, u, seen, user_feats[row], SERVED_DEPTH)
+        result = offline_request(bundle, u, seen, user_feats[row], k=10, depth=SERVED_DEPTH)
         served = [position.get(x, 0) for x in result.item_ids]
         tops[row, : len(served)] = served[:SERVED_DEPTH]
         degraded += bool(result.degraded)

@@ -187,7 +187,6 @@ def summary_metrics(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything imports TensorFlow
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser(__doc__.split("\n\n")[0]).parse_args(argv)
     from pydantic import ValidationError

@@ -21,7 +21,7 @@ from .trace import Trace
 
 @dataclass(frozen=True)
 class OfflineResult:
-    item_ids: list[str]  # served order
+    item_ids: list[str]  # served order: the first page, then every further candidate in order
     sources: list[str]  # "+"-joined generators per served item
     degraded: list[str]
 
@@ -39,9 +39,9 @@ def _config() -> Any:
 
 
 def offline_request(
-    bundle: Bundle, user_id: str, seen: set[str], features: dict[str, Any], k: int
+    bundle: Bundle, user_id: str, seen: set[str], features: dict[str, Any], k: int = 10, depth: int = 100
 ) -> OfflineResult:
-    """The first ``k`` items serving would return for the user (one page of k)."""
+    """What serving returns for a page of ``k`` for the user, continued to ``depth`` items in served order."""
     inp = PipelineInput(
         bundle=bundle,
         item_features=ItemFeatures.empty(bundle),
@@ -53,6 +53,7 @@ def offline_request(
     )
     trace = Trace()
     res = run_pipeline(inp, trace)
-    return OfflineResult(
-        [it.item_id for it in res.items], [it.source for it in res.items], list(trace.reasons)
-    )
+    ranked = res.ranked.take(slice(0, depth))
+    ids = [bundle.item_ids[i] for i in ranked.item_idx.tolist()]
+    assert ids[:k] == [it.item_id for it in res.items]  # the page is the head of the served order
+    return OfflineResult(ids, [ranked.source(j) for j in range(len(ids))], list(trace.reasons))

@@ -40,8 +40,18 @@ class PipelineResult:
 
 
 def is_cold(bundle: Bundle, user_id: str, state: UserState) -> bool:
-    """Nothing known: not in the model's vocabulary, no history, no features."""
-    return user_id not in bundle.user_index and not state.history and not state.features_present
+    """Nothing the bundle's models can use: not in the vocabulary, no history, no features.
+
+    With item-to-item arrays (current bundles) every interaction counts, including the batch
+    layer's full history in ``seen``; legacy bundles only use the recent lists and features.
+    """
+    uses_seen = bundle.collaborative is not None and bool(state.seen)
+    return (
+        user_id not in bundle.user_index
+        and not uses_seen
+        and not state.history
+        and not state.features_present
+    )
 
 
 def generator_names(configured: Sequence[str], cold: bool, params: RecParams) -> list[str]:

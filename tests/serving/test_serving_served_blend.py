@@ -70,10 +70,13 @@ def test_batch_history_and_events_are_never_served_unless_asked(client_for, publ
 def test_offline_replay_runs_the_same_pipeline_with_reasons(tmp_path, spec):
     bundle = load_bundle(build_bundle(tmp_path, spec))
     features = {"user_stats__recent_positive_items": ["i1"]}
-    res = offline_request(bundle, "u1", {"i1"}, features, 5)
+    res = offline_request(bundle, "u1", {"i1"}, features, k=5, depth=5)
     assert res.item_ids[:4] == ["i10", "i2", "i9", "i3"]  # item_cf 0.9, 0.5; then popularity 50, 20
     assert res.item_ids[:4] == _expected_order(spec, {"i1"})
     assert "item_cf" in res.sources[0] and res.degraded == []
     # A user with no history: nothing for item_cf to say; the list is still served (cold start).
-    cold = offline_request(bundle, "nobody", set(), {}, 5)
+    cold = offline_request(bundle, "nobody", set(), {}, k=5, depth=5)
     assert len(cold.item_ids) == 5 and not any("item_cf" in s for s in cold.sources)
+    # Unknown to the model's vocabulary but with a batch history: not a cold start for item_cf.
+    stranger = offline_request(bundle, "stranger", {"i1"}, {}, k=5, depth=5)
+    assert stranger.item_ids[:2] == ["i10", "i2"] and "item_cf" in stranger.sources[0]
