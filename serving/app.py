@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import redis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -22,6 +21,7 @@ from .holder import BundleHolder, Poller
 from .impressions import ImpressionWriter
 from .limits import BodyLimit
 from .metrics import Metrics
+from .observe import ObserveLatency
 from .recommender import Recommender
 from .routers import admin, events, health, items, recommendations
 from .settings import ServingSettings
@@ -146,16 +146,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.events = event_service
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        t = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        metrics.request_latency.labels(
-            endpoint=endpoint, method=request.method, status=str(response.status_code)
-        ).observe(time.perf_counter() - t)
-        return response
+    app.add_middleware(ObserveLatency, metrics=metrics)
 
     def body_rejected(scope: dict[str, Any]) -> None:
         if scope.get("path") == "/v1/events":
