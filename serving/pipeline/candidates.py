@@ -51,8 +51,8 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.item_idx)
 
-    def take(self, sel: np.ndarray) -> Candidates:
-        """The candidates at ``sel`` (a boolean mask or an index array), in that order."""
+    def take(self, sel: np.ndarray | slice) -> Candidates:
+        """The candidates at ``sel`` (a boolean mask, an index array or a slice), in that order."""
         return replace(
             self,
             item_idx=self.item_idx[sel],

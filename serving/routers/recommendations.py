@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from lambdarec_contracts.events import ID_PATTERN
 from lambdarec_contracts.tables import GENRES
 
-from ..deps import KEY_RESPONSES, ReadKeyDep, RecommenderDep
+from ..deps import KEY_RESPONSES, ReadKeyDep
 from ..pipeline import RecParams
+from ..recommender import Recommender
 from ..schemas import RecommendationResponse
 
 router = APIRouter(
@@ -28,7 +29,7 @@ def _csv(value: str | None) -> list[str]:
 
 @router.get("/{user_id}", response_model=RecommendationResponse)
 async def recommend(
-    recommender: RecommenderDep,
+    request: Request,
     user_id: Annotated[str, Path(pattern=ID_PATTERN, description="any user id; unknown = cold start")],
     k: Annotated[int, Query(ge=1, le=100, description="items per page")] = 10,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
@@ -45,6 +46,7 @@ async def recommend(
     ] = False,
 ) -> Response:
     """Top-k items for a user (cold start for unknown users), with sources and reasons."""
+    recommender: Recommender = request.app.state.recommender  # not a dependency: hot path
     unknown = [g for g in _csv(genres) + _csv(exclude_genres) if g not in GENRES]
     if unknown:
         raise HTTPException(422, f"unknown genre(s): {', '.join(unknown)}; known: {', '.join(GENRES)}")
