@@ -19,6 +19,8 @@ import time
 SECTIONS = {
     "batch": "benchmarks.batch",
     "feast": "benchmarks.feast",
+    # issue 13: the point-in-time training set (Spark as-of join) on the 1m sample (or 10m)
+    "training_set": "benchmarks.training_set",
     "training": "benchmarks.training",
     "serving": "benchmarks.serving",
     # issue 10's figures: the staged pipeline next to /healthz of the same process (wrk when installed)
