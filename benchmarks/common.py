@@ -84,21 +84,41 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Sum of the resident sets of a process and all its descendants (from /proc, now)."""
-    total_kb, stack = 0, [pid]
+def _label(pid: int) -> str:
+    """A short name for a process: java, or the python module / script it runs."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return "?"
+    words = [a.decode(errors="replace") for a in argv if a]
+    if not words:
+        return "?"
+    name = Path(words[0]).name
+    if "-m" in words[:-1]:
+        return f"{name} -m {words[words.index('-m') + 1]}"
+    return name
+
+
+def tree_rss(pid: int) -> dict[int, tuple[str, float]]:
+    """RSS (MB) of a process and all its descendants right now, from /proc: pid -> (label, MB)."""
+    out: dict[int, tuple[str, float]] = {}
+    stack = [pid]
     while stack:
         p = stack.pop()
         try:
             with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total_kb += int(line.split()[1])
-                        break
+                kb = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
         except OSError:
             continue
+        out[p] = (_label(p), kb / 1024.0)
         stack += _children(p)
-    return total_kb / 1024.0
+    return out
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Sum of the resident sets of a process and all its descendants (from /proc, now)."""
+    return sum(mb for _, mb in tree_rss(pid).values())
 
 
 @dataclass
@@ -108,6 +128,7 @@ class TreeRun:
     peak_process_rss_mb: float  # largest single process of the tree (GNU time's %M)
     stdout: str
     stderr: str
+    peak_by_label: dict[str, float]  # largest RSS seen per kind of process (java, python -m ...)
 
 
 def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = REPO_ROOT,
@@ -127,11 +148,15 @@ def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path 
             text=True,
         )
         peak = [0.0]
+        by_label: dict[str, float] = {}
         done = threading.Event()
 
         def sample() -> None:
             while not done.is_set():
-                peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+                now = tree_rss(proc.pid)
+                peak[0] = max(peak[0], sum(mb for _, mb in now.values()))
+                for label, mb in now.values():
+                    by_label[label] = max(by_label.get(label, 0.0), mb)
                 done.wait(interval_s)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -144,4 +169,4 @@ def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path 
             sys.stderr.write(out[-4000:] + err[-4000:])
             raise SystemExit(f"benchmark step failed: {' '.join(cmd)} (exit {proc.returncode})")
         peak_kb = float(tf.read().strip().splitlines()[-1])
-    return TreeRun(seconds, peak[0], peak_kb / 1024.0, out, err)
+    return TreeRun(seconds, peak[0], peak_kb / 1024.0, out, err, by_label)

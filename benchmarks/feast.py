@@ -183,6 +183,7 @@ def measure(rows: int = 1_000_000, calls: int = 200, engine: str = "spark") -> d
             "materialize_rows_per_s": round(rows / job.seconds),
             "materialize_peak_tree_rss_mb": round(job.peak_tree_rss_mb),
             "materialize_peak_process_rss_mb": round(job.peak_process_rss_mb),
+            "materialize_peak_rss_mb_by_process": {k: round(v) for k, v in job.peak_by_label.items()},
             "online_1_entity": _latency_ms(lambda: read(1), calls),
             "online_500_entities": _latency_ms(lambda: read(500), max(10, calls // 10)),
         }

@@ -114,14 +114,15 @@ def run() -> str:
             [py, "-m", "jobs.training_set", "--ds", ds, "--start", start, "--engine", engine], env=env
         )
         n = _interactions(data, start, ds)
+        biggest = max(r.peak_by_label.items(), key=lambda kv: kv[1], default=("-", 0.0))
         body.append([engine, f"{label} ({start}..{ds})", f"{n:,}", f"{r.seconds:.1f}", f"{n / r.seconds:,.0f}",
-                     f"{r.peak_tree_rss_mb:.0f}"])  # fmt: skip
+                     f"{r.peak_tree_rss_mb:.0f}", f"{biggest[0]}: {biggest[1]:.0f}"])  # fmt: skip
     setup = table(
         f"Training set inputs ({preset} sample, built once, reused)", ["step", "wall s", "peak MB"], rows
     )
     return (setup if rows else "") + table(
         f"Point-in-time training set on the {preset} sample (python -m jobs.training_set; wall includes the JVM "
         "start; peak RSS summed over the process tree from /proc)",
-        ["engine", "interactions", "rows", "wall s", "rows/s", "peak tree MB"],
+        ["engine", "interactions", "rows", "wall s", "rows/s", "peak tree MB", "largest process MB"],
         body,
     )

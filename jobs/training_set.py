@@ -196,7 +196,7 @@ def build_training_set_spark(
             "no offline data yet for %s: those columns are null", sorted({r.split(":")[0] for r in missing})
         )
     if spark is not None:
-        return _join_and_write(spark, store, settings, mart, ds, start, refs, available, missing)
+        return _join_and_write(spark, store, settings, mart, ds, start, refs, available)
     from pydantic import ValidationError
 
     try:
@@ -204,7 +204,7 @@ def build_training_set_spark(
     except ValidationError as exc:
         raise TrainingSetError(f"invalid Spark settings: {exc}") from exc
     with job_session(features_settings, "lambdarec-training-set") as session:
-        return _join_and_write(session, store, settings, mart, ds, start, refs, available, missing)
+        return _join_and_write(session, store, settings, mart, ds, start, refs, available)
 
 
 def _view_sources(store, available: list[str]):
@@ -226,7 +226,37 @@ def _view_sources(store, available: list[str]):
     return sources
 
 
-def _join_and_write(spark, store, settings, mart, ds, start, refs, available, missing) -> tuple[Path, int]:
+def _join_and_write(
+    spark: SparkSession,
+    store,
+    settings: FeastSettings,
+    mart: Path,
+    ds: date,
+    start: date,
+    refs: list[str],
+    available: list[str],
+) -> tuple[Path, int]:
+    nanos_conf = "spark.sql.legacy.parquet.nanosAsLong"
+    before = spark.conf.get(nanos_conf, None)
+    try:
+        return _run_join(spark, store, settings, mart, ds, start, refs, available)
+    finally:  # the session may be shared (tests): leave its settings as they were
+        if before is None:
+            spark.conf.unset(nanos_conf)
+        else:
+            spark.conf.set(nanos_conf, before)
+
+
+def _run_join(
+    spark: SparkSession,
+    store,
+    settings: FeastSettings,
+    mart: Path,
+    ds: date,
+    start: date,
+    refs: list[str],
+    available: list[str],
+) -> tuple[Path, int]:
     import shutil
 
     from pyspark.sql import functions as F
@@ -299,6 +329,21 @@ def _with_pandas_metadata(table: pa.Table, int_columns: list[str]) -> pa.Schema:
     return pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False).schema
 
 
+def _check_order(row_ids: pa.ChunkedArray, last: int, part: Path) -> int:
+    """The interactions' order must survive the join (Feast's path keeps it); fail loudly if not."""
+    import pyarrow.compute as pc
+
+    ids = row_ids.combine_chunks()
+    if len(ids) == 0:
+        return last
+    ordered = ids[0].as_py() > last and (
+        len(ids) < 2 or pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py()
+    )
+    if not ordered:
+        raise TrainingSetError(f"the Spark join returned rows out of the interactions' order ({part.name})")
+    return ids[-1].as_py()
+
+
 def _concat_parts(
     staging: Path, out_dir: Path, feature_columns: list[str], present: set[str], int_columns: list[str]
 ) -> tuple[Path, int]:
@@ -307,13 +352,14 @@ def _concat_parts(
     target = out_dir / TRAINING_SET_FILE
     tmp = out_dir / f".{TRAINING_SET_FILE}.tmp"
     columns = LABEL_COLUMNS + feature_columns
-    writer, schema, rows = None, None, 0
+    writer, schema, rows, last_row = None, None, 0, -1
     try:
         for part in parts:
             pf = pq.ParquetFile(part)
             for i in range(pf.num_row_groups):
                 group = pf.read_row_group(i)
                 n = group.num_rows
+                last_row = _check_order(group.column(ROW_COLUMN), last_row, part)
                 if schema is None:
                     schema = _target_schema(group.schema, columns, present | set(LABEL_COLUMNS))
                 arrays = [group.column(f.name).cast(f.type) if n and f.type != pa.null() and f.name in group.schema.names

@@ -71,21 +71,48 @@ def _feature_rows(spark: SparkSession, view: ViewSource) -> DataFrame:
     ).dropDuplicates([view.join_key, "_fts"])
 
 
+# Feature tables up to this size on disk are broadcast to the join (item views, embeddings, user
+# snapshots of a sample): the wide values then never go through a shuffle or a sort.
+BROADCAST_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _bytes_on_disk(path: str) -> int:
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_file():
+        return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*.parquet")) if p.is_dir() else 0
+
+
 def point_in_time_join(spark: SparkSession, entities: DataFrame, views: Sequence[ViewSource]) -> DataFrame:
     """``entities`` (``_row``, join keys, ``event_timestamp``, label columns) with every view's
-    features as ``<view>__<feature>``, each as of the row's ``event_timestamp``; ordered by ``_row``."""
+    features as ``<view>__<feature>``, each as of the row's ``event_timestamp``; ordered by ``_row``.
+
+    The shuffles (as-of per view, then the range partitioning by ``_row``) move slim rows; the
+    feature values are joined last, by broadcast when the table is small, so the wide rows are
+    only sorted within their partition. ``jobs.training_set`` checks the order it writes."""
     from pyspark.sql import functions as F
 
     sources = {v.name: _feature_rows(spark, v) for v in views}
     joined = entities
     for view in views:  # first find the matching timestamps on slim rows, one sort per view
         joined = _with_asof(joined, sources[view.name], view)
+    # Range-partitioned by _row on slim rows; the broadcast joins are narrow, so each partition
+    # only needs a local sort at the end (a global sort before a join would be optimised away).
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    joined = joined.repartitionByRange(partitions, ROW)
+    resort = False
     for view in views:  # then fetch the values: an equi-join on (key, timestamp)
         values = sources[view.name].select(
             F.col(view.join_key).alias("_k"),
             F.col("_fts"),
             *[F.col(f).alias(view.column(f)) for f in view.features],
         )
+        if _bytes_on_disk(view.path) <= BROADCAST_MAX_BYTES:
+            values = F.broadcast(values)
+        else:
+            resort = True  # a shuffle join does not keep the order
         cond = (F.col(view.join_key) == F.col("_k")) & (F.col(_asof_column(view)) == F.col("_fts"))
         joined = joined.join(values, cond, "left").drop("_k", "_fts", _asof_column(view))
-    return joined.orderBy(ROW)
+    return joined.orderBy(ROW) if resort else joined.sortWithinPartitions(ROW)
