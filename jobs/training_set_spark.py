@@ -5,7 +5,7 @@ For every interaction and every feature view: the view's row of the same entity 
 else nulls. Done as an as-of join: interaction and feature timestamps of one key are sorted
 together and the last feature timestamp seen is carried forward (a feature row at exactly the
 interaction's time counts), then the feature values are joined on (key, that timestamp). One
-sort per view instead of Feast's merge of every interaction with every row of its entity, and
+sort per join key instead of Feast's merge of every interaction with every row of its entity, and
 an entity whose rows all lie after an interaction just gets nulls for that view (Feast's Dask
 store drops such rows). The result keeps the interactions' order (``_row``).
 """
@@ -43,22 +43,33 @@ def _asof_column(view: ViewSource) -> str:
     return f"_asof_{view.name}"
 
 
-def _with_asof(entities: DataFrame, features: DataFrame, view: ViewSource) -> DataFrame:
-    """``entities`` plus the timestamp of the feature row each interaction sees (or null)."""
+def _with_asof(entities: DataFrame, stamps: dict[str, DataFrame], views: Sequence[ViewSource]) -> DataFrame:
+    """``entities`` plus, per view, the timestamp of the feature row each interaction sees (or null).
+
+    ``views`` share one join key, so one sort of that key's rows serves all of them."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    key, asof = view.join_key, _asof_column(view)
-    stamps = features.select(F.col(key), F.col("_fts").alias("_t"), F.col("_fts"), F.lit(0).alias("_kind"))
+    key = views[0].join_key
     rows = entities.withColumn("_t", F.col(EVENT_TS)).withColumn("_kind", F.lit(1))
-    together = rows.unionByName(stamps, allowMissingColumns=True)
+    together = rows
+    for i, view in enumerate(views):
+        tagged = stamps[view.name].select(
+            F.col(key), F.col("_fts").alias("_t"), F.lit(0).alias("_kind"), F.lit(i).alias("_view")
+        )
+        together = together.unionByName(tagged, allowMissingColumns=True)
     # Features sort before interactions at the same instant: a row stamped t is visible at t.
     order = Window.partitionBy(key).orderBy("_t", "_kind").rowsBetween(Window.unboundedPreceding, 0)
-    seen = together.withColumn(asof, F.last("_fts", ignorenulls=True).over(order)).where(F.col("_kind") == 1)
-    if view.ttl:
-        oldest = F.col(EVENT_TS) - F.expr(f"INTERVAL {int(view.ttl.total_seconds())} SECONDS")
-        seen = seen.withColumn(asof, F.when(F.col(asof) >= oldest, F.col(asof)))
-    return seen.drop("_t", "_kind", "_fts")
+    for i, view in enumerate(views):
+        seen = F.last(F.when(F.col("_view") == i, F.col("_t")), ignorenulls=True).over(order)
+        together = together.withColumn(_asof_column(view), seen)
+    out = together.where(F.col("_kind") == 1)
+    for view in views:
+        if view.ttl:
+            asof = _asof_column(view)
+            oldest = F.col(EVENT_TS) - F.expr(f"INTERVAL {int(view.ttl.total_seconds())} SECONDS")
+            out = out.withColumn(asof, F.when(F.col(asof) >= oldest, F.col(asof)))
+    return out.drop("_t", "_kind", "_view")
 
 
 def _feature_rows(spark: SparkSession, view: ViewSource) -> DataFrame:
@@ -96,8 +107,11 @@ def point_in_time_join(spark: SparkSession, entities: DataFrame, views: Sequence
 
     sources = {v.name: _feature_rows(spark, v) for v in views}
     joined = entities
-    for view in views:  # first find the matching timestamps on slim rows, one sort per view
-        joined = _with_asof(joined, sources[view.name], view)
+    by_key: dict[str, list[ViewSource]] = {}
+    for view in views:
+        by_key.setdefault(view.join_key, []).append(view)
+    for same_key in by_key.values():  # the matching timestamps on slim rows: one sort per join key
+        joined = _with_asof(joined, sources, same_key)
     # Range-partitioned by _row on slim rows; the broadcast joins are narrow, so each partition
     # only needs a local sort at the end (a global sort before a join would be optimised away).
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
