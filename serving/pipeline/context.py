@@ -75,7 +75,7 @@ class PipelineConfig:
     candidates_per_generator: int = 100
     liked_anchors: int = 5
     diversity_max_per_genre: int = 3
-    diversity_window: int = 5
+    diversity_window: int = 0
     exploration_share: float = 0.05
     source_boosts: Mapping[str, float] = field(default_factory=dict)
     value_model_weights: Mapping[str, float] | None = None  # None: the bundle manifest's
