@@ -51,7 +51,7 @@ class FeatureJobArgs(BaseModel):
     trending_smoothing: float = Field(default=1.0, gt=0)
     cooc_history_len: int = Field(default=50, ge=2)
     cooc_window_days: int | None = Field(default=None, ge=1)
-    cooc_max_users_per_item: int = Field(default=1000, ge=0)  # 0: every user
+    cooc_max_users_per_item: int = Field(default=5000, ge=0)  # 0: every user
 
     @model_validator(mode="after")
     def _check(self) -> FeatureJobArgs:
@@ -91,8 +91,8 @@ def parse_args(argv: list[str] | None = None) -> FeatureJobArgs:
     p.add_argument(
         "--cooc-max-users-per-item",
         type=int,
-        default=1000,
-        help="most recent positive users per item that form pairs (0: all; default 1000)",
+        default=5000,
+        help="most recent positive users per item that form pairs (0: all; default 5000)",
     )
     ns = p.parse_args(argv)
     values = vars(ns)

@@ -34,7 +34,9 @@ class FeatureParams:
     cooc_window_days: int | None = None  # only positives this recent form pairs (None: all history)
     # Users per item that form pairs: its most recent positives (None: all). Bounds the pairs a
     # very popular item brings into the self-join; exact for items with fewer positive users.
-    cooc_max_users_per_item: int | None = 1000
+    # 5000 is above the small sample's 1,500 users (the demo's output cannot change); it bites on
+    # the 10m/25m samples (70k/162k users), where the self-join was the cost.
+    cooc_max_users_per_item: int | None = 5000
     cooc_neighbours: int = COOC_NEIGHBOURS
     recent_len: int = RECENT_HISTORY_LEN
 

@@ -226,7 +226,7 @@ def test_cooc_per_item_user_cap_prunes_before_the_join(spark, make_interactions)
     assert capped["hit"] == ["b"]
     assert "a" not in capped  # its likers were pruned from hit's side, its only neighbour
     assert capped["b"] == ["hit"]
-    # the default cap (1000) changes nothing at this size
+    # the default cap (5000) changes nothing at this size
     default = {r.item_id: r.cooc_items for r in cooc_neighbours(frame, DS).collect()}
     assert default == exact
     with pytest.raises(ValueError, match="cooc_max_users_per_item"):
