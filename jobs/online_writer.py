@@ -164,6 +164,9 @@ def write_row_groups(
                 batch = _in_interval(batch, layout.timestamp_field, interval)
                 rows += batch.num_rows
                 written += write_batch(client, sha, layout, batch, target.rows_per_call)
+            # Arrow's allocator keeps freed buffers for reuse; hand them back after each row group
+            # so a worker that reads many row groups stays at the size of one.
+            pa.default_memory_pool().release_unused()
     finally:
         client.close()
     yield rows, written
