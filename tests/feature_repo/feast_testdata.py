@@ -183,8 +183,11 @@ def feast_apply(settings: FeastSettings) -> subprocess.CompletedProcess:
 
 
 def dump_redis(client) -> dict[bytes, dict[bytes, bytes]]:
-    """Every hash in the database: key -> {field: value}."""
-    return {key: client.hgetall(key) for key in client.scan_iter(count=1000)}
+    """Every hash in the database (Feast's online layout): key -> {field: value}.
+
+    Other keys (the materialization's version stamp, a plain string) are not Feast's values.
+    """
+    return {key: client.hgetall(key) for key in client.scan_iter(count=1000, _type="hash")}
 
 
 def feast_redis_key(join_key: str, value: str, project: str = "lambdarec") -> bytes:
