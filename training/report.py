@@ -52,6 +52,9 @@ def served_table(report: dict[str, Any]) -> str:
     served = models.get("served", {})
     if pop_cov and served:
         out.append(f"coverage@10 of the served lists = {served['coverage@10'] / pop_cov:.1f}x most-popular's")
+    seen = report.get("served", {}).get("seen_items_served")
+    if seen is not None:
+        out.append(f"items from the user's own history among the served lists: {seen}")
     share = report.get("served", {}).get("generator_share@10", {})
     if share:
         out.append(

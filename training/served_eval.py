@@ -32,6 +32,7 @@ class ServedEval:
     generator_share: dict[str, float]  # share of the top-10 slots each generator proposed
     curve: np.ndarray
     degraded_share: float
+    seen_served: int  # served items (top SERVED_DEPTH) from the user's own training history: must be 0
     seconds: float
     examples: list[dict] = field(default_factory=list)  # a few users' served lists (report)
 
@@ -73,13 +74,14 @@ def replay(
     position = {x: i for i, x in enumerate(item_ids)}
     tops = np.zeros((len(ev.user_ids), SERVED_DEPTH), dtype=np.int64)
     share: Counter[str] = Counter()
-    degraded = 0
+    degraded = seen_served = 0
     examples = []
     for row, u in enumerate(ev.user_ids):
         seen = {item_ids[i] for i in ev.exclude[row] if i > 0}
         result = offline_request(bundle, u, seen, user_feats[row], k=10, depth=SERVED_DEPTH)
         served = [position.get(x, 0) for x in result.item_ids]
         tops[row, : len(served)] = served[:SERVED_DEPTH]
+        seen_served += len(seen.intersection(result.item_ids))
         degraded += bool(result.degraded)
         for src in result.sources[:10]:
             share.update(src.split("+"))
@@ -94,6 +96,7 @@ def replay(
         generator_share={g: n / slots for g, n in share.most_common()},
         curve=evaluation.recall_curve(tops, ev.heldout),
         degraded_share=degraded / max(1, len(ev.user_ids)),
+        seen_served=seen_served,
         seconds=time.perf_counter() - t0,
         examples=examples,
     )

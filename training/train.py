@@ -147,6 +147,7 @@ def _write_and_judge(
         "served": {
             "generator_share@10": served.generator_share,
             "degraded_share": served.degraded_share,
+            "seen_items_served": served.seen_served,
             "examples": served.examples,
         },
         "retrieval": results,

@@ -128,6 +128,7 @@ def test_report_puts_the_served_blend_next_to_the_baselines(tiny_bundle: Path) -
     assert set(rep["retrieval"]) == {"served", "two_tower", "most_popular", "item_knn", "ease"}
     served = rep["retrieval"]["served"]
     assert served["n_eval_users"] == rep["retrieval"]["ease"]["n_eval_users"]  # same users, same split
+    assert rep["served"]["seen_items_served"] == 0  # nothing from a user's own history, ever
     share = rep["served"]["generator_share@10"]
     assert set(share) <= {"item_cf", "two_tower", "because_you_liked", "trending", "popular"} and share
     assert {"auc_p_interaction", "auc_rating_head", "candidate_recall"} <= set(rep["ranker"])
