@@ -24,7 +24,7 @@ fi
 bash "$ROOT/scripts/services.sh" start
 
 printf '\n\033[1m== the serving API at http://127.0.0.1:%s\033[0m\n' "$PORT"
-"$LAMBDAREC_VENVS/pipeline/bin/python" "$ROOT/scripts/demo_client.py" --url "http://127.0.0.1:$PORT" --api-key "$LAMBDAREC_API_KEY"
+"$LAMBDAREC_VENVS/pipeline/bin/python" "$ROOT/scripts/demo_client.py" --url "http://127.0.0.1:$PORT" --api-key="$LAMBDAREC_API_KEY"  # "=": a key may start with "-"
 
 # The last closed hour: the DAG checks that the worker processed everything appended before its
 # end, then compacts that hour's landed events (the current hour's are landed, not yet compacted).
