@@ -17,10 +17,8 @@ import pandas as pd
 
 from lambdarec_contracts.bundle import OOV_TOKEN
 from lambdarec_contracts.feature_vectors import (
-    ITEM_VECTOR_FEATURE_REFS,
     USER_VECTOR_FEATURE_REFS,
     genre_multi_hot,
-    item_vector,
     user_vector,
 )
 from lambdarec_contracts.features import USER_STATS_VIEW
@@ -186,14 +184,6 @@ def user_matrix(df: pd.DataFrame) -> np.ndarray:
     if not rows:
         return np.zeros((0, len(user_vector({}))), np.float32)
     return np.stack([user_vector(r) for r in rows]).astype(np.float32)
-
-
-def item_matrix(df: pd.DataFrame) -> np.ndarray:
-    """item_vector() of every row (float32 [N, F_i])."""
-    rows = _records(df, ITEM_VECTOR_FEATURE_REFS)
-    if not rows:
-        return np.zeros((0, len(item_vector({}))), np.float32)
-    return np.stack([item_vector(r) for r in rows]).astype(np.float32)
 
 
 def history_arrays(

@@ -35,9 +35,6 @@ class Prepared:
     retrieval_rows: pd.DataFrame  # Feast training-set rows of the base period, positives only
     interactions: pd.DataFrame  # everything (the published generators are refit on it)
 
-    def user_index(self) -> dict[str, int]:
-        return {u: i for i, u in enumerate(self.user_vocab.ids)}
-
     def histories(self, df: pd.DataFrame, users: list[str]) -> list[np.ndarray]:
         """Item indices each user interacted with in ``df`` (unknown items dropped), in ``users`` order."""
         idx = self.item_vocab.lookup(df["item_id"])

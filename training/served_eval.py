@@ -21,7 +21,6 @@ import pandas as pd
 
 from . import evaluation
 from .baselines import EvalUsers
-from .config import TrainConfig
 
 SERVED_DEPTH = 100  # served list length scored (Recall@50/100 need more than a page)
 
@@ -62,9 +61,7 @@ def _isnull(v: object) -> bool:
         return False
 
 
-def replay(
-    bundle_dir: Path, ev: EvalUsers, item_ids: list[str], user_feats: list[dict], cfg: TrainConfig
-) -> ServedEval:
+def replay(bundle_dir: Path, ev: EvalUsers, item_ids: list[str], user_feats: list[dict]) -> ServedEval:
     """Serve every evaluation user through serving's pipeline and score the lists."""
     from serving.bundle import load_bundle
     from serving.pipeline.replay import offline_request

@@ -116,7 +116,7 @@ def _write_and_judge(
 
     # What is served, judged: serving's pipeline over the evaluation users, on this bundle.
     cut = prep.split.cut_ts.reindex(ev.user_ids)
-    served = replay(work, ev, prep.item_vocab.ids, user_states(ev, inputs.training_set, cut), cfg)
+    served = replay(work, ev, prep.item_vocab.ids, user_states(ev, inputs.training_set, cut))
     timings["served_replay_s"] = round(served.seconds, 2)
     results = {SERVED: served.metrics, **retrieval_metrics}
     curves = {SERVED: served.curve, **curves}
