@@ -97,7 +97,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         settings.event_max_age_s,
         settings.event_max_ahead_s,
     )
-    impressions = ImpressionWriter(event_service, metrics)
+    impressions = ImpressionWriter(store, metrics)
     recommender = Recommender(
         settings, holder, store, metrics, experiments, event_service, features, impressions
     )

@@ -1,9 +1,9 @@
-"""Event ingestion and impression logging: the write side of the serving API.
+"""Event ingestion: the write side of the serving API.
 
 Kept apart from the recommendation path: it has its own dependencies (the store, the metrics,
-the catalogue check, the experiment assignment for click attribution); the recommendation
-path only calls ``log_impressions``. What an event does to Redis is the contracts' one
-script (``lambdarec_contracts.user_state``), shared with the speed-layer worker.
+the catalogue check, the experiment assignment for click attribution). Served impressions are
+logged by ``serving.impressions``. What an event does to Redis is the contracts' one script
+(``lambdarec_contracts.user_state``), shared with the speed-layer worker.
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from lambdarec_contracts import redis_keys
-from lambdarec_contracts.events import POSITIVE_EVENT_TYPES, Event, Impression, impression_to_stream_fields
+from lambdarec_contracts.events import POSITIVE_EVENT_TYPES, Event
 from lambdarec_contracts.user_state import EventWriter, UserStateLimits
 
 from .experiments import ExperimentsConfig, assign
 from .metrics import Metrics
-from .store import Store, StoreUnavailable
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,7 @@ def timestamp_problems(
 
 
 class EventService:
-    """Accepts posted events (idempotently, atomically) and logs served impressions."""
+    """Accepts posted events (idempotently, atomically)."""
 
     def __init__(
         self,
@@ -79,59 +77,3 @@ class EventService:
             if e.type in POSITIVE_EVENT_TYPES:
                 self.metrics.clicks.labels(variant=assign(self.experiments, e.user_id).variant.name).inc()
         return len(new), len(events) - len(new)
-
-    def log_impressions(
-        self,
-        request_id: str,
-        user_id: str,
-        items: Sequence[dict[str, Any]],
-        model_version: str | None,
-        variant: str,
-        experiment: str | None,
-        ts: datetime | None = None,
-    ) -> None:
-        """Append one impression per served item to the impressions stream; best effort."""
-        self.write_impressions(
-            self.impressions(request_id, user_id, items, model_version, variant, experiment, ts)
-        )
-
-    @staticmethod
-    def impressions(
-        request_id: str,
-        user_id: str,
-        items: Sequence[dict[str, Any]],
-        model_version: str | None,
-        variant: str,
-        experiment: str | None,
-        ts: datetime | None = None,
-    ) -> list[Impression]:
-        now = ts or datetime.now(UTC)
-        return [
-            Impression(
-                request_id=request_id,
-                user_id=user_id,
-                item_id=it["item_id"],
-                position=pos,
-                model_version=model_version or "",
-                variant=variant,
-                experiment=experiment,
-                source=it["source"],
-                ts=now,
-            )
-            for pos, it in enumerate(items)
-        ]
-
-    def write_impressions(self, entries: Sequence[Impression]) -> bool:
-        """One pipeline of XADDs (any number of served lists); False when Redis was unavailable."""
-
-        def queue(p: Any) -> None:
-            for e in entries:
-                # No MAXLEN: only the worker trims, below what it has acknowledged.
-                p.xadd(redis_keys.IMPRESSIONS_STREAM, impression_to_stream_fields(e))  # type: ignore[arg-type]
-
-        try:
-            self.store.pipeline(queue)
-        except StoreUnavailable:
-            self.metrics.degraded.labels(reason="impressions_not_logged").inc()
-            return False
-        return True

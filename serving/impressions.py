@@ -2,8 +2,8 @@
 
 A request only appends to an in-memory queue; a background thread turns everything queued into
 ONE server-side script call every ``flush_s`` (one round trip for many requests, none of them
-waiting for it). The entries are exactly ``EventService.log_impressions``' (field names and
-values from the contract's ``impression_to_stream_fields``, one XADD per served item, in order).
+waiting for it). The entries are ``impression_fields``' (one contract ``Impression`` per served
+item, in order, encoded by the contract's ``impression_to_stream_fields``; one XADD each).
 The call is encoded here once per served list and reused when the list is served again from
 cache (only request_id and ts change): redis-py's per-argument packing of ten 20-field XADDs
 per request cost more CPU than the rest of a cache hit. Best effort, as before: when Redis is
@@ -21,11 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdarec_contracts import redis_keys
-from lambdarec_contracts.events import impression_to_stream_fields
+from lambdarec_contracts.events import Impression, impression_to_stream_fields
 
-from .events import EventService
 from .metrics import Metrics
-from .store import StoreUnavailable
+from .store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def _bulk(b: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(b), b)
 
 
-def _fields(
+def impression_fields(
     request_id: str,
     ts: datetime,
     user_id: str,
@@ -59,15 +58,30 @@ def _fields(
     variant: str,
     experiment: str | None,
 ) -> list[dict[str, str]]:
-    entries = EventService.impressions(request_id, user_id, items, model_version, variant, experiment, ts)
-    return [impression_to_stream_fields(e) for e in entries]
+    """The stream entries of one served list: one contract ``Impression`` per item, in order."""
+    return [
+        impression_to_stream_fields(
+            Impression(
+                request_id=request_id,
+                user_id=user_id,
+                item_id=it["item_id"],
+                position=pos,
+                model_version=model_version or "",
+                variant=variant,
+                experiment=experiment,
+                source=it["source"],
+                ts=ts,
+            )
+        )
+        for pos, it in enumerate(items)
+    ]
 
 
 class ImpressionWriter:
     def __init__(
-        self, events: EventService, metrics: Metrics, flush_s: float = 0.01, max_pending: int = 20_000
+        self, store: Store, metrics: Metrics, flush_s: float = 0.01, max_pending: int = 20_000
     ) -> None:
-        self.events = events
+        self.store = store
         self.metrics = metrics
         self.flush_s = flush_s
         self.max_pending = max_pending
@@ -76,7 +90,7 @@ class ImpressionWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._encoded: dict[tuple[Any, ...], tuple[Any, list[list[bytes]]]] = {}
-        self.names = list(_fields("", _EPOCH, "u", _ONE, None, "v", None)[0])
+        self.names = list(impression_fields("", _EPOCH, "u", _ONE, None, "v", None)[0])
         self._rid_at, self._ts_at = self.names.index("request_id"), self.names.index("ts")
 
     def submit(
@@ -104,12 +118,12 @@ class ImpressionWriter:
         key = (id(items), user_id, model_version, variant, experiment)
         hit = self._encoded.get(key)
         if hit is None or hit[0] is not items:
-            rows = _fields("", _EPOCH, user_id, items, model_version, variant, experiment)
+            rows = impression_fields("", _EPOCH, user_id, items, model_version, variant, experiment)
             hit = (items, [[_bulk(v.encode()) for v in row.values()] for row in rows])
             if len(self._encoded) > 10_000:
                 self._encoded.clear()
             self._encoded[key] = hit
-        own = _fields(request_id, ts, "u", _ONE, None, "v", None)[0]  # one model per request
+        own = impression_fields(request_id, ts, "u", _ONE, None, "v", None)[0]  # one model per request
         rid, when = _bulk(own["request_id"].encode()), _bulk(own["ts"].encode())
         out = []
         for row in hit[1]:
@@ -149,7 +163,7 @@ class ImpressionWriter:
                     client.connection_pool.release(conn)
 
             try:
-                self.events.store.run(send)
+                self.store.run(send)
             except StoreUnavailable:
                 self.metrics.degraded.labels(reason="impressions_not_logged").inc(len(batch))
                 return 0

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from lambdarec_contracts.features import REF_SEPARATOR, ref_to_full_name, split_ref
 
 _STRING_VALUE_TYPE = 2  # feast ValueType.STRING
 _M32 = 0xFFFFFFFF
@@ -56,8 +57,8 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
 
 
 def feature_field(view: str, feature: str) -> bytes:
-    """Hash field name Feast uses for one feature of one view."""
-    return struct.pack("<I", murmur3_32(f"{view}:{feature}".encode()))
+    """Hash field name Feast uses for one feature of one view (murmur3 of its reference)."""
+    return struct.pack("<I", murmur3_32(REF_SEPARATOR.join((view, feature)).encode()))
 
 
 def entity_redis_key(join_key: str, value: str, project: str) -> bytes:
@@ -196,29 +197,15 @@ _HMGET_MANY = (
 # --- the reader -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FeatureRef:
-    view: str
-    feature: str
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.view}__{self.feature}"
-
-
-def parse_refs(refs: Sequence[str]) -> list[FeatureRef]:
-    """``["view:feature", ...]`` -> FeatureRef list."""
-    return [FeatureRef(*r.split(":", 1)) for r in refs]
-
-
 class OnlineFeatureReader:
     """Builds HMGET commands for entities and decodes replies into full-feature-name dicts."""
 
     def __init__(self, project: str, join_key: str, refs: Sequence[str]) -> None:
         self.project = project
         self.join_key = join_key
-        self.refs = parse_refs(refs)
-        self.fields = [feature_field(r.view, r.feature) for r in self.refs]
+        self.refs = list(refs)  # "<view>:<feature>"
+        self.fields = [feature_field(*split_ref(r)) for r in self.refs]
+        self.names = [ref_to_full_name(r) for r in self.refs]  # what decode's dicts are keyed by
 
     def key(self, entity_id: str) -> bytes:
         return entity_redis_key(self.join_key, entity_id, self.project)
@@ -237,6 +224,6 @@ class OnlineFeatureReader:
 
     def decode(self, replies: Sequence[Sequence[bytes | None]]) -> list[dict[str, Any]]:
         return [
-            {r.full_name: decode_value(raw) for r, raw in zip(self.refs, reply, strict=True)}
+            {name: decode_value(raw) for name, raw in zip(self.names, reply, strict=True)}
             for reply in replies
         ]

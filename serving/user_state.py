@@ -11,22 +11,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lambdarec_contracts import features as fc
 from lambdarec_contracts import redis_keys, user_history
 from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS
-from lambdarec_contracts.features import FEAST_PROJECT, USER_JOIN_KEY
 from lambdarec_contracts.user_state import UserStateLimits, queue_filter_reads
 
 from .online_features import OnlineFeatureReader
 from .pipeline.context import UserState
 from .store import Store
 
-USER_FEATURE_REFS = [
-    *USER_VECTOR_FEATURE_REFS,
-    "user_stats:recent_items",
-    "user_stats:recent_positive_items",
-    "user_realtime:rt_recent_items",
-]
-RECENT_LIST_LEN = redis_keys.RECENT_ITEMS_MAX_LEN
+
+def user_feature_refs() -> list[str]:
+    """The model's user vector plus the histories ``UserState`` reads (the contracts' named refs)."""
+    return [
+        *USER_VECTOR_FEATURE_REFS,
+        fc.USER_RECENT_ITEMS,
+        fc.USER_RECENT_POSITIVE_ITEMS,
+        fc.USER_RT_RECENT_ITEMS,
+    ]
+
+
+USER_FEATURE_REFS = user_feature_refs()  # as the contracts stand (benchmarks compare with Feast)
 _N_USER_COMMANDS = 6
 
 
@@ -34,14 +39,14 @@ class UserStateLoader:
     def __init__(self, store: Store, limits: UserStateLimits | None = None) -> None:
         self.store = store
         self.limits = limits or UserStateLimits()
-        self.reader = OnlineFeatureReader(FEAST_PROJECT, USER_JOIN_KEY, USER_FEATURE_REFS)
+        self.reader = OnlineFeatureReader(fc.FEAST_PROJECT, fc.USER_JOIN_KEY, user_feature_refs())
 
     def _queue(self, p: Any, user_id: str) -> None:
         p.get(redis_keys.rec_cache_generation(user_id))
         # seen and not interested (bounded ZSETs of the speed layer), then the batch full history
         queue_filter_reads(p, user_id, self.limits)
         p.get(redis_keys.user_history(user_id))
-        p.lrange(redis_keys.recent_items(user_id), 0, RECENT_LIST_LEN - 1)
+        p.lrange(redis_keys.recent_items(user_id), 0, redis_keys.RECENT_ITEMS_MAX_LEN - 1)
         self.reader.queue(p, [user_id])
 
     def _decode(self, replies: Sequence[Any]) -> UserState:

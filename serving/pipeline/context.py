@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lambdarec_contracts import features as fc
 from lambdarec_contracts.tables import GENRES
 
 from ..bundle import Bundle
@@ -31,16 +32,20 @@ class UserState:
     recent: list[str] = field(default_factory=list)  # from events, newest first
     features: dict[str, Any] = field(default_factory=dict)  # Feast full feature names (user + realtime)
 
+    def feature(self, ref: str) -> Any:
+        """The value of a contract feature reference (``view:feature``); None when absent."""
+        return self.features.get(fc.ref_to_full_name(ref))
+
     @property
     def recent_positive(self) -> list[str]:
         """Anchors for "because you liked": fresh event history first, then batch features."""
-        batch = self.features.get("user_stats__recent_positive_items") or []
+        batch = self.feature(fc.USER_RECENT_POSITIVE_ITEMS) or []
         return list(dict.fromkeys([*self.recent, *batch]))
 
     @property
     def history(self) -> list[str]:
-        rt = self.features.get("user_realtime__rt_recent_items") or []
-        batch = self.features.get("user_stats__recent_items") or []
+        rt = self.feature(fc.USER_RT_RECENT_ITEMS) or []
+        batch = self.feature(fc.USER_RECENT_ITEMS) or []
         return list(dict.fromkeys([*self.recent, *rt, *batch]))
 
     @property
@@ -48,7 +53,7 @@ class UserState:
         return any(v is not None for v in self.features.values())
 
     def top_genres(self, n: int = 2) -> list[str]:
-        aff = self.features.get("user_stats__genre_affinity")
+        aff = self.feature(fc.USER_GENRE_AFFINITY)
         if not aff or len(aff) != len(GENRES):
             return []
         order = np.argsort(-np.asarray(aff, dtype=np.float64), kind="stable")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lambdarec_contracts import redis_keys
-from lambdarec_contracts.events import impression_to_stream_fields, stream_fields_to_record
-from serving.events import EventService
-from serving.experiments import ExperimentsConfig
-from serving.impressions import ImpressionWriter
+from lambdarec_contracts.events import stream_fields_to_record
+from serving.impressions import ImpressionWriter, impression_fields
 from serving.metrics import Metrics
 from serving.store import Store
 
@@ -20,11 +18,8 @@ def served(n: int) -> list[dict[str, str]]:
 
 
 def writer(redis_server, metrics: Metrics, max_pending: int = 100) -> tuple[ImpressionWriter, Store]:
-    from lambdarec_contracts.user_state import UserStateLimits
-
     store = Store(redis_server.url, socket_timeout_s=0.2, backoff_s=0.0)
-    events = EventService(store, metrics, ExperimentsConfig(), UserStateLimits(), lambda _: True, 3600, 300)
-    return ImpressionWriter(events, metrics, flush_s=3600, max_pending=max_pending), store
+    return ImpressionWriter(store, metrics, flush_s=3600, max_pending=max_pending), store
 
 
 def test_many_lists_one_round_trip_in_order(redis_server, r):
@@ -43,17 +38,17 @@ def test_many_lists_one_round_trip_in_order(redis_server, r):
         (f"req{n}", p) for n in range(30) for p in range(3)
     ]
     assert {g["user_id"] for g in got[:3]} == {"u0"} and got[0]["model_version"] == "v1"
-    # Byte for byte what EventService.log_impressions writes (the contract's encoding), also for a
-    # list served again (its entries are encoded once and reused).
+    # Byte for byte the contract's encoding of one Impression per item (request_id and ts of each
+    # request), also for a list served again (its entries are encoded once and reused).
     items = served(2)
     w.submit("again-1", "u9", items, "v1", "treatment", "exp")
     w.submit("again-2", "u9", items, "v1", "treatment", "exp")
     ts = [args[1] for args in w._pending]
     w.flush()
     want = [
-        impression_to_stream_fields(e)
+        f
         for rid, t in zip(("again-1", "again-2"), ts, strict=True)
-        for e in EventService.impressions(rid, "u9", items, "v1", "treatment", "exp", t)
+        for f in impression_fields(rid, t, "u9", items, "v1", "treatment", "exp")
     ]
     tail = [
         {k.decode(): v.decode() for k, v in f.items()} for _, f in r.xrange(redis_keys.IMPRESSIONS_STREAM)

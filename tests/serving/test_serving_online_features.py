@@ -98,6 +98,24 @@ def _views(tmp: Path):
     return [user, item], views
 
 
+def _applied_store(tmp: Path, redis_port: int):
+    """A Feast store (local registry, this test's Redis) with the contract's views applied."""
+    from feast import FeatureStore, RepoConfig
+    from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+
+    entities, views = _views(tmp)
+    cfg = RepoConfig(
+        project=FEAST_PROJECT,
+        provider="local",
+        registry=str(tmp / "registry.db"),
+        online_store=RedisOnlineStoreConfig(connection_string=f"127.0.0.1:{redis_port}"),
+        entity_key_serialization_version=3,
+    )
+    store = FeatureStore(config=cfg, repo_path=str(tmp))
+    store.apply([*entities, *views.values()])
+    return store
+
+
 def _value(kind: str, rng: random.Random):
     if kind == "int64":
         return rng.randint(-5, 10**6)
@@ -125,19 +143,7 @@ def _same(a, b) -> bool:
 @pytest.mark.redis
 @pytest.mark.slow
 def test_fast_path_equals_get_online_features(tmp_path, redis_server):
-    from feast import FeatureStore, RepoConfig
-    from feast.infra.online_stores.redis import RedisOnlineStoreConfig
-
-    entities, views = _views(tmp_path)
-    cfg = RepoConfig(
-        project=FEAST_PROJECT,
-        provider="local",
-        registry=str(tmp_path / "registry.db"),
-        online_store=RedisOnlineStoreConfig(connection_string=f"127.0.0.1:{redis_server.port}"),
-        entity_key_serialization_version=3,
-    )
-    store = FeatureStore(config=cfg, repo_path=str(tmp_path))
-    store.apply([*entities, *views.values()])
+    store = _applied_store(tmp_path, redis_server.port)
     rng = random.Random(3)
     users = [f"u{n}" for n in range(250)]
     items = [f"i{n}" for n in range(250)]
@@ -180,24 +186,13 @@ def test_in_memory_item_features_equal_get_online_features(tmp_path, redis_serve
     """600 catalogue items, 520 written by Feast (80 missing entirely): serving's in-memory matrix
     holds exactly item_vector(get_online_features(...)) for every item, zeros for missing ones."""
     import numpy as np
-    from feast import FeatureStore, RepoConfig
-    from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 
     from lambdarec_contracts.feature_vectors import item_vector
     from serving.bundle import load_bundle
     from serving.feature_sync import read_item_features
     from testing_support.bundle_builder import BundleSpec, build_bundle
 
-    entities, views = _views(tmp_path)
-    cfg = RepoConfig(
-        project=FEAST_PROJECT,
-        provider="local",
-        registry=str(tmp_path / "registry.db"),
-        online_store=RedisOnlineStoreConfig(connection_string=f"127.0.0.1:{redis_server.port}"),
-        entity_key_serialization_version=3,
-    )
-    store = FeatureStore(config=cfg, repo_path=str(tmp_path))
-    store.apply([*entities, *views.values()])
+    store = _applied_store(tmp_path, redis_server.port)
     rng = random.Random(5)
     items = [f"i{n}" for n in range(600)]
     store.write_to_online_store(ITEM_STATS_VIEW, _frame(items[:520], ITEM_JOIN_KEY, ITEM_FEATURES, rng))
