@@ -41,7 +41,7 @@ from .common import REPO_ROOT, VENVS, percentiles, table, venv_python
 from .serving_data import feature_frames, real_catalogue, synthetic_catalogue, write_speed_layer_keys
 from .serving_load import stop_process_group
 
-WRK_SCRIPT = Path(__file__).with_name("wrk_users.lua")
+WRK_SCRIPT = Path(__file__).with_name("wrk_serving.lua")  # USERS_FILE: a user per request
 NO_CACHE = {"LAMBDAREC_CACHE_TTL_S": "0", "LAMBDAREC_LOCAL_CACHE_SIZE": "0"}
 
 
@@ -142,12 +142,8 @@ def run_phase(server: Server, name: str, path: str, conc: int, seconds: float, u
     """One load phase; ``users``: a file of user ids (a different one per request) instead of ``path``."""
     cpu0 = server.cpu_s()
     if shutil.which("wrk"):
-        cmd = ["wrk", "-t1", f"-c{conc}", f"-d{seconds:.0f}s", "--latency"]
+        cmd = ["wrk", "-t1", f"-c{conc}", f"-d{seconds:.0f}s", "--latency", "-s", str(WRK_SCRIPT)]
         env = {**os.environ, "USERS_FILE": str(users or "")}
-        if users is not None:
-            cmd += ["-s", str(WRK_SCRIPT)]
-        else:
-            cmd += ["-s", str(WRK_SCRIPT.with_name("wrk_count.lua"))]
         out = subprocess.run([*cmd, server.url + path], env=env, capture_output=True, text=True, timeout=600)
         text = out.stdout
         n = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
