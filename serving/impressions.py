@@ -4,8 +4,9 @@ A request only appends to an in-memory queue; a background thread turns everythi
 ONE server-side script call every ``flush_s`` (one round trip for many requests, none of them
 waiting for it). The entries are ``impression_fields``' (one contract ``Impression`` per served
 item, in order, encoded by the contract's ``impression_to_stream_fields``; one XADD each).
-The call is encoded here once per served list and reused when the list is served again from
-cache (only request_id and ts change): redis-py's per-argument packing of ten 20-field XADDs
+The call is encoded here once per served list (one contract model for the list-wide fields,
+not one per item) and reused when the list is served again from cache (only request_id and ts
+change): redis-py's per-argument packing of ten 20-field XADDs
 per request cost more CPU than the rest of a cache hit. Best effort, as before: when Redis is
 down the lists are counted under ``impressions_not_logged`` and dropped, and the queue is
 bounded so an outage cannot grow memory without limit.
@@ -79,7 +80,7 @@ def impression_fields(
 
 class ImpressionWriter:
     def __init__(
-        self, store: Store, metrics: Metrics, flush_s: float = 0.01, max_pending: int = 20_000
+        self, store: Store, metrics: Metrics, flush_s: float = 0.05, max_pending: int = 20_000
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -92,6 +93,8 @@ class ImpressionWriter:
         self._encoded: dict[tuple[Any, ...], tuple[Any, list[list[bytes]]]] = {}
         self.names = list(impression_fields("", _EPOCH, "u", _ONE, None, "v", None)[0])
         self._rid_at, self._ts_at = self.names.index("request_id"), self.names.index("ts")
+        self._item_at, self._pos_at = self.names.index("item_id"), self.names.index("position")
+        self._source_at = self.names.index("source")
 
     def submit(
         self,
@@ -112,14 +115,36 @@ class ImpressionWriter:
         if self._thread is None:  # not started (or flush_s <= 0): write at once
             self.flush()
 
+    def _encode(
+        self,
+        user_id: str,
+        items: Sequence[dict[str, Any]],
+        model_version: str | None,
+        variant: str,
+        experiment: str | None,
+    ) -> list[list[bytes]]:
+        """A new list's entries: ONE contract ``Impression`` (the list-wide fields, validated and
+        encoded by the contract), its item fields replaced per item as the contract encodes them
+        (strings as they are, the position as an int's str): no model per served item."""
+        if not items:
+            return []
+        row = impression_fields("", _EPOCH, user_id, items[:1], model_version, variant, experiment)[0]
+        base = [_bulk(v.encode()) for v in row.values()]
+        out = []
+        for pos, it in enumerate(items):
+            r = list(base)
+            r[self._item_at], r[self._source_at] = _bulk(it["item_id"].encode()), _bulk(it["source"].encode())
+            r[self._pos_at] = _bulk(str(pos).encode())
+            out.append(r)
+        return out
+
     def _entries(self, args: tuple[Any, ...]) -> list[list[bytes]]:
         """The list's entries as bulk strings (contract encoding), request_id/ts as in ``args``."""
         request_id, ts, user_id, items, model_version, variant, experiment = args
         key = (id(items), user_id, model_version, variant, experiment)
         hit = self._encoded.get(key)
         if hit is None or hit[0] is not items:
-            rows = impression_fields("", _EPOCH, user_id, items, model_version, variant, experiment)
-            hit = (items, [[_bulk(v.encode()) for v in row.values()] for row in rows])
+            hit = (items, self._encode(user_id, items, model_version, variant, experiment))
             if len(self._encoded) > 10_000:
                 self._encoded.clear()
             self._encoded[key] = hit
