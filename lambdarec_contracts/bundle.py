@@ -34,6 +34,8 @@ the old or the new bundle, never a mix. ``version`` is sortable (UTC timestamp b
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 MANIFEST_FILE = "manifest.json"
@@ -52,6 +54,9 @@ POPULARITY_FILE = "popularity.npy"
 REPORT_JSON_FILE = "report.json"
 REPORT_MD_FILE = "report.md"
 OOV_TOKEN = "[OOV]"
+# In ``models/`` (next to ``bundles/`` and ``current``): one JSON line (GateRecord) per decision of
+# the quality gate, appended by training.publish; the console lists it with the bundles.
+GATE_LOG_FILE = "gate_decisions.jsonl"
 
 
 class TensorSpec(BaseModel):
@@ -86,3 +91,17 @@ class BundleManifest(BaseModel):
     built_from: dict[str, str] = Field(default_factory=dict)  # artifact -> version/hash
     # file name -> sha256 of every file in the bundle except the manifest; publishing verifies them
     file_checksums: dict[str, str] = Field(default_factory=dict)
+
+
+class GateRecord(BaseModel):
+    """One quality-gate decision on a candidate bundle (a line of ``GATE_LOG_FILE``)."""
+
+    bundle_version: str
+    decided_at: str  # ISO-8601 UTC
+    # published: passed the gate; refused: stays in models/staging; forced: published with --force
+    decision: Literal["published", "refused", "forced"]
+    message: str
+    metric: str  # the gate metric (served_lift@10)
+    new: float | None = None  # the candidate's value of ``metric``
+    current: float | None = None  # the published bundle's value, when it had one
+    current_version: str | None = None  # the bundle that was published when the gate decided

@@ -42,6 +42,7 @@ cat <<MSG
 
 Done. Still running in the background (stop them with: make stop):
   serving API      http://127.0.0.1:$PORT      docs: http://127.0.0.1:$PORT/docs   metrics: /metrics
+  console          http://127.0.0.1:$PORT/console   (asks for the admin key below)
   speed-layer worker (logs: $LOGS/worker.log)
   API key for POST /v1/events:  $LAMBDAREC_API_KEY   (header X-API-Key)
   admin key for /v1/admin/*:    $LAMBDAREC_ADMIN_KEY   (header X-API-Key)

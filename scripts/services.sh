@@ -18,6 +18,8 @@ stop_one() {
 
 case "${1:-status}" in
   start)
+    # The console's Pipelines page reads the DAG runs from `make airflow`'s API server, when it runs.
+    export LAMBDAREC_AIRFLOW_URL=${LAMBDAREC_AIRFLOW_URL:-http://127.0.0.1:${AIRFLOW_PORT:-8080}}
     alive worker || { nohup "$LAMBDAREC_VENVS/pipeline/bin/python" -m jobs.stream_worker >"$LOGS/worker.log" 2>&1 & echo $! > "$RUN/worker.pid"; }
     alive serving || { PORT=$PORT nohup bash "$ROOT/scripts/serve.sh" >"$LOGS/serving.log" 2>&1 & echo $! > "$RUN/serving.pid"; }
     for _ in $(seq 120); do

@@ -46,6 +46,16 @@ if want pipeline; then
     fi
   fi
   make_env pipeline
+  # The console's browser tests (tests/console) drive Debian's chromium through Playwright;
+  # Playwright's own browser download is not used (and cannot work offline).
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "[setup] installing chromium for the console's browser tests"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      echo "[setup] WARNING: the console's browser tests need chromium (apt-get install chromium, as root)" >&2
+    fi
+  fi
 fi
 want serving && make_env serving
 if want training; then

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from .bundle import Bundle
+from .console import router as console
 from .events import EventService
 from .experiments import load_experiments
 from .feature_sync import ItemFeatureSync
@@ -173,6 +174,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         metrics.degraded.labels(reason="redis_error_escaped").inc()
         return JSONResponse({"detail": "store unavailable, retry later"}, status_code=503)
 
-    for r in (recommendations.router, items.router, events.router, health.router, admin.router):
+    routers = (recommendations.router, items.router, events.router, health.router, admin.router)
+    for r in (*routers, console.api, console.pages):
         app.include_router(r)
     return app

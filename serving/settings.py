@@ -87,7 +87,15 @@ class ServingSettings(UserStateLimits):
     feature_fetch: str = Field(default="lua", pattern="^(lua|pipeline)$", alias="LAMBDAREC_FEATURE_FETCH")
     log_impressions: bool = Field(default=True, alias="LAMBDAREC_LOG_IMPRESSIONS")
 
-    @field_validator("api_key", "admin_key", "read_key", mode="before")
+    # Console (/console): the Airflow API server whose DAG runs the Pipelines page shows (unset:
+    # "not configured"), and its simple-auth-manager credentials (unset: the token endpoint of
+    # an all-admins deployment, as `make airflow` runs it).
+    airflow_url: str | None = Field(default=None, pattern=r"^https?://", alias="LAMBDAREC_AIRFLOW_URL")
+    airflow_username: str | None = Field(default=None, alias="LAMBDAREC_AIRFLOW_USERNAME")
+    airflow_password: SecretStr | None = Field(default=None, alias="LAMBDAREC_AIRFLOW_PASSWORD")
+    airflow_timeout_s: float = Field(default=2.0, gt=0, le=30, alias="LAMBDAREC_AIRFLOW_TIMEOUT_S")
+
+    @field_validator("api_key", "admin_key", "read_key", "airflow_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if v == "" else v  # compose passes optional keys as empty strings

@@ -17,7 +17,9 @@
    ``bundles/<version>`` (atomic on one filesystem), then point ``current`` at it by creating
    a temporary symlink and ``os.replace``-ing it over ``current``: readers see the old or the
    new bundle, never a mix. A failure at any step leaves ``current`` untouched.
-4. Keep the newest ``--keep`` bundles (``LAMBDAREC_KEEP_BUNDLES``, default 5), never the current;
+4. Every decision (published, refused, forced) is appended to ``models/gate_decisions.jsonl``
+   (``lambdarec_contracts.bundle.GateRecord``), the history the console shows next to the bundles.
+5. Keep the newest ``--keep`` bundles (``LAMBDAREC_KEEP_BUNDLES``, default 5), never the current;
    a published candidate is removed from ``models/staging`` (a refused one stays for inspection).
 
 Exit codes: 0 published (or already current), 1 refused by the gate, 2 invalid bundle/input.
@@ -27,14 +29,16 @@ No TensorFlow is imported here.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from lambdarec_contracts.bundle import BundleManifest
+from lambdarec_contracts.bundle import GATE_LOG_FILE, BundleManifest, GateRecord
 from training.bundle_eval import BundleError, read_manifest, verify_bundle
 
 GATE_METRIC = "served_lift@10"
@@ -140,6 +144,29 @@ def prune(bundles_dir: Path, keep: int, protect: Sequence[Path]) -> list[Path]:
     return removed
 
 
+def _finite(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
+
+
+def record_decision(
+    models_dir: Path, version: str, decision: str, result: GateResult | None, current: Path | None
+) -> None:
+    """Append one line to ``models/gate_decisions.jsonl`` (one small append: no partial lines)."""
+    record = GateRecord(
+        bundle_version=version,
+        decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        decision=decision,  # type: ignore[arg-type]
+        message=result.message if result is not None else "quality gate skipped (--force)",
+        metric=GATE_METRIC,
+        new=_finite(result.new) if result is not None else None,
+        current=_finite(result.current) if result is not None else None,
+        current_version=current.name if current is not None else None,
+    )
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with open(models_dir / GATE_LOG_FILE, "a", encoding="utf-8") as f:
+        f.write(record.model_dump_json() + "\n")
+
+
 def publish(
     candidate: Path,
     models_dir: Path,
@@ -158,9 +185,11 @@ def publish(
     if not force:
         result = run_gate(candidate, current, tolerance)
         if not result.passed:
+            record_decision(models_dir, manifest.bundle_version, "refused", result, current)
             raise GateRefused(result.message)
     final = install(candidate, bundles_dir, manifest.bundle_version)
     flip_current(current_link, final)
+    record_decision(models_dir, manifest.bundle_version, "forced" if force else "published", result, current)
     prune(bundles_dir, keep, protect=[final])
     if candidate.parent.resolve() == (models_dir / "staging").resolve():
         # Published candidates move out of staging; refused ones stay there for inspection.

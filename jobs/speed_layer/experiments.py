@@ -8,9 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from lambdarec_contracts.ab_stats import sample_size_per_variant, two_proportion_z_test, wilson_interval
 from lambdarec_contracts.events import POSITIVE_EVENT_TYPES
-
-from .stats import sample_size_per_variant, two_proportion_z_test, wilson_interval
 
 # Events that count as a click on an impression: the positive implicit events of the contracts.
 CLICK_EVENT_TYPES = POSITIVE_EVENT_TYPES

@@ -15,7 +15,7 @@ import pytest
 from jobs import experiments_report
 from jobs.speed_layer.experiments import attribute_clicks, variant_report
 from jobs.speed_layer.records import EVENTS_SCHEMA, IMPRESSIONS_SCHEMA
-from jobs.speed_layer.stats import (
+from lambdarec_contracts.ab_stats import (
     normal_cdf,
     sample_size_per_variant,
     two_proportion_z_test,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdarec_contracts.bundle import MANIFEST_FILE, BundleManifest
+from lambdarec_contracts.bundle import GATE_LOG_FILE, MANIFEST_FILE, BundleManifest, GateRecord
 from training.artifacts import file_checksums
 from training.bundle_eval import BundleError, verify_bundle
 from training.publish import GateRefused, gate_decision, main, publish
@@ -156,3 +156,37 @@ def test_readers_never_see_a_half_written_bundle(tiny_bundle: Path, tmp_path: Pa
     assert len(seen) >= 2
     assert os.readlink(models / "current") == f"bundles/{versions[-1].name}"
     assert sorted(p.name for p in (models / "bundles").iterdir()) == [v.name for v in versions[-3:]]
+
+
+def test_every_gate_decision_is_recorded(tmp_path: Path) -> None:
+    """published / refused / forced each append a GateRecord with the values the gate compared
+    (hand-made bundles: no training run needed)."""
+    from testing_support.bundle_builder import BundleSpec, build_bundle
+
+    def staged(version: str, lift: float) -> Path:
+        d = build_bundle(tmp_path / "staging", BundleSpec(version=version, served=True))
+        m = BundleManifest.model_validate_json((d / MANIFEST_FILE).read_text())
+        metrics = {"served_recall@10": 0.3, "served_lift@10": lift}
+        upd = {
+            "metrics": metrics,
+            "baselines": {"most_popular": {"recall@10": 0.1}},
+            "file_checksums": file_checksums(d),
+        }
+        (d / MANIFEST_FILE).write_text(m.model_copy(update=upd).model_dump_json())
+        return d
+
+    models = tmp_path / "models"
+    publish(staged("20240101T000000000Z-a", 1.10), models)
+    with pytest.raises(GateRefused):
+        publish(staged("20240102T000000000Z-b", 0.90), models)
+    publish(staged("20240103T000000000Z-c", 0.50), models, force=True)
+    log = [GateRecord.model_validate_json(ln) for ln in (models / GATE_LOG_FILE).read_text().splitlines()]
+    assert [(r.bundle_version[-1], r.decision, r.current_version) for r in log] == [
+        ("a", "published", None),
+        ("b", "refused", "20240101T000000000Z-a"),
+        ("c", "forced", "20240101T000000000Z-a"),
+    ]
+    assert log[0].new == pytest.approx(1.10) and log[0].current is None
+    assert log[1].new == pytest.approx(0.90) and log[1].current == pytest.approx(1.10)
+    assert "REFUSED" in log[1].message and "0.900" in log[1].message
+    assert log[2].new is None and "skipped" in log[2].message

@@ -1,4 +1,7 @@
-"""A/B statistics on proportions (CTR), stdlib only: Wilson intervals, z-test, sample size."""
+"""A/B statistics on proportions (CTR), stdlib only: Wilson intervals, z-test, sample size.
+
+Shared by the experiment report (jobs.experiments_report) and the console's live CTR panel (serving).
+"""
 
 from __future__ import annotations
 
