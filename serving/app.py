@@ -102,7 +102,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     recommender = Recommender(
         settings, holder, store, metrics, experiments, event_service, features, impressions
     )
-    poller = Poller([holder.refresh, features.refresh], settings.bundle_poll_s)
+    # The poller also writes buffered stage timings out when traffic stops (Metrics.observe_stages).
+    poller = Poller([holder.refresh, features.refresh, metrics.flush], settings.bundle_poll_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

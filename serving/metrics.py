@@ -10,9 +10,11 @@ summed over processes, the two gauges report the maximum over live processes.
 from __future__ import annotations
 
 import os
-from collections import Counter
+import threading
+from bisect import bisect_left
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import prometheus_client as prom
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest, multiprocess, values
@@ -37,6 +39,8 @@ DIVERSITY = "lambdarec_intra_list_diversity"
 RECOMMENDATIONS = "lambdarec_recommendations_total"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Stage timings are buffered per request and written in bulk (see ``observe_stages``).
+STAGE_FLUSH_EVERY = 64
 
 
 class Metrics:
@@ -49,6 +53,9 @@ class Metrics:
             values.ValueClass is not values.MutexValue
         )
         self._versions: set[str] = set()
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        self._stages: deque[Sequence[tuple[str, float]]] = deque()
+        self._flush_lock = threading.Lock()
         r = self.registry = CollectorRegistry()
         self.request_latency = Histogram(
             REQUEST_LATENCY,
@@ -123,7 +130,46 @@ class Metrics:
         return registry
 
     def exposition(self) -> bytes:
+        self.flush()
         return generate_latest(self.collecting_registry())
+
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, resolved once per label set (labels() takes a lock each call)."""
+        key = (metric, values)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*values)
+        return c
+
+    def observe_stages(self, timings: Sequence[tuple[str, float]]) -> None:
+        """Queue one request's (stage, seconds) for the stage histogram (O(1) on the request path).
+
+        In multiprocess mode every observation is two locked writes to a memory-mapped file; a
+        request has ~15 stages. Buffered, they are summed per stage and bucket and written every
+        ``STAGE_FLUSH_EVERY`` requests, on ``/metrics`` and by the poller (idle tails).
+        """
+        self._stages.append(timings)
+        if len(self._stages) >= STAGE_FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered stage timings: per stage one sum and one count per bucket hit."""
+        with self._flush_lock:
+            agg: dict[str, tuple[list[float], list[int]]] = {}
+            bounds = _LATENCY_BUCKETS
+            while self._stages:
+                for stage, seconds in self._stages.popleft():
+                    a = agg.get(stage)
+                    if a is None:
+                        a = agg[stage] = ([0.0], [0] * (len(bounds) + 1))
+                    a[0][0] += seconds
+                    a[1][bisect_left(bounds, seconds)] += 1  # Histogram.observe: first bound >= value
+            for stage, (total, counts) in agg.items():
+                c = self.child(self.stage_latency, stage)
+                c._sum.inc(total[0])
+                for i, n in enumerate(counts):
+                    if n:
+                        c._buckets[i].inc(n)
 
     def close(self) -> None:
         """A worker shuts down: its live gauges stop counting (counters and histograms stay)."""
@@ -132,20 +178,19 @@ class Metrics:
 
     def record_trace(self, trace: Trace) -> None:
         """A finished request's pipeline trace as metrics (the pipeline itself only records)."""
-        for stage, seconds in trace.timings:
-            self.stage_latency.labels(stage=stage).observe(seconds)
+        self.observe_stages(trace.timings)
         for generator, n in trace.candidates.items():
-            self.candidates.labels(generator=generator).inc(n)
+            self.child(self.candidates, generator).inc(n)
         for generator, kind in trace.generator_failures:
             self.generator_failures.labels(generator=generator, kind=kind).inc()
         for name, n in trace.filter_drops.items():
-            self.filter_drops.labels(filter=name).inc(n)
+            self.child(self.filter_drops, name).inc(n)
 
     def record_served(
         self, variant: str, cached: bool, items: Sequence[Mapping[str, str]], reasons: Sequence[str]
     ) -> None:
         for reason in reasons:
             self.degraded.labels(reason=reason.split(":")[0]).inc()
-        self.recommendations.labels(variant=variant, cached=str(cached).lower()).inc()
+        self.child(self.recommendations, variant, "true" if cached else "false").inc()
         for source, n in Counter(it["source"] for it in items).items():
-            self.impressions.labels(variant=variant, source=source).inc(n)
+            self.child(self.impressions, variant, source).inc(n)

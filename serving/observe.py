@@ -36,6 +36,6 @@ class ObserveLatency:
         finally:
             # The router stores the matched route in the (shared) scope: the template, not the path.
             endpoint = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.request_latency.labels(
-                endpoint=endpoint, method=scope["method"], status=str(status)
-            ).observe(time.perf_counter() - t)
+            self.metrics.child(self.metrics.request_latency, endpoint, scope["method"], str(status)).observe(
+                time.perf_counter() - t
+            )

@@ -131,7 +131,7 @@ class Recommender:
             raw = await self.store.get_async(redis_keys.rec_cache_generation(user_id))
         except StoreUnavailable:
             return None
-        self.metrics.stage_latency.labels(stage="user_state").observe(time.perf_counter() - t)
+        self.metrics.observe_stages((("user_state", time.perf_counter() - t),))
         if int(raw or 0) != entry[0]:  # the user's events made the entry stale (read-your-writes)
             return None
         self.cache.count_local(True)

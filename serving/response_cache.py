@@ -93,7 +93,7 @@ class ResponseCache:
         return self.local.get(local_key)  # type: ignore[no-any-return]
 
     def count_local(self, hit: bool) -> None:
-        self.metrics.cache.labels(layer="local", result="hit" if hit else "miss").inc()
+        self.metrics.child(self.metrics.cache, "local", "hit" if hit else "miss").inc()
 
     def get(self, local_key: tuple[object, ...], key: str, generation: int) -> ServedList | None:
         """After an in-process miss: the Redis entry (kept in-process from then on)."""
@@ -103,7 +103,7 @@ class ResponseCache:
             raw: bytes | None = self.store.run(lambda c: c.get(key))  # type: ignore[assignment]
         except StoreUnavailable:
             return None
-        self.metrics.cache.labels(layer="redis", result="hit" if raw else "miss").inc()
+        self.metrics.child(self.metrics.cache, "redis", "hit" if raw else "miss").inc()
         if not raw:
             return None
         served = _from_bytes(raw)
