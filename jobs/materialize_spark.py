@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobs import online_layout, online_writer
 from jobs.online_writer import RedisTarget, ViewLayout
+from lambdarec_contracts.features import REF_SEPARATOR
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
@@ -64,7 +65,7 @@ def view_layout(store: FeatureStore, view: FeatureView) -> ViewLayout:
         join_key=view.join_keys[0],
         timestamp_field=view.batch_source.timestamp_field,
         features=[(f.name, logical_type(f.dtype)) for f in view.features],
-        field_keys=[_mmh3(f"{name}:{f.name}") for f in view.features],
+        field_keys=[_mmh3(REF_SEPARATOR.join((name, f.name))) for f in view.features],
         key_ttl_seconds=int(store.config.online_store.key_ttl_seconds or 0),
     )
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lambdarec_contracts import redis_keys, user_history
-from lambdarec_contracts.settings import BaseLambdarecSettings
+from lambdarec_contracts.settings import BaseLambdarecSettings, iso_date_arg
 from lambdarec_contracts.tables import FCT_INTERACTIONS
 
 log = logging.getLogger("jobs.publish_history")
@@ -36,13 +36,6 @@ REQUIRED = ("user_id", "item_id", "event_ts")
 
 class HistoryError(Exception):
     """The mart cannot be published (reported without a stack trace; Redis untouched)."""
-
-
-def _iso_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
 
 
 def histories(mart: Path, ds: dt.date, batch_rows: int = 50_000) -> Iterator[list[tuple[str, list[str]]]]:
@@ -97,7 +90,7 @@ def publish(redis_url: str, mart: Path, ds: dt.date, chunk: int = 2000) -> dict[
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m jobs.publish_history", description=__doc__.split("\n\n")[0])
-    p.add_argument("--ds", required=True, type=_iso_date, help="data interval: interactions up to its end")
+    p.add_argument("--ds", required=True, type=iso_date_arg, help="data interval: interactions up to its end")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = BaseLambdarecSettings()

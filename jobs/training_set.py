@@ -21,7 +21,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feature_repo.feast_settings import FeastSettings, open_store
-from lambdarec_contracts.features import RANKER_SERVICE, RETRIEVAL_SERVICE
+from lambdarec_contracts.features import RANKER_SERVICE, RETRIEVAL_SERVICE, ref_to_full_name, split_ref
+from lambdarec_contracts.settings import iso_date_arg
 from lambdarec_contracts.tables import FCT_INTERACTIONS, TRAINING_SET_FILE
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobs.training_set")
 ENGINES = ("spark", "feast")
+# pandas writes nanosecond timestamps, which Spark only reads as longs with this set.
+_NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 
 ROW_COLUMN = "_row"
 LABEL_COLUMNS = ["user_id", "item_id", "event_timestamp", "rating", "event_type", "label"]
@@ -86,7 +90,7 @@ def split_by_offline_data(store, refs: list[str]) -> tuple[list[str], list[str]]
     """Refs whose view has offline data, and refs of views with none yet (e.g. push-only views)."""
     available, missing = [], []
     for ref in refs:
-        view = store.get_feature_view(ref.split(":", 1)[0])
+        view = store.get_feature_view(split_ref(ref)[0])
         source = view.batch_source
         (available if _has_offline_data(source.path) else missing).append(ref)
     return available, missing
@@ -95,7 +99,7 @@ def split_by_offline_data(store, refs: list[str]) -> tuple[list[str], list[str]]
 def _group_by_view(refs: list[str]) -> list[list[str]]:
     groups: dict[str, list[str]] = {}
     for ref in refs:
-        groups.setdefault(ref.split(":", 1)[0], []).append(ref)
+        groups.setdefault(split_ref(ref)[0], []).append(ref)
     return list(groups.values())
 
 
@@ -104,11 +108,25 @@ def _integer_columns(store, refs: list[str]) -> list[str]:
 
     columns = []
     for ref in refs:
-        view_name, feature_name = ref.split(":", 1)
+        view_name, feature_name = split_ref(ref)
         view = store.get_feature_view(view_name)
         if any(f.name == feature_name and f.dtype in (Int32, Int64) for f in view.features):
-            columns.append(ref.replace(":", "__"))
+            columns.append(ref_to_full_name(ref))
     return columns
+
+
+def _service_refs(settings: FeastSettings):
+    """The store, the model services' feature refs, and those refs split by offline data."""
+    store = open_store(settings)
+    refs = service_feature_refs(store, [RETRIEVAL_SERVICE, RANKER_SERVICE])
+    available, missing = split_by_offline_data(store, refs)
+    if missing:
+        # Push-only views have no offline history until the speed layer lands it; the columns
+        # stay (null) so the schema does not depend on what has landed.
+        log.warning(
+            "no offline data yet for %s: those columns are null", sorted({split_ref(r)[0] for r in missing})
+        )
+    return store, refs, available, missing
 
 
 def _mart(settings: FeastSettings, ds: date, start: date) -> Path:
@@ -130,15 +148,7 @@ def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.Dat
     if entities.empty:
         raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
 
-    store = open_store(settings)
-    refs = service_feature_refs(store, [RETRIEVAL_SERVICE, RANKER_SERVICE])
-    available, missing = split_by_offline_data(store, refs)
-    if missing:
-        # Push-only views have no offline history until the speed layer lands it; the columns
-        # stay (null) so the schema does not depend on what has landed.
-        log.warning(
-            "no offline data yet for %s: those columns are null", sorted({r.split(":")[0] for r in missing})
-        )
+    store, refs, available, missing = _service_refs(settings)
     t0 = time.perf_counter()
     # Feast returns rows in its own order; an explicit row id restores the input order.
     entities["_row"] = range(len(entities))
@@ -152,21 +162,21 @@ def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.Dat
             features=view_refs,
             full_feature_names=True,
         ).to_df()
-        columns = [r.replace(":", "__") for r in view_refs]
+        columns = [ref_to_full_name(r) for r in view_refs]
         joined = joined.merge(part[["_row", *columns]], on="_row", how="left", validate="one_to_one")
     joined = joined.sort_values("_row").drop(columns="_row").reset_index(drop=True)
     # Left merges turn int columns with gaps into floats; keep them integers (nullable).
     for column in _integer_columns(store, available):
         joined[column] = joined[column].astype("Int64")
     for ref in missing:
-        joined[ref.replace(":", "__")] = None
+        joined[ref_to_full_name(ref)] = None
     log.info(
         "point-in-time join of %d rows x %d features in %.2fs",
         len(joined),
         len(refs),
         time.perf_counter() - t0,
     )
-    return joined[LABEL_COLUMNS + [r.replace(":", "__") for r in refs]]
+    return joined[LABEL_COLUMNS + [ref_to_full_name(r) for r in refs]]
 
 
 def write_training_set(frame: pd.DataFrame, settings: FeastSettings, ds: date) -> Path:
@@ -188,15 +198,14 @@ def build_training_set_spark(
     from jobs.features.settings import FeaturesSettings
 
     mart = _mart(settings, ds, start)
-    store = open_store(settings)
-    refs = service_feature_refs(store, [RETRIEVAL_SERVICE, RANKER_SERVICE])
-    available, missing = split_by_offline_data(store, refs)
-    if missing:
-        log.warning(
-            "no offline data yet for %s: those columns are null", sorted({r.split(":")[0] for r in missing})
-        )
+    store, refs, available, missing = _service_refs(settings)
+
+    def join(session: SparkSession) -> tuple[Path, int]:
+        with _conf_restored(session, _NANOS_AS_LONG):
+            return _run_join(session, store, settings, mart, ds, start, refs, available)
+
     if spark is not None:
-        return _join_and_write(spark, store, settings, mart, ds, start, refs, available)
+        return join(spark)
     from pydantic import ValidationError
 
     try:
@@ -204,7 +213,7 @@ def build_training_set_spark(
     except ValidationError as exc:
         raise TrainingSetError(f"invalid Spark settings: {exc}") from exc
     with job_session(features_settings, "lambdarec-training-set") as session:
-        return _join_and_write(session, store, settings, mart, ds, start, refs, available)
+        return join(session)
 
 
 def _view_sources(store, available: list[str]):
@@ -212,7 +221,7 @@ def _view_sources(store, available: list[str]):
 
     sources = []
     for view_refs in _group_by_view(available):
-        view = store.get_feature_view(view_refs[0].split(":", 1)[0])
+        view = store.get_feature_view(split_ref(view_refs[0])[0])
         sources.append(
             ViewSource(
                 name=view.name,
@@ -220,31 +229,23 @@ def _view_sources(store, available: list[str]):
                 timestamp_field=view.batch_source.timestamp_field,
                 ttl=view.ttl,
                 path=view.batch_source.path,
-                features=[r.split(":", 1)[1] for r in view_refs],
+                features=[split_ref(r)[1] for r in view_refs],
             )
         )
     return sources
 
 
-def _join_and_write(
-    spark: SparkSession,
-    store,
-    settings: FeastSettings,
-    mart: Path,
-    ds: date,
-    start: date,
-    refs: list[str],
-    available: list[str],
-) -> tuple[Path, int]:
-    nanos_conf = "spark.sql.legacy.parquet.nanosAsLong"
-    before = spark.conf.get(nanos_conf, None)
+@contextmanager
+def _conf_restored(spark: SparkSession, key: str) -> Iterator[None]:
+    """The session may be shared (tests): leave ``key`` as it was, whatever the block sets."""
+    before = spark.conf.get(key, None)
     try:
-        return _run_join(spark, store, settings, mart, ds, start, refs, available)
-    finally:  # the session may be shared (tests): leave its settings as they were
+        yield
+    finally:
         if before is None:
-            spark.conf.unset(nanos_conf)
+            spark.conf.unset(key)
         else:
-            spark.conf.set(nanos_conf, before)
+            spark.conf.set(key, before)
 
 
 def _run_join(
@@ -267,7 +268,7 @@ def _run_join(
     event_ts = F.col("event_ts")
     if pa.types.is_timestamp(unit := pq.read_schema(mart).field("event_ts").type) and unit.unit == "ns":
         # pandas writes nanoseconds, which Spark only reads as a long; Feast's path reads them too.
-        spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+        spark.conf.set(_NANOS_AS_LONG, "true")
         event_ts = F.timestamp_micros(F.floor(F.col("event_ts") / 1000))
     interactions = spark.read.parquet(str(mart)).withColumn(ROW, F.monotonically_increasing_id())
     interactions = interactions.withColumn("event_ts", event_ts)
@@ -284,7 +285,7 @@ def _run_join(
     if entities.isEmpty():
         raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
     joined = point_in_time_join(spark, entities, _view_sources(store, available))
-    columns = [c.replace(":", "__") for c in available]
+    columns = [ref_to_full_name(c) for c in available]
     out_dir = settings.training_sets_dir / f"ds={ds.isoformat()}"
     staging = out_dir / f".{TRAINING_SET_FILE}.parts"
     shutil.rmtree(staging, ignore_errors=True)
@@ -292,7 +293,7 @@ def _run_join(
     t_spark = time.perf_counter() - t0
     int_columns = _integer_columns(store, available)
     target, rows = _concat_parts(
-        staging, out_dir, [r.replace(":", "__") for r in refs], set(columns), int_columns
+        staging, out_dir, [ref_to_full_name(r) for r in refs], set(columns), int_columns
     )
     shutil.rmtree(staging, ignore_errors=True)
     log.info(
@@ -382,17 +383,12 @@ def _concat_parts(
     return target, rows
 
 
-def _iso_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.training_set", description=__doc__.split("\n")[0])
-    parser.add_argument("--ds", required=True, type=_iso_date, help="last interaction date (inclusive)")
-    parser.add_argument("--start", required=True, type=_iso_date, help="first interaction date (inclusive)")
+    parser.add_argument("--ds", required=True, type=iso_date_arg, help="last interaction date (inclusive)")
+    parser.add_argument(
+        "--start", required=True, type=iso_date_arg, help="first interaction date (inclusive)"
+    )
     parser.add_argument(
         "--engine", choices=ENGINES, default="spark", help="spark: Spark as-of join (default); feast: Feast's"
     )

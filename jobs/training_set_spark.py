@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from lambdarec_contracts.features import FULL_NAME_SEPARATOR
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -36,7 +38,7 @@ class ViewSource:
     features: list[str]
 
     def column(self, feature: str) -> str:
-        return f"{self.name}__{feature}"
+        return FULL_NAME_SEPARATOR.join((self.name, feature))
 
 
 def _asof_column(view: ViewSource) -> str:

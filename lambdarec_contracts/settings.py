@@ -6,6 +6,8 @@ or a subclass) at start-up; nothing here runs at import time.
 
 from __future__ import annotations
 
+import argparse
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -77,3 +79,11 @@ def reject_placeholder_secret(value: SecretStr | None) -> SecretStr | None:
 
 
 __all__ = ["BaseLambdarecSettings", "REPO_ROOT", "reject_placeholder_secret", "field_validator"]
+
+
+def iso_date_arg(value: str) -> date:
+    """A ``YYYY-MM-DD`` CLI value (``--ds``, ``--start``): argparse reports a bad one as a usage error."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc

@@ -21,7 +21,7 @@ from lambdarec_contracts.feature_vectors import (
     genre_multi_hot,
     user_vector,
 )
-from lambdarec_contracts.features import USER_STATS_VIEW
+from lambdarec_contracts.features import USER_RECENT_ITEMS, ref_to_full_name
 from lambdarec_contracts.tables import (
     DIM_ITEMS,
     FCT_INTERACTIONS,
@@ -30,7 +30,7 @@ from lambdarec_contracts.tables import (
     TRAINING_SET_FILE,
 )
 
-RECENT_ITEMS_COL = f"{USER_STATS_VIEW}__recent_items"
+RECENT_ITEMS_COL = ref_to_full_name(USER_RECENT_ITEMS)
 NOT_INTERESTED = "not_interested"
 
 
@@ -161,7 +161,7 @@ def item_content(vocab: Vocab, dim_items: pd.DataFrame, text: pd.DataFrame | Non
 
 def _records(df: pd.DataFrame, feature_refs: Sequence[str]) -> list[dict[str, Any]]:
     # Only the columns the shared transform reads ("<view>:<feature>" -> "<view>__<feature>").
-    wanted = {ref.replace(":", "__") for ref in feature_refs}
+    wanted = {ref_to_full_name(ref) for ref in feature_refs}
     cols = [c for c in df.columns if c in wanted]
     records = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records")
     # Parquet list columns arrive as numpy arrays; the shared transform expects sequences that

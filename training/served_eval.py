@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lambdarec_contracts.features import FULL_NAME_SEPARATOR, USER_STATS_VIEW
+
 from . import evaluation
 from .baselines import EvalUsers
 
@@ -42,7 +44,7 @@ def user_states(ev: EvalUsers, training_set: pd.DataFrame, cut: pd.Series) -> li
     ts = ts[ts["user_id"].isin(set(ev.user_ids))]
     ts = ts[ts["event_timestamp"] < ts["user_id"].map(cut)]
     last = ts.sort_values("event_timestamp", kind="stable").groupby("user_id").tail(1).set_index("user_id")
-    cols = [c for c in last.columns if c.startswith("user_stats__")]
+    cols = [c for c in last.columns if c.startswith(USER_STATS_VIEW + FULL_NAME_SEPARATOR)]
     out = []
     for u in ev.user_ids:
         feats: dict = {}

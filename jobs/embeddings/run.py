@@ -32,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from jobs.embeddings.providers import EmbeddingError, LocalProvider, OpenAIProvider, Provider
 from jobs.embeddings.settings import EmbeddingsSettings
 from jobs.embeddings.text import content_hash, item_text, token_estimator
+from lambdarec_contracts.settings import iso_date_arg
 from lambdarec_contracts.tables import DIM_ITEMS, ITEM_EMBEDDINGS_TABLE
 
 log = logging.getLogger("jobs.embeddings")
@@ -216,18 +217,11 @@ def run(settings: EmbeddingsSettings, ds: date, provider: Provider) -> RunRecord
     return record
 
 
-def _iso_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m jobs.embeddings", description="Embed item texts (incremental)."
     )
-    parser.add_argument("--ds", required=True, type=_iso_date, help="run date (YYYY-MM-DD)")
+    parser.add_argument("--ds", required=True, type=iso_date_arg, help="run date (YYYY-MM-DD)")
     parser.add_argument(
         "--provider",
         choices=["openai", "local"],
