@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from lambdarec_contracts.events import EVENT_TYPES
+
 from .redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -220,11 +222,10 @@ class EventLoad:
 
     def _batch(self) -> list[dict[str, Any]]:
         now = datetime.now(UTC).isoformat()
-        types = ("view", "click", "like", "rating", "not_interested")
         out = []
         for _ in range(self.batch):
             n = self.stats.posted + len(out)
-            t = types[n % len(types)]
+            t = EVENT_TYPES[n % len(EVENT_TYPES)]
             out.append({"event_id": uuid.uuid4().hex, "user_id": f"u{n % 50}", "item_id": f"i{1 + n % self.items}",
                         "type": t, "value": 4.5 if t == "rating" else None, "ts": now})  # fmt: skip
         return out

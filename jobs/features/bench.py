@@ -24,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambdarec_contracts.tables import GENRES, POSITIVE_RATING
+from lambdarec_contracts.events import is_positive
+from lambdarec_contracts.tables import GENRES
 
 
 def write_synthetic_marts(marts: Path, n_interactions: int, n_users: int, n_items: int, end: dt.date, days: int,
@@ -57,7 +58,7 @@ def write_synthetic_marts(marts: Path, n_interactions: int, n_users: int, n_item
     secs = rng.integers(end_s - days * 86400, end_s, size=n_interactions)
     kind = rng.choice(["rating", "view", "click", "like"], size=n_interactions, p=[0.7, 0.15, 0.1, 0.05])
     ratings = np.where(kind == "rating", rng.integers(1, 11, size=n_interactions) / 2.0, np.nan)
-    positive = (kind == "click") | (kind == "like") | (ratings >= POSITIVE_RATING)
+    positive = [is_positive(k, r) for k, r in zip(kind.tolist(), ratings.tolist(), strict=True)]  # as dbt
     event_ts = pa.array(secs * 1_000_000, pa.int64()).cast(utc_ts)
     pq.write_table(
         pa.table(
@@ -69,7 +70,7 @@ def write_synthetic_marts(marts: Path, n_interactions: int, n_users: int, n_item
                 "event_type": kind.tolist(),
                 "event_ts": event_ts,
                 "event_date": event_ts.cast(pa.date32()),
-                "is_positive": positive.tolist(),
+                "is_positive": positive,
             }
         ),
         marts / "fct_interactions.parquet",

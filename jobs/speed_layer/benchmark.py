@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from lambdarec_contracts import redis_keys as rk
-from lambdarec_contracts.events import Event, event_to_stream_fields
+from lambdarec_contracts.events import EVENT_TYPES, Event, event_to_stream_fields
 
 from .realtime import FeastPusher, FeaturePusher, NullPusher, feast_environment
 from .settings import SpeedLayerSettings
@@ -36,13 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     client = redis.Redis.from_url(settings.redis_url)
     run_id = f"bench{int(time.time())}"
     now = datetime.now(UTC)
-    types = ("view", "click", "rating", "like", "not_interested")
     t0 = time.perf_counter()
     pipe = client.pipeline(transaction=False)
     for n in range(args.events):
+        t = EVENT_TYPES[n % len(EVENT_TYPES)]
         e = Event(
             event_id=f"{run_id}-{n}", user_id=f"u{n % args.users}", item_id=f"i{(n * 7) % args.items}",
-            type=types[n % 5], value=4.0 if n % 5 == 2 else None, ts=now - timedelta(milliseconds=n),
+            type=t, value=4.0 if t == "rating" else None, ts=now - timedelta(milliseconds=n),
         )  # fmt: skip
         pipe.xadd(rk.EVENTS_STREAM, event_to_stream_fields(e))
         if len(pipe) >= 1000:
