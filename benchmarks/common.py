@@ -29,22 +29,8 @@ class Run:
 
 def timed(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = REPO_ROOT) -> Run:
     """Run a command under GNU time: wall seconds and the peak RSS of its process tree; raise on failure."""
-    full_env = {**os.environ, **(env or {})}
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", tf.name, *cmd],
-            env=full_env,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-        )
-        seconds = time.perf_counter() - t0
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-            raise SystemExit(f"benchmark step failed: {' '.join(cmd)} (exit {proc.returncode})")
-        peak_kb = float(tf.read().strip().splitlines()[-1])
-    return Run(seconds, peak_kb / 1024.0, proc.stdout)
+    r = timed_tree(cmd, env, cwd, interval_s=None)
+    return Run(r.seconds, r.peak_process_rss_mb, r.stdout)
 
 
 def percentiles(values: Sequence[float], ps: Sequence[float] = (50, 95, 99)) -> dict[str, float]:
@@ -132,8 +118,9 @@ class TreeRun:
 
 
 def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = REPO_ROOT,
-               interval_s: float = 0.2) -> TreeRun:  # fmt: skip
-    """Run a command, sampling its process tree's summed RSS from /proc; raise on failure."""
+               interval_s: float | None = 0.2) -> TreeRun:  # fmt: skip
+    """Run a command under GNU time, sampling its process tree's summed RSS from /proc every
+    ``interval_s`` (None: no sampling, GNU time's figure only); raise on failure."""
     import threading
 
     full_env = {**os.environ, **(env or {})}
@@ -160,10 +147,12 @@ def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path 
                 done.wait(interval_s)
 
         sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        if interval_s is not None:
+            sampler.start()
         out, err = proc.communicate()
         done.set()
-        sampler.join()
+        if interval_s is not None:
+            sampler.join()
         seconds = time.perf_counter() - t0
         if proc.returncode != 0:
             sys.stderr.write(out[-4000:] + err[-4000:])

@@ -62,6 +62,29 @@ def make_worker(client: redis.Redis, data_dir: Path, batch: int = 500, consumer:
     return StreamWorker(client, NullPusher(), cfg)
 
 
+def worker_env(redis_url: str, data_dir: Path) -> dict[str, str]:
+    """The environment of a ``python -m jobs.stream_worker`` subprocess against this test's Redis."""
+    return {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_url, **LONG_TTL}
+
+
+def start_worker(python_bin: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [python_bin, "-m", "jobs.stream_worker", "--push", "none", "--consumer", "w", "--block-ms", "100"],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def stop_worker(proc: subprocess.Popen) -> str:
+    """SIGTERM (the worker finishes its batch and exits), then its stderr; killed if it hangs."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err
+
+
 def landed_rows(data_dir: Path) -> list[dict]:
     """Every landed event row, without any dedupe (so duplicates would show)."""
     rows: list[dict] = []
@@ -214,7 +237,7 @@ def test_sigkill_mid_batch_then_restart_loses_and_double_counts_nothing(
     client = redis.Redis.from_url(redis_server.url)
     events = crash_events()
     send(client, events)
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
+    env = worker_env(redis_server.url, data_dir)
     crash_env = {**env, "LAMBDAREC_SPEED_CRASH_AT": step, "LAMBDAREC_SPEED_CRASH_BATCH": "3"}
 
     crashed = run_worker(python_bin, tmp_path, crash_env, "--once", "--consumer", "w1")
@@ -247,7 +270,7 @@ def test_other_consumer_claims_a_dead_consumers_pending_entries(
     client = redis.Redis.from_url(redis_server.url)
     events = crash_events()
     send(client, events)
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
+    env = worker_env(redis_server.url, data_dir)
     crash_env = {**env, "LAMBDAREC_SPEED_CRASH_AT": "after_apply", "LAMBDAREC_SPEED_CRASH_BATCH": "2"}
     assert run_worker(python_bin, tmp_path, crash_env, "--once", "--consumer", "dead").returncode == -9
 
@@ -266,19 +289,13 @@ def test_sigterm_finishes_acks_and_exits_zero(
     redis_server, data_dir: Path, tmp_path: Path, python_bin: str
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
-    proc = subprocess.Popen(
-        [python_bin, "-m", "jobs.stream_worker", "--push", "none", "--consumer", "w", "--block-ms", "100"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    env = worker_env(redis_server.url, data_dir)
+    proc = start_worker(python_bin, tmp_path, env)
     try:
         send(client, SCENARIO)
         wait_for_rows(data_dir, len(SCENARIO))
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        err = stop_worker(proc)
     assert proc.returncode == 0, err
     assert "stopped: batches=" in err
     assert client.xpending(rk.EVENTS_STREAM, rk.EVENTS_GROUP)["pending"] == 0
@@ -289,11 +306,8 @@ def test_worker_rides_out_a_redis_restart(
     redis_server, data_dir: Path, tmp_path: Path, python_bin: str
 ) -> None:
     """Redis is killed and restarted (AOF, fsync always) under a running worker: nothing lost or doubled."""
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
-    proc = subprocess.Popen(
-        [python_bin, "-m", "jobs.stream_worker", "--push", "none", "--consumer", "w", "--block-ms", "100"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    env = worker_env(redis_server.url, data_dir)
+    proc = start_worker(python_bin, tmp_path, env)
     events = crash_events()
     try:
         send(redis.Redis.from_url(redis_server.url), events[:20])
@@ -304,11 +318,8 @@ def test_worker_rides_out_a_redis_restart(
         client = redis.Redis.from_url(redis_server.url)
         send(client, events[20:])
         wait_for_rows(data_dir, N_CRASH)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        err = stop_worker(proc)
     assert proc.returncode == 0, err
     assert "Redis unavailable" in err
     assert sorted(r["event_id"] for r in landed_rows(data_dir)) == sorted(e.event_id for e in events)

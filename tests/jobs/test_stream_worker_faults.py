@@ -7,7 +7,6 @@ trimming, fsync before the ack, impressions on their own stream, no password in 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +21,17 @@ from jobs.speed_layer.worker import StreamWorker, WorkerConfig
 from lambdarec_contracts import redis_keys as rk
 from lambdarec_contracts.events import Impression, impression_to_stream_fields
 from tests.conftest import free_port
-from tests.jobs.test_stream_worker import LIMITS, LONG_TTL, T0, crash_events, landed_rows, send, wait_for_rows
+from tests.jobs.test_stream_worker import (
+    LIMITS,
+    T0,
+    crash_events,
+    landed_rows,
+    send,
+    start_worker,
+    stop_worker,
+    wait_for_rows,
+    worker_env,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -39,28 +48,11 @@ def make_worker(client: redis.Redis, data_dir: Path, **cfg: object) -> StreamWor
     return StreamWorker(client, NullPusher(), config)
 
 
-def start_worker(python_bin: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [python_bin, "-m", "jobs.stream_worker", "--push", "none", "--consumer", "w", "--block-ms", "100"],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def stop_worker(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return err
-
-
 def test_worker_recreates_its_group_after_redis_restarts_empty(
     redis_server, data_dir: Path, tmp_path: Path, python_bin: str
 ) -> None:
     # Was: XREADGROUP -> "NOGROUP" (a ResponseError, not a connection error) killed the worker.
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
+    env = worker_env(redis_server.url, data_dir)
     events = crash_events()
     proc = start_worker(python_bin, tmp_path, env)
     try:
@@ -87,7 +79,7 @@ def test_worker_backs_off_from_readonly_and_resumes(
     redis_server, data_dir: Path, tmp_path: Path, python_bin: str
 ) -> None:
     # Was: any ResponseError (READONLY after a failover, OOM, MASTERDOWN, LOADING) killed the worker.
-    env = {**os.environ, "LAMBDAREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_server.url, **LONG_TTL}
+    env = worker_env(redis_server.url, data_dir)
     events = crash_events()
     client = redis.Redis.from_url(redis_server.url)
     proc = start_worker(python_bin, tmp_path, env)
