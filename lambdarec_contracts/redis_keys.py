@@ -70,6 +70,10 @@ def rec_cache_generation(user_id: str) -> str:
     return f"{PREFIX}:recgen:{user_id}"
 
 
+# ZSET user_id -> deletion time (unix ms) of users forgotten by DELETE /v1/users/{id}; the durable
+# record the batch reads is the landed CSV (BaseLambdarecSettings.tombstones_dir).
+TOMBSTONES = f"{PREFIX}:tombstones"
+
 # --- speed layer (additive) ---
 EVENTS_DEAD_LETTER_STREAM = f"{PREFIX}:events:dead"  # unparsable entries, with the reason
 

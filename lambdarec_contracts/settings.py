@@ -37,6 +37,11 @@ class BaseLambdarecSettings(BaseSettings):
         return self.data_dir / "marts"
 
     @property
+    def tombstones_dir(self) -> Path:
+        """Forgotten users (``DELETE /v1/users/{id}``): one CSV per deletion, TOMBSTONE_COLUMNS."""
+        return self.landing_dir / "tombstones"
+
+    @property
     def features_dir(self) -> Path:
         return self.data_dir / "features"
 

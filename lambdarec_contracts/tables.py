@@ -7,6 +7,8 @@ Layout under ``Paths.data_dir`` (default ``<repo>/var/data``)::
         users.parquet             LANDING_USERS_COLUMNS
         interactions/             LANDING_INTERACTIONS_COLUMNS, part-*.parquet
         ingest_report.json        counts of rows read / rejected per file and reason
+        tombstones/*.csv          forgotten users, TOMBSTONE_COLUMNS (written by serving's DELETE
+                                  /v1/users/{id}; dbt drops their interactions up to deleted_at)
     warehouse.duckdb              dbt's DuckDB database (staging views, marts)
     marts/<model>.parquet         dbt marts exported for Spark (dim_items, dim_users, fct_interactions)
     features/<table>/ds=YYYY-MM-DD/part-*.parquet
@@ -31,6 +33,8 @@ LANDING_ITEMS_COLUMNS = {
     "tags": "string",  # pipe-separated free-text tags, "" when none
     "description": "string",  # one line, "" when none
 }
+# One CSV per deletion (header + one row); deleted_at is ISO 8601 UTC.
+TOMBSTONE_COLUMNS = {"user_id": "string", "deleted_at": "timestamp"}
 LANDING_USERS_COLUMNS = {
     "user_id": "string",
     "gender": "string",  # nullable: "M" / "F"

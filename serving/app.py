@@ -18,13 +18,14 @@ from .console import router as console
 from .events import EventService
 from .experiments import load_experiments
 from .feature_sync import ItemFeatureSync
+from .forget import Forgetter
 from .holder import BundleHolder, Poller
 from .impressions import ImpressionWriter
 from .limits import BodyLimit
 from .metrics import Metrics
 from .observe import ObserveLatency
 from .recommender import Recommender
-from .routers import admin, events, health, items, recommendations
+from .routers import admin, events, health, items, recommendations, users
 from .settings import ServingSettings
 from .similar import SimilarItems
 from .store import Store, StoreUnavailable
@@ -146,6 +147,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.recommender = recommender
     app.state.similar = SimilarItems(holder)
     app.state.events = event_service
+    app.state.forgetter = Forgetter(store, settings)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
     app.add_middleware(ObserveLatency, metrics=metrics)
@@ -175,7 +177,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         metrics.degraded.labels(reason="redis_error_escaped").inc()
         return JSONResponse({"detail": "store unavailable, retry later"}, status_code=503)
 
-    routers = (recommendations.router, items.router, events.router, health.router, admin.router)
+    routers = (recommendations.router, items.router, events.router, health.router, admin.router, users.router)
     for r in (*routers, console.api, console.pages):
         app.include_router(r)
     return app

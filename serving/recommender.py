@@ -19,6 +19,7 @@ from lambdarec_contracts import redis_keys
 from .bundle import Bundle
 from .events import EventService
 from .experiments import Assignment, ExperimentsConfig, Variant, assign
+from .explained import Explained
 from .feature_sync import ItemFeatureSync
 from .holder import BundleHolder
 from .impressions import ImpressionWriter
@@ -34,6 +35,7 @@ from .pipeline import (
 )
 from .pipeline.context import pipeline_config
 from .pipeline.rank import intra_list_diversity
+from .pipeline.trace import TraceDetail
 from .response_cache import ResponseCache, ServedList, serve_list
 from .schemas import RecommendationResponse
 from .settings import ServingSettings
@@ -165,11 +167,28 @@ class Recommender:
                 self.metrics.record_trace(trace)
                 return self._finish(user_id, hit, bundle, a, Trace(), True, request_id)
 
+        result = run_pipeline(self._input(user_id, params, bundle, a, state, trending_ok, trace), trace)
+        served = serve_list(self._response(user_id, result.items, bundle, a, trace))
+        if key is not None and not trace.reasons:
+            self.cache.set(lkey, key, state.generation, served)
+        self.metrics.record_trace(trace)
+        return self._finish(user_id, served, bundle, a, trace, False, request_id)
+
+    def _input(
+        self,
+        user_id: str,
+        params: RecParams,
+        bundle: Bundle,
+        a: Assignment,
+        state: UserState,
+        trending_ok: bool,
+        trace: Trace,
+    ) -> PipelineInput:
         item_features = self.features.get(bundle)
         if item_features is None:
             trace.degrade("item_features_unavailable")
             item_features = ItemFeatures.empty(bundle)
-        inp = PipelineInput(
+        return PipelineInput(
             bundle=bundle,
             item_features=item_features,
             config=self.config(a.variant),
@@ -180,12 +199,23 @@ class Recommender:
             # The in-memory part's budget, in this thread's CPU time (see pipeline.run.retrieve).
             deadline=time.thread_time() + self.settings.latency_budget_ms / 1000.0,
         )
+
+    def explain(self, user_id: str, params: RecParams) -> Explained:
+        """The answer ``recommend`` would compute now, with every stage's trace.
+
+        The same load and pipeline as a normal request; the response cache is neither read nor
+        filled, and nothing is recorded as served (no impressions, no served-list metrics).
+        """
+        trace = Trace(detail=TraceDetail())
+        a = assign(self.experiments, user_id)
+        bundle = self._bundle_for(a, trace)
+        if bundle is None:
+            trace.degrade("no_bundle")
+            return Explained(self._response(user_id, [], None, a, trace), trace, None, None)
+        state, _, trending_ok = self._load(user_id, trace)
+        inp = self._input(user_id, params, bundle, a, state, trending_ok, trace)
         result = run_pipeline(inp, trace)
-        served = serve_list(self._response(user_id, result.items, bundle, a, trace))
-        if key is not None and not trace.reasons:
-            self.cache.set(lkey, key, state.generation, served)
-        self.metrics.record_trace(trace)
-        return self._finish(user_id, served, bundle, a, trace, False, request_id)
+        return Explained(self._response(user_id, result.items, bundle, a, trace), trace, inp, result)
 
     @staticmethod
     def _response(

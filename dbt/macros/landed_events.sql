@@ -1,6 +1,6 @@
 {#
   The speed layer lands events only once it has run, so the landed-events glob can match no file;
-  read_parquet() then fails at bind time, even inside a branch that is never taken. These macros let
+  read_parquet() then fails at bind time (see files_exist.sql). These macros let
   stg_speed_layer__events pick, at run time, between the source and an empty relation of the same
   schema (LANDED_EVENTS_COLUMNS).
 #}
@@ -11,17 +11,7 @@
 {% endmacro %}
 
 {% macro landed_event_files_exist() %}
-    {#- At parse time nothing runs: say yes, so dbt records the dependency on the source. -#}
-    {%- if not execute -%}
-        {{ return(true) }}
-    {%- endif -%}
-    {#- In a unit test the source is a fixture, whatever is on disk. -#}
-    {%- if model is mapping and model.get('resource_type') == 'unit_test' -%}
-        {{ return(true) }}
-    {%- endif -%}
-    {%- set pattern = landed_events_glob() | replace("'", "''") -%}
-    {%- set result = run_query("select count(*) from glob('" ~ pattern ~ "')") -%}
-    {{ return(result.columns[0].values()[0] > 0) }}
+    {{ return(files_exist(landed_events_glob())) }}
 {% endmacro %}
 
 {% macro empty_landed_events() %}

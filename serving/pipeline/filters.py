@@ -17,9 +17,16 @@ def _mask(bundle: Bundle, ids: set[str] | frozenset[str], item_idx: np.ndarray) 
 
 
 def apply_filters(
-    bundle: Bundle, state: UserState, params: RecParams, cands: Candidates
+    bundle: Bundle,
+    state: UserState,
+    params: RecParams,
+    cands: Candidates,
+    record: dict[str, np.ndarray] | None = None,
 ) -> tuple[Candidates, dict[str, int]]:
-    """Candidates that pass every rule, in order, and how many each rule dropped."""
+    """Candidates that pass every rule, in order, and how many each rule dropped.
+
+    ``record`` (an explained request): also gets the item positions each rule dropped.
+    """
     idx = cands.item_idx
     checks = [
         ~bundle.available_mask[idx],
@@ -37,5 +44,7 @@ def apply_filters(
         new = hit & ~dropped
         if new.any():
             drops[name] = int(new.sum())
+            if record is not None:
+                record[name] = idx[new]
         dropped |= new
     return cands.take(~dropped), drops

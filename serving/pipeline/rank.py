@@ -11,6 +11,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from .candidates import Candidates
+from .trace import TraceDetail
 
 
 def apply_boosts(cands: Candidates, boosts: Mapping[str, float]) -> Candidates:
@@ -102,17 +103,23 @@ def rank(
     exploration_share: float,
     page_end: int,
     seed: str,
+    detail: TraceDetail | None = None,
 ) -> Candidates:
-    """All candidates in served order (the page is a slice of it)."""
-    cands = apply_boosts(cands, boosts)
-    order = np.argsort(-cands.score, kind="stable")  # ties keep the generators' merge order
+    """All candidates in served order (the page is a slice of it).
+
+    ``detail`` (an explained request) gets the boosts and the order before and after each move.
+    """
+    boosted = apply_boosts(cands, boosts)
+    order = np.argsort(-boosted.score, kind="stable")  # ties keep the generators' merge order
     if preferred_genres:
         order = preferred_first(bundle, order, cands.item_idx, preferred_genres)
-    ranked = diversify(
-        order.tolist(), _CandidateGenres(bundle, cands.item_idx.tolist()), max_per_genre, window
-    )
-    ranked = explore(ranked, page_end, exploration_share, seed)
-    return cands.take(np.asarray(ranked, np.int64))
+    by_score = order.tolist()
+    diverse = diversify(by_score, _CandidateGenres(bundle, cands.item_idx.tolist()), max_per_genre, window)
+    ranked = explore(diverse, page_end, exploration_share, seed)
+    if detail is not None:
+        detail.boosts = boosted.score - cands.score
+        detail.before_diversity, detail.after_diversity, detail.after_exploration = by_score, diverse, ranked
+    return boosted.take(np.asarray(ranked, np.int64))
 
 
 def intra_list_diversity(genre_sets: Sequence[Sequence[str]]) -> float | None:

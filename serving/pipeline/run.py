@@ -98,12 +98,15 @@ def retrieve(
             trace.generator_failures.append((n, "timeout"))
             continue
         trace.candidates[n] = len(p)
+        if trace.detail is not None:
+            trace.detail.generators[n] = p
         out.append((n, p))
     return out
 
 
 def run_pipeline(inp: PipelineInput, trace: Trace | None = None) -> PipelineResult:
     trace = trace if trace is not None else Trace()
+    d = trace.detail  # None unless the request asked for an explanation
     b, cfg, st, params = inp.bundle, inp.config, inp.state, inp.params
     user_vec = user_vector(st.features)
     q: np.ndarray | None = None
@@ -130,8 +133,10 @@ def run_pipeline(inp: PipelineInput, trace: Trace | None = None) -> PipelineResu
     )
     with trace.stage("retrieve"):
         cands = merge(retrieve(names, ctx, cfg.generator_timeout_s, inp.deadline, trace))
+    if d is not None:
+        d.context, d.retrieved = ctx, cands
     with trace.stage("filter"):
-        cands, trace.filter_drops = apply_filters(b, st, params, cands)
+        cands, trace.filter_drops = apply_filters(b, st, params, cands, None if d is None else d.filtered)
         if not len(cands):
             # Last resort: the bundle's own popular list (no store needed), still filtered.
             pop = b.popular_overall
@@ -143,6 +148,8 @@ def run_pipeline(inp: PipelineInput, trace: Trace | None = None) -> PipelineResu
         feats = candidate_features(b, inp.item_features, user_vec, q, cands, hist)
     with trace.stage("score"):
         cands = score_candidates(b, cands, feats, cfg.value_model_weights, cold, trace)
+    if d is not None:
+        d.scored, d.features = cands, feats
     with trace.stage("rank"):
         ranked = rank(
             b,
@@ -154,6 +161,7 @@ def run_pipeline(inp: PipelineInput, trace: Trace | None = None) -> PipelineResu
             exploration_share=cfg.exploration_share,
             page_end=params.offset + params.k,
             seed=f"{inp.user_id}:{st.generation}",
+            detail=d,
         )
     with trace.stage("explain"):
         page = ranked.take(np.arange(params.offset, min(len(ranked), params.offset + params.k)))

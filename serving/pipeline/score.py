@@ -44,6 +44,8 @@ def score_candidates(
     if n and feats.ranker_matrix is not None and not cold:
         try:
             heads = bundle.score_features(feats.ranker_matrix)
+            if trace.detail is not None:
+                trace.detail.heads = heads
             return cands.with_score(value_model(heads, weights or bundle.manifest.value_model_weights, n))
         except Exception as e:  # a broken ranker must not fail the request
             log.warning("ranker failed: %s", e)
@@ -51,6 +53,8 @@ def score_candidates(
     elif n and feats.query_embedding is not None and not cold and not bundle.served_ranker:
         try:
             heads = bundle.score(feats.user_vector, feats.item_matrix, feats.query_embedding, cands.item_idx)
+            if trace.detail is not None:
+                trace.detail.heads = heads
             return cands.with_score(value_model(heads, weights or bundle.manifest.value_model_weights, n))
         except Exception as e:  # a broken ranker must not fail the request
             log.warning("ranker failed: %s", e)

@@ -216,6 +216,8 @@ def test_unit_tests_ran_and_passed(good_build: tuple[Path, DbtRun]) -> None:
         "test_stg_movielens__interactions_drops_exact_duplicates_only": "pass",
         "test_stg_speed_layer__events_keeps_first_landing_of_each_event": "pass",
         "test_fct_interactions_is_positive_and_event_keys": "pass",
+        "test_fct_interactions_drops_forgotten_users_up_to_deletion": "pass",
+        "test_stg_serving__tombstones_keeps_the_latest_deletion": "pass",
         "test_dim_items_first_seen_is_earliest_interaction": "pass",
         "test_dim_users_includes_users_seen_only_in_interactions": "pass",
     }

@@ -39,7 +39,7 @@ EXAMPLES_PER_MODE = 30
 def key_for(path: str, keys: bool) -> dict[str, str]:
     if not keys:
         return {}
-    return {"X-API-Key": ADMIN_KEY if path.startswith("/v1/admin") else API_KEY}
+    return {"X-API-Key": ADMIN_KEY if path.startswith(("/v1/admin", "/v1/users")) else API_KEY}
 
 
 @pytest.mark.parametrize("keys", [False, True], ids=["without-keys", "with-keys"])
@@ -60,6 +60,8 @@ def test_every_operation_has_no_server_errors_and_matches_its_schema(
             "GET /v1/items/{item_id}/similar",
             "POST /v1/events",
             "POST /v1/admin/reload",
+            "GET /v1/users/{user_id}/why-not/{item_id}",
+            "DELETE /v1/users/{user_id}",
             "GET /healthz",
             "GET /readyz",
         } <= labels

@@ -1,8 +1,11 @@
 with
 
+-- A forgotten user's profile is dropped; if they came back, their row is rebuilt from the
+-- activity after the deletion, with unknown demographics (fct_interactions keeps only that).
 users as (
 
     select * from {{ ref('stg_movielens__users') }}
+    where user_id not in (select user_id from {{ ref('stg_serving__tombstones') }})
 
 ),
 

@@ -35,11 +35,29 @@ known_item_events as (
 
 ),
 
+tombstones as (
+
+    select * from {{ ref('stg_serving__tombstones') }}
+
+),
+
 unioned as (
 
     select interaction_id, user_id, item_id, rating, event_type, event_ts from ratings
     union all
     select interaction_id, user_id, item_id, rating, event_type, event_ts from known_item_events
+
+),
+
+-- Forgotten users (DELETE /v1/users/{id}): nothing up to the deletion reaches the marts, so
+-- features, histories and training sets built from them no longer hold it. Later events stay.
+remembered as (
+
+    select unioned.*
+    from unioned
+    left join tombstones
+        on unioned.user_id = tombstones.user_id
+    where tombstones.user_id is null or unioned.event_ts > tombstones.deleted_at
 
 ),
 
@@ -56,7 +74,7 @@ final as (
         coalesce(rating >= {{ var('positive_rating') }}, false)
         or event_type in ('{{ var("positive_event_types") | join("', '") }}') as is_positive
 
-    from unioned
+    from remembered
 
 )
 
