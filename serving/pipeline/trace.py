@@ -9,8 +9,6 @@ A normal request leaves ``detail`` None and pays one attribute test per stage.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +46,21 @@ class Trace:
         if reason not in self.reasons:
             self.reasons.append(reason)
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        t = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings.append((name, time.perf_counter() - t))
+    def stage(self, name: str) -> _Stage:
+        """``with trace.stage(name):`` appends (name, seconds) to ``timings``."""
+        return _Stage(self.timings, name)
+
+
+class _Stage:
+    """A plain context manager: ~15 per request, a generator-based one cost several times more."""
+
+    __slots__ = ("name", "t", "timings")
+
+    def __init__(self, timings: list[tuple[str, float]], name: str) -> None:
+        self.timings, self.name, self.t = timings, name, 0.0
+
+    def __enter__(self) -> None:
+        self.t = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings.append((self.name, time.perf_counter() - self.t))
