@@ -22,10 +22,8 @@ from .trace import Trace, TraceDetail
 
 
 def explain(bundle: Bundle, page: Candidates) -> list[RecommendedItem]:
-    # model_construct: the values are the bundle's strings and Python floats, already of the
-    # schema's types; validating ten models per request cost more than building them.
     return [
-        RecommendedItem.model_construct(
+        RecommendedItem(
             item_id=bundle.item_ids[p],
             score=round(float(s), 6),
             source=page.source(j),
