@@ -37,6 +37,10 @@ def _timed(bundle: Bundle | None, pairs: list[tuple[bytes, float]]) -> list[dict
     return out
 
 
+def _iso(ts: Any) -> str:
+    return ts.isoformat(timespec="seconds") if isinstance(ts, datetime) else str(ts)
+
+
 def _clean(features: dict[str, Any]) -> dict[str, Any]:
     """JSON-safe feature values (lists of ids stay lists; bytes become text)."""
     return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in features.items()}
@@ -105,7 +109,7 @@ def _served_to(recommender: Recommender, item_id: str) -> dict[str, Any]:
             "position": rec.get("position"),
             "variant": rec.get("variant"),
             "source": rec.get("source"),
-            "at": str(rec.get("ts")),
+            "at": _iso(rec.get("ts")),
         }
     return {"users": list(users.values()), "scanned": len(entries)}
 

@@ -159,6 +159,7 @@ def overview(recommender: Recommender) -> dict[str, Any]:
     loaded = recommender.features.get(bundle) if bundle is not None else None
     state["freshness"]["served_features_version"] = loaded.version if loaded is not None else None
     state["freshness"]["features_age_s"] = age_s(state["freshness"]["features_version"])
+    recommender.metrics.flush()  # the buffered stage timings, as /metrics writes them
     samples = metrics_view.samples(recommender.metrics.collecting_registry())
     return {
         "bundle": bundle_summary(bundle),

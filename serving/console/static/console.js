@@ -149,7 +149,8 @@ function traceCard(trace) {
     table(["generator", { label: "candidates", num: true }], gens, { id: "trace-generators" }),
     filt.length ? table(["filter", { label: "removed", num: true }, "items"], filt, { id: "trace-filters" }) : empty("no filter removed anything"),
     div.length ? table(["moved by diversity", { label: "from", num: true }, { label: "to", num: true }], div) : null,
-    h("p", { className: "muted" }, `timings (ms): ${JSON.stringify(trace.timings_ms || {})}`));
+    h("p", { className: "muted" }, "timings (ms): ", Object.entries(trace.timings_ms || {}).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(" · ")),
+    trace.degraded && trace.degraded.length ? h("p", { className: "error" }, `degraded: ${trace.degraded.join(", ")}`) : null);
 }
 
 async function loadRecs(userId) {
