@@ -1,6 +1,6 @@
 """`make bench`: runs the benchmarks and prints the figures (never asserted in tests).
 
-    python -m benchmarks.run [--sections batch,feast,serving,serving_pipeline,speed_layer,training,pipeline,soak] [--sizes 1m,10m]
+    python -m benchmarks.run [--sections batch,feast,serving,serving_pipeline,speed_layer,training,pipeline,soak,vectors] [--sizes 1m,10m] [--vector-sizes 10000,100000]
 
 Figures are medians / percentiles of one run on this machine (2 cores, shared): compare ratios
 measured in the same run rather than absolute numbers across machines. One module per component;
@@ -29,6 +29,8 @@ SECTIONS = {
     "pipeline": "benchmarks.pipeline",
     # 100k events through the API while the worker is killed 10x and Redis restarted 2x (AOF).
     "soak": "benchmarks.soak",
+    # issue 15: retrieval from the in-process index vs Redis's query engine (latency, process RSS)
+    "vectors": "benchmarks.vectors",
 }
 
 
@@ -37,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sections", default=",".join(SECTIONS))
     ap.add_argument("--sizes", default="1m,10m", help="batch section: sample presets")
     ap.add_argument("--keep", action="store_true", help="keep the generated benchmark data")
+    ap.add_argument(
+        "--vector-sizes",
+        default="10000,100000",
+        help="vectors section: catalogue sizes (1000000 takes ~15+ min to index on 2 cores)",
+    )
     args = ap.parse_args(argv)
     print(
         f"# lambdarec benchmarks — {time.strftime('%Y-%m-%d %H:%M')} — {platform.processor() or platform.machine()}, "
@@ -45,7 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.sections.split(","):
         mod = importlib.import_module(SECTIONS[name])
         t0 = time.perf_counter()
-        out = mod.run(args.sizes.split(","), keep=args.keep) if name == "batch" else mod.run()
+        if name == "batch":
+            out = mod.run(args.sizes.split(","), keep=args.keep)
+        elif name == "vectors":
+            out = mod.run(tuple(int(x) for x in args.vector_sizes.split(",")))
+        else:
+            out = mod.run()
         print(out, flush=True)
         print(f"(section {name}: {time.perf_counter() - t0:.0f} s)", flush=True)
     return 0

@@ -9,7 +9,8 @@ asset (each fresh feature build), and triggerable by hand (conf `{"ds": "YYYY-MM
 multi-head ranker in the training environment, run as an external Python; time-based evaluation
 against popularity and co-occurrence baselines; ONNX export with a parity check) →
 `publish_bundle` (**quality gate**: refuses a bundle whose Recall@10 is worse than the published
-one's beyond the tolerance; atomic pointer flip) → emits **lambdarec_model_bundle**, which
+one's beyond the tolerance; with the Redis vector backend, the bundle's HNSW index in Redis
+first; atomic pointer flip) → emits **lambdarec_model_bundle**, which
 serving hot-swaps without a restart.
 """
 
@@ -118,8 +119,9 @@ def train_models() -> None:
 
     publish_bundle = BashOperator(
         task_id="publish_bundle",
-        doc_md="Quality gate and atomic publish of the staged bundle.",
-        bash_command=cli("training", "training.publish", '--bundle "$BUNDLE_DIR"'),
+        doc_md="Quality gate, the bundle's vectors into Redis (LAMBDAREC_VECTOR_BACKEND=redis) and the "
+        "atomic publish of the staged bundle. Pipeline env: numpy + redis, no TensorFlow needed.",
+        bash_command=cli("pipeline", "training.publish", '--bundle "$BUNDLE_DIR"'),
         outlets=[BUNDLE_ASSET],
         env={"BUNDLE_DIR": "{{ ti.xcom_pull(task_ids='train_and_evaluate') }}"},
         append_env=True,

@@ -12,6 +12,8 @@ Layout of ``bundles/<version>/``::
     popular.json             {"overall": [item_id, ...], "by_genre": {genre: [item_id, ...]}}
     neighbours_collab.json   {item_id: [[neighbour_id, score], ...]} from the item embeddings
     neighbours_text.json     {item_id: [[neighbour_id, score], ...]} from the text embeddings
+    item_text_embeddings.npy float32 [n_items, text_dim], rows as item_embeddings (zeros: no text);
+                             optional: publishing indexes it in Redis (lambdarec_contracts.vector_index)
     item_cf.npz              EASE weights over item_vocab positions, each row pruned (lambdarec_contracts.item_cf)
     item_knn.npz             cosine item-kNN over item_vocab positions, same layout
     popularity.npy           float64 [n_items]: interactions per item in the training data
@@ -48,6 +50,7 @@ ITEMS_FILE = "items.json"
 POPULAR_FILE = "popular.json"
 NEIGHBOURS_COLLAB_FILE = "neighbours_collab.json"
 NEIGHBOURS_TEXT_FILE = "neighbours_text.json"
+ITEM_TEXT_EMBEDDINGS_FILE = "item_text_embeddings.npy"
 ITEM_CF_FILE = "item_cf.npz"
 ITEM_KNN_FILE = "item_knn.npz"
 POPULARITY_FILE = "popularity.npy"

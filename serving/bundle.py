@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import onnxruntime as ort
 from lambdarec_contracts import bundle as contract
 from lambdarec_contracts.bundle import BundleManifest
 
-from .bundle_cf import Collaborative, load_collaborative
+from .bundle_cf import Collaborative, Neighbours, load_collaborative, neighbour_csr
 from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -33,19 +33,6 @@ SERVED_RANKER_INPUTS = ("features",)  # lambdarec_contracts.ranker_features
 
 class BundleError(RuntimeError):
     """The bundle directory is missing, incomplete or inconsistent."""
-
-
-@dataclass(frozen=True)
-class Neighbours:
-    """CSR neighbour lists over item positions: ``idx[ptr[i]:ptr[i+1]]`` with ``score`` alike."""
-
-    ptr: np.ndarray  # int64 [U + 1]
-    idx: np.ndarray  # int64 [nnz]
-    score: np.ndarray  # float64 [nnz]
-
-    def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        a, b = self.ptr[i], self.ptr[i + 1]
-        return self.idx[a:b], self.score[a:b]
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +68,7 @@ class Bundle:
     # Item-to-item arrays + popularity and a ranker over served candidates (None: a legacy bundle
     # whose ranker takes user/item feature vectors and both tower embeddings).
     collaborative: Collaborative | None = None
+    text_vectors: bool = False  # the bundle ships text embeddings (publish indexes them in Redis)
 
     @property
     def served_ranker(self) -> bool:
@@ -190,24 +178,13 @@ def _title(meta: dict[str, Any] | None) -> str | None:
     return f"{meta['title']} ({year})" if year else str(meta["title"])
 
 
-def _csr(
-    n: int, position: dict[str, int], tables: Sequence[dict[str, list[tuple[str, float]]]]
-) -> Neighbours:
-    rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-    for table in tables:  # collaborative first, then text: the order "because you liked" reads them
-        for k, lst in table.items():
-            if k in position:
-                rows[position[k]].extend((position[nb], s) for nb, s in lst)
-    ptr = np.zeros(n + 1, np.int64)
-    ptr[1:] = np.cumsum([len(r) for r in rows])
-    flat = [x for r in rows for x in r]
-    return Neighbours(
-        ptr, np.asarray([i for i, _ in flat], np.int64), np.asarray([s for _, s in flat], np.float64)
-    )
+def load_bundle(path: Path, hnsw_threshold: int = 20000, vectors_in_redis: bool = False) -> Bundle:
+    """Load and verify a bundle directory completely (raises BundleError).
 
-
-def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
-    """Load and verify a bundle directory completely (raises BundleError)."""
+    ``vectors_in_redis`` (``LAMBDAREC_VECTOR_BACKEND=redis``): retrieval asks Redis, so the item
+    embeddings are memory-mapped (only the rows the ranker's features read become resident) and
+    no in-process HNSW is built; the fallback index searches them exactly.
+    """
     path = Path(path).resolve()
     if not path.is_dir():
         raise BundleError(f"no bundle at {path}")
@@ -218,7 +195,8 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
     item_vocab = [str(x) for x in _read_json(path / contract.ITEM_VOCAB_FILE)]
     user_vocab = [str(x) for x in _read_json(path / contract.USER_VOCAB_FILE)]
     try:
-        emb = np.load(path / contract.ITEM_EMBEDDINGS_FILE).astype(np.float32)
+        emb = np.load(path / contract.ITEM_EMBEDDINGS_FILE, mmap_mode="r" if vectors_in_redis else None)
+        emb = emb if emb.dtype == np.float32 else emb.astype(np.float32)
     except (FileNotFoundError, ValueError) as e:
         raise BundleError(f"cannot read {contract.ITEM_EMBEDDINGS_FILE}: {e}") from e
     if emb.ndim != 2 or emb.shape[0] != len(item_vocab) or emb.shape[1] != manifest.retrieval_dim:
@@ -280,7 +258,7 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
         items=items,
         neighbours_collab=collab,
         neighbours_text=text,
-        index=VectorIndex(emb, hnsw_threshold),
+        index=VectorIndex(emb, None if vectors_in_redis else hnsw_threshold),
         item_ids=item_ids,
         position=position,
         embedding_rows=rows,
@@ -292,6 +270,7 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000) -> Bundle:
         titles=[_title(items.get(i)) for i in item_ids],
         popular_overall=np.asarray([position[i] for i in pop_overall], np.int64),
         popular_by_genre={g: np.asarray([position[i] for i in v], np.int64) for g, v in pop_by_genre.items()},
-        liked_neighbours=_csr(n, position, (collab, text)),
+        liked_neighbours=neighbour_csr(n, position, (collab, text)),
         collaborative=collaborative,
+        text_vectors=(path / contract.ITEM_TEXT_EMBEDDINGS_FILE).exists(),
     )

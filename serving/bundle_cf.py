@@ -1,4 +1,4 @@
-"""The bundle's item-to-item arrays (EASE / item-kNN) and popularity, aligned with item positions.
+"""The bundle's item-to-item arrays (EASE / item-kNN), popularity and neighbour lists, by item position.
 
 Bundles from before the served-task ranker have none of these files: ``load_collaborative``
 returns None and serving keeps the generators and ranker those bundles were built for.
@@ -6,6 +6,7 @@ returns None and serving keeps the generators and ranker those bundles were buil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,3 +48,35 @@ def load_collaborative(path: Path, n_positions: int, n_vocab: int) -> Collaborat
     order = np.argsort(pop[1:], kind="stable")
     pct[1:][order] = np.arange(1, len(order) + 1, dtype=np.float32) / max(len(order), 1)
     return Collaborative(_widen(cf, n_positions), _widen(knn, n_positions), pop, pct)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """CSR neighbour lists over item positions: ``idx[ptr[i]:ptr[i+1]]`` with ``score`` alike."""
+
+    ptr: np.ndarray  # int64 [U + 1]
+    idx: np.ndarray  # int64 [nnz]
+    score: np.ndarray  # float64 [nnz]
+    first: np.ndarray  # int64 [U]: how many of row i's entries come from the first table
+
+    def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.ptr[i], self.ptr[i + 1]
+        return self.idx[a:b], self.score[a:b]
+
+
+def neighbour_csr(
+    n: int, position: dict[str, int], tables: Sequence[dict[str, list[tuple[str, float]]]]
+) -> Neighbours:
+    rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    first = np.zeros(n, np.int64)
+    for t, table in enumerate(tables):  # collaborative first, then text: "because you liked" reads them so
+        for k, lst in table.items():
+            if k in position:
+                rows[position[k]].extend((position[nb], s) for nb, s in lst)
+                if t == 0:
+                    first[position[k]] = len(lst)
+    ptr = np.zeros(n + 1, np.int64)
+    ptr[1:] = np.cumsum([len(r) for r in rows])
+    flat = [x for r in rows for x in r]
+    idx = np.asarray([i for i, _ in flat], np.int64)
+    return Neighbours(ptr, idx, np.asarray([s for _, s in flat], np.float64), first)

@@ -30,8 +30,10 @@ class BundleHolder:
         on_error: Callable[[str], None] | None = None,
         prepare: Callable[[Bundle], None] | None = None,
         pinned_retry_s: float = 60.0,
+        vectors_in_redis: bool = False,
     ) -> None:
         self.link = link
+        self.vectors_in_redis = vectors_in_redis
         self.pinned_retry_s = pinned_retry_s
         # version -> (monotonic time of the next attempt, current back-off) after a failed load
         self._pinned_failed: dict[str, tuple[float, float]] = {}
@@ -60,7 +62,7 @@ class BundleHolder:
             return None
 
     def _load(self, path: Path) -> Bundle:
-        b = load_bundle(path, self.hnsw_threshold)
+        b = load_bundle(path, self.hnsw_threshold, self.vectors_in_redis)
         if self.prepare is not None:
             self.prepare(b)
         return b

@@ -42,6 +42,8 @@ from .settings import ServingSettings
 from .store import Store, StoreUnavailable
 from .trending import TrendingCache
 from .user_state import UserStateLoader
+from .vector_index import MEMORY, VectorSearch
+from .vector_store import RedisVectors
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,11 @@ class Recommender:
         s = settings
         self.trending = TrendingCache(s.trending_window_h, s.trending_fallback_window_h, s.trending_cache_s)
         self.cache = ResponseCache(store, metrics, s.local_cache_size, s.local_cache_ttl_s, s.cache_ttl_s)
+        self.vectors: VectorSearch = MEMORY
+        if s.vector_backend == "redis":
+            self.vectors = RedisVectors(
+                store, s.vector_ef_runtime, s.vector_text_neighbours, s.vector_retry_s
+            )
         self._configs: dict[str, PipelineConfig] = {}
         self._served: dict[str, set[str]] = {}  # bundle version -> items served (coverage)
         self._served_lock = threading.Lock()
@@ -198,6 +205,7 @@ class Recommender:
             trending=self.trending.windows(bundle) if trending_ok else None,
             # The in-memory part's budget, in this thread's CPU time (see pipeline.run.retrieve).
             deadline=time.thread_time() + self.settings.latency_budget_ms / 1000.0,
+            vectors=self.vectors,
         )
 
     def explain(self, user_id: str, params: RecParams) -> Explained:

@@ -58,6 +58,18 @@ class ServingSettings(UserStateLimits):
         default=100, ge=1, le=2000, alias="LAMBDAREC_CANDIDATES_PER_GENERATOR"
     )
     hnsw_threshold: int = Field(default=20000, ge=1, alias="LAMBDAREC_HNSW_THRESHOLD")
+    # Where the two-tower and "because you liked" generators find nearest vectors: "memory" (the
+    # bundle's in-process index, in every process) or "redis" (the HNSW index per bundle version
+    # that publishing writes into Redis's query engine, Redis 8 / Redis Stack; shared by every
+    # replica). With "redis" a missing index or Redis falls back to memory, flagged degraded.
+    vector_backend: str = Field(
+        default="memory", pattern="^(memory|redis)$", alias="LAMBDAREC_VECTOR_BACKEND"
+    )
+    vector_ef_runtime: int = Field(default=200, ge=1, le=10000, alias="LAMBDAREC_VECTOR_EF_RUNTIME")
+    # Text neighbours per liked item (the bundle's lists hold as many: training's `neighbours`).
+    vector_text_neighbours: int = Field(default=20, ge=1, le=1000, alias="LAMBDAREC_VECTOR_TEXT_NEIGHBOURS")
+    # After Redis said an index is missing, ask the memory index without trying Redis this long.
+    vector_retry_s: float = Field(default=5.0, ge=0.0, alias="LAMBDAREC_VECTOR_RETRY_S")
     trending_window_h: int = Field(default=24, ge=1, alias="LAMBDAREC_TRENDING_WINDOW_H")
     trending_fallback_window_h: int = Field(default=168, ge=1, alias="LAMBDAREC_TRENDING_FALLBACK_WINDOW_H")
     # The trending list is the same for everyone: one ZUNION per this many seconds, not per request.

@@ -11,6 +11,7 @@ Tests compute their expectations from these formulas with numpy, independently o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ class BundleSpec:
         }
     )
     popularity: dict[str, float] = field(default_factory=lambda: {"i9": 50.0, "i3": 20.0, "i1": 10.0})
+    # [1 + n_items, E] text embeddings (row 0 = OOV, zero rows = no text), written as
+    # item_text_embeddings.npy when set (what publishing indexes for the Redis vector backend).
+    text_embeddings: np.ndarray | None = None
 
     def item_vocab(self) -> list[str]:
         return [c.OOV_TOKEN, *self.items, *self.extra_vocab_items]
@@ -209,6 +213,8 @@ def build_bundle(bundles_dir: Path, spec: BundleSpec | None = None) -> Path:
     if spec.served:
         _write_served_arrays(out, spec)
     np.save(out / c.ITEM_EMBEDDINGS_FILE, item_emb)
+    if spec.text_embeddings is not None:
+        np.save(out / c.ITEM_TEXT_EMBEDDINGS_FILE, spec.text_embeddings.astype(np.float32))
     (out / c.ITEM_VOCAB_FILE).write_text(json.dumps(spec.item_vocab()))
     (out / c.USER_VOCAB_FILE).write_text(json.dumps([c.OOV_TOKEN, *spec.users]))
     (out / c.ITEMS_FILE).write_text(json.dumps(spec.items))
@@ -273,6 +279,12 @@ def build_bundle(bundles_dir: Path, spec: BundleSpec | None = None) -> Path:
                 ],
                 [("rating", "float32", [None, 1]), ("p_positive", "float32", [None, 1])],
             ),
+        },
+        # what training.publish verifies before installing a bundle
+        file_checksums={
+            f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(out.iterdir())
+            if f.is_file() and f.name != c.MANIFEST_FILE
         },
     )
     (out / c.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2))

@@ -20,10 +20,7 @@ __all__ = ["RedisServer", "free_port"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A fresh redis-server per test; ``redis_server.stop()`` simulates an outage."""
-    server = RedisServer(workdir=tmp_path_factory.mktemp("redis"))
+def _running(server: RedisServer) -> Iterator[RedisServer]:
     try:
         server.start()
     except RedisServerError as e:
@@ -32,6 +29,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A fresh redis-server per test; ``redis_server.stop()`` simulates an outage."""
+    yield from _running(RedisServer(workdir=tmp_path_factory.mktemp("redis")))
+
+
+@pytest.fixture
+def query_engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A fresh server with Redis's query engine (FT.*, vector search) per test, no persistence."""
+    yield from _running(
+        RedisServer(workdir=tmp_path_factory.mktemp("redis-qe"), durable=False, query_engine=True)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from lambdarec_contracts.bundle import (
     ITEM_CF_FILE,
     ITEM_EMBEDDINGS_FILE,
     ITEM_KNN_FILE,
+    ITEM_TEXT_EMBEDDINGS_FILE,
     ITEM_VOCAB_FILE,
     ITEMS_FILE,
     MANIFEST_FILE,
@@ -81,6 +82,8 @@ def write_generators(
 def write_static(work: Path, prep: Prepared, retrieval: Retrieval, inputs: Inputs, cfg: TrainConfig) -> None:
     """Vocabularies, catalogue snapshot, item embeddings and the 'because you liked' neighbour lists."""
     np.save(work / ITEM_EMBEDDINGS_FILE, retrieval.item_emb)
+    if prep.content.text.shape[1]:  # for the Redis vector backend (indexed when published)
+        np.save(work / ITEM_TEXT_EMBEDDINGS_FILE, prep.content.text.astype(np.float32))
     artifacts.write_json(work / USER_VOCAB_FILE, prep.user_vocab.ids)
     artifacts.write_json(work / ITEM_VOCAB_FILE, prep.item_vocab.ids)
     artifacts.write_json(work / ITEMS_FILE, artifacts.items_snapshot(inputs.dim_items))

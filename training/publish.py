@@ -17,13 +17,20 @@
    ``bundles/<version>`` (atomic on one filesystem), then point ``current`` at it by creating
    a temporary symlink and ``os.replace``-ing it over ``current``: readers see the old or the
    new bundle, never a mix. A failure at any step leaves ``current`` untouched.
+   With ``LAMBDAREC_VECTOR_BACKEND=redis``, before the flip: the bundle's item and text vectors
+   go into Redis's query engine, one HNSW index per version (``lambdarec_contracts.vector_index``),
+   fully indexed before ``current`` moves, so a server that loads the new bundle finds its index;
+   after the flip every index but the new and the replaced version's is dropped (replicas still on
+   the replaced bundle until their next poll keep answering from Redis). A server without the
+   query engine fails the publish (exit 3) and leaves ``current`` untouched.
 4. Every decision (published, refused, forced) is appended to ``models/gate_decisions.jsonl``
    (``lambdarec_contracts.bundle.GateRecord``), the history the console shows next to the bundles.
 5. Keep the newest ``--keep`` bundles (``LAMBDAREC_KEEP_BUNDLES``, default 5), never the current;
    a published candidate is removed from ``models/staging`` (a refused one stays for inspection).
 
-Exit codes: 0 published (or already current), 1 refused by the gate, 2 invalid bundle/input.
-No TensorFlow is imported here.
+Exit codes: 0 published (or already current), 1 refused by the gate, 2 invalid bundle/input,
+3 the vector index could not be written. No TensorFlow is imported here (nor redis, unless the
+vector backend is Redis: the DAG runs this step in the pipeline environment).
 """
 
 from __future__ import annotations
@@ -38,7 +45,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lambdarec_contracts.bundle import GATE_LOG_FILE, BundleManifest, GateRecord
+import numpy as np
+
+from lambdarec_contracts import vector_index
+from lambdarec_contracts.bundle import (
+    GATE_LOG_FILE,
+    ITEM_EMBEDDINGS_FILE,
+    ITEM_TEXT_EMBEDDINGS_FILE,
+    BundleManifest,
+    GateRecord,
+)
+from lambdarec_contracts.vector_index import VectorIndexError
 from training.bundle_eval import BundleError, read_manifest, verify_bundle
 
 GATE_METRIC = "served_lift@10"
@@ -167,19 +184,56 @@ def record_decision(
         f.write(record.model_dump_json() + "\n")
 
 
+class VectorPublisher:
+    """Writes a bundle's vectors into Redis's query engine and drops old versions' indexes."""
+
+    def __init__(self, redis_url: str) -> None:
+        import redis  # the pipeline env has it; only this backend needs it
+
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=600)
+        self.errors: tuple[type[Exception], ...] = (VectorIndexError, redis.RedisError)
+
+    def write(self, bundle: Path, version: str, only_if_missing: bool = False) -> dict[str, int]:
+        try:
+            if only_if_missing and vector_index.index_name(version, vector_index.ITEM) in (
+                vector_index.list_indexes(self.client)
+            ):
+                return {}
+            vectors = {vector_index.ITEM: np.load(bundle / ITEM_EMBEDDINGS_FILE, mmap_mode="r")}
+            if (bundle / ITEM_TEXT_EMBEDDINGS_FILE).exists():
+                vectors[vector_index.TEXT] = np.load(bundle / ITEM_TEXT_EMBEDDINGS_FILE, mmap_mode="r")
+            return vector_index.publish_vectors(self.client, version, vectors)
+        except self.errors as e:
+            raise VectorIndexError(f"vector index for {version} not written: {e}") from e
+
+    def drop_except(self, versions: Sequence[str]) -> list[str]:
+        """After the flip: a failure here only leaves old indexes behind (said, not raised)."""
+        try:
+            return vector_index.drop_versions_except(self.client, versions)
+        except self.errors as e:
+            print(f"warning: old vector indexes not dropped: {e}", file=sys.stderr)
+            return []
+
+
 def publish(
     candidate: Path,
     models_dir: Path,
     tolerance: float = 0.02,
     keep: int = 5,
     force: bool = False,
+    vectors: VectorPublisher | None = None,
 ) -> tuple[Path, GateResult | None]:
-    """Verify, gate, install and flip. Raises BundleError / GateRefused; ``current`` changes only on success."""
+    """Verify, gate, install, index the vectors (``vectors``) and flip.
+
+    Raises BundleError / GateRefused / VectorIndexError; ``current`` changes only on success.
+    """
     manifest = verify_bundle(candidate)
     current_link = models_dir / "current"
     bundles_dir = models_dir / "bundles"
     current = current_bundle(current_link)
     if current is not None and current.name == manifest.bundle_version:
+        if vectors is not None:  # e.g. the backend was switched to Redis after this bundle was published
+            vectors.write(current, current.name, only_if_missing=True)
         return current, None
     result = None
     if not force:
@@ -188,8 +242,12 @@ def publish(
             record_decision(models_dir, manifest.bundle_version, "refused", result, current)
             raise GateRefused(result.message)
     final = install(candidate, bundles_dir, manifest.bundle_version)
+    if vectors is not None:
+        vectors.write(final, manifest.bundle_version)
     flip_current(current_link, final)
     record_decision(models_dir, manifest.bundle_version, "forced" if force else "published", result, current)
+    if vectors is not None:
+        vectors.drop_except([manifest.bundle_version, *([current.name] if current is not None else [])])
     prune(bundles_dir, keep, protect=[final])
     if candidate.parent.resolve() == (models_dir / "staging").resolve():
         # Published candidates move out of staging; refused ones stay there for inspection.
@@ -217,8 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0.0 <= args.tolerance < 1.0:
         p.error("--tolerance must be in [0, 1)")
     try:
+        vectors = VectorPublisher(settings.redis_url) if settings.vector_backend == "redis" else None
         final, result = publish(
-            args.bundle.resolve(), settings.models_dir, args.tolerance, args.keep, args.force
+            args.bundle.resolve(), settings.models_dir, args.tolerance, args.keep, args.force, vectors
         )
     except GateRefused as exc:
         print(f"not published: {exc}", file=sys.stderr)
@@ -226,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BundleError as exc:
         print(f"not published: invalid bundle: {exc}", file=sys.stderr)
         return 2
+    except (VectorIndexError, ImportError) as exc:
+        print(f"not published (LAMBDAREC_VECTOR_BACKEND=redis): {exc}", file=sys.stderr)
+        return 3
     if result is not None:
         print(result.message, file=sys.stderr)
     print(f"published {final.name}: {settings.current_bundle_link} -> {final}", file=sys.stderr)

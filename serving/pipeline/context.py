@@ -17,6 +17,7 @@ from lambdarec_contracts import features as fc
 from lambdarec_contracts.tables import GENRES
 
 from ..bundle import Bundle
+from ..vector_index import MEMORY, VectorSearch
 from .item_features import ItemFeatures
 
 
@@ -142,3 +143,4 @@ class PipelineInput:
     # Trending windows in fallback order; None = the trending store could not be read.
     trending: tuple[TrendingWindow, ...] | None = ()
     deadline: float = math.inf  # time.thread_time() (CPU) after which generators are skipped
+    vectors: VectorSearch = MEMORY  # where the generators find nearest vectors (LAMBDAREC_VECTOR_BACKEND)

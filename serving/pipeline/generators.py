@@ -2,20 +2,30 @@
 
 ``LAMBDAREC_GENERATORS`` / experiment variants pick and order them by name; adding one is adding
 a function to ``GENERATORS`` (the orchestrator needs no change). They run inline: in-memory,
-vectorised work over the bundle's arrays.
+vectorised work over the bundle's arrays; nearest-vector look-ups go through ``ctx.vectors``
+(the bundle's index, or Redis's query engine with ``LAMBDAREC_VECTOR_BACKEND=redis``, which falls
+back to the bundle's and flags the response when Redis cannot answer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from ..bundle import Bundle
+from ..vector_index import MEMORY, VectorSearch, VectorsUnavailable
 from .candidates import Proposal, Reason
 from .context import TrendingWindow, UserState
 from .history import UserHistory
+
+T = TypeVar("T")
+
+
+def _no_flag(reason: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,17 @@ class GeneratorContext:
     liked_anchors: int
     trending: tuple[TrendingWindow, ...] | None  # None: the trending store could not be read
     history: UserHistory
+    vectors: VectorSearch = MEMORY  # nearest-vector backend (memory or Redis)
+    degrade: Callable[[str], None] = _no_flag  # flags the response (Trace.degrade)
+
+
+def _from_vectors(ctx: GeneratorContext, kind: str, ask: Callable[[VectorSearch], T]) -> T:
+    """``ask(ctx.vectors)``; when that backend cannot answer, the in-memory one does (flagged)."""
+    try:
+        return ask(ctx.vectors)
+    except VectorsUnavailable as e:
+        ctx.degrade(f"vector_fallback:{kind}:{e}")
+        return ask(MEMORY)
 
 
 Generator = Callable[[GeneratorContext], Proposal]
@@ -41,8 +62,9 @@ def two_tower(ctx: GeneratorContext) -> Proposal:
     # Bundles with the served-candidate ranker were trained on two-tower ranks among the items
     # outside the user's history: over-fetch by the history and drop it (legacy bundles: as before).
     drop = ctx.bundle.served_ranker
-    extra = min(len(ctx.history.idx), 2000) if drop else 0
-    rows, scores = ctx.bundle.index.search_arrays(ctx.query_embedding, ctx.n + 1 + extra)
+    exclude = ctx.history.idx if drop else np.zeros(0, np.int64)
+    q = ctx.query_embedding
+    rows, scores = _from_vectors(ctx, "item", lambda v: v.nearest_items(ctx.bundle, q, ctx.n, exclude))
     keep = rows != 0  # the OOV row is never a candidate
     if drop:
         keep &= ~ctx.history.in_history[rows]
@@ -83,6 +105,10 @@ def because_you_liked(ctx: GeneratorContext) -> Proposal:
     b = ctx.bundle
     anchors = [b.position[a] for a in ctx.state.recent_positive if a in b.items][: ctx.liked_anchors]
     parts = [b.liked_neighbours.of(a) for a in anchors]
+    if anchors and b.text_vectors:
+        text = _from_vectors(ctx, "text", lambda v: v.text_neighbours(b, anchors))
+        if text is not None:  # the collaborative lists from the bundle, the text ones from the backend
+            parts = _with_text(parts, [int(b.liked_neighbours.first[a]) for a in anchors], text)
     if not anchors or not sum(len(p[0]) for p in parts):
         return Proposal.empty()
     idx = np.concatenate([p[0] for p in parts])
@@ -95,6 +121,18 @@ def because_you_liked(ctx: GeneratorContext) -> Proposal:
     best = best[np.lexsort((b.id_order[idx[best]], -score[best]))][: ctx.n]
     reasons = tuple(Reason(f"Because you liked {b.titles[a] or b.item_ids[a]}", 0) for a in anchors)
     return Proposal(idx[best], score[best], reasons, anchor_of[best])
+
+
+def _with_text(
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    n_collab: Sequence[int],
+    text: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each anchor's collaborative neighbours (the first ``n_collab`` entries), then ``text``'s."""
+    return [
+        (np.concatenate([i[:c], ti]), np.concatenate([s[:c], ts]))
+        for (i, s), c, (ti, ts) in zip(parts, n_collab, text, strict=True)
+    ]
 
 
 def trending(ctx: GeneratorContext) -> Proposal:

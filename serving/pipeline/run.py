@@ -130,6 +130,8 @@ def run_pipeline(inp: PipelineInput, trace: Trace | None = None) -> PipelineResu
         cfg.liked_anchors,
         inp.trending,
         hist,
+        vectors=inp.vectors,
+        degrade=trace.degrade,
     )
     with trace.stage("retrieve"):
         cands = merge(retrieve(names, ctx, cfg.generator_timeout_s, inp.deadline, trace))

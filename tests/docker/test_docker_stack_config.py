@@ -102,4 +102,14 @@ def test_services_parse_their_settings_from_the_compose_environment(compose_mode
     base = BaseLambdarecSettings()
     # Airflow writes bundles where serving reads them (same volume, same path).
     assert base.current_bundle_link == settings.bundle_link
+    # Retrieval from Redis's query engine by default, and the publish step (Airflow) indexes for it.
+    from training.settings import TrainingSettings
+
+    assert settings.vector_backend == "redis"
+    monkeypatch.delenv("LAMBDAREC_VECTOR_BACKEND")
+    assert TrainingSettings().vector_backend == "memory"
+    monkeypatch.setenv(
+        "LAMBDAREC_VECTOR_BACKEND", svc["airflow-scheduler"]["environment"]["LAMBDAREC_VECTOR_BACKEND"]
+    )
+    assert TrainingSettings().vector_backend == "redis"
     assert str(base.events_dir) == "/data/events/landed"

@@ -31,6 +31,7 @@ def test_bundle_layout_and_manifest(tiny_bundle: Path) -> None:
         B.POPULAR_FILE,
         B.NEIGHBOURS_COLLAB_FILE,
         B.NEIGHBOURS_TEXT_FILE,
+        B.ITEM_TEXT_EMBEDDINGS_FILE,
         B.ITEM_CF_FILE,
         B.ITEM_KNN_FILE,
         B.POPULARITY_FILE,
@@ -109,6 +110,16 @@ def test_neighbours_are_cosine_top20(tiny_bundle: Path) -> None:
     assert len(text) == 90 and all(
         len(v) == 20 and item_id not in [n for n, _ in v] for item_id, v in text.items()
     )
+    # The text lists are the cosine neighbours of the shipped text embeddings (what publishing
+    # indexes in Redis for LAMBDAREC_VECTOR_BACKEND=redis), rows aligned with the vocabulary.
+    temb = np.load(tiny_bundle / B.ITEM_TEXT_EMBEDDINGS_FILE)
+    assert temb.shape[0] == len(items) and temb.dtype == np.float32
+    anchor = next(iter(text))
+    a = items.index(anchor)
+    norms = np.linalg.norm(temb, axis=1)
+    cos = np.where(norms > 0, temb @ temb[a] / np.maximum(norms, 1e-12) / norms[a], -np.inf)
+    cos[a] = -np.inf
+    assert [n for n, _ in text[anchor]][:5] == [items[j] for j in np.argsort(-cos, kind="stable")[:5]]
 
 
 def test_popular_lists(tiny_bundle: Path, tiny_data_dir: Path) -> None:
