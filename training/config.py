@@ -42,7 +42,12 @@ class TrainConfig(BaseModel):
     # ranker
     candidates_per_generator: int = Field(default=100, ge=10)
     ranker_epochs: int = Field(
-        default=4, ge=1, description="ranker epochs (more on small data, see min_ranker_steps)"
+        default=12, ge=1, description="most ranker epochs (more on small data, see min_ranker_steps)"
+    )
+    ranker_patience: int = Field(
+        default=3,
+        ge=1,
+        description="stop after this many epochs without better validation Recall@10 + NDCG@10",
     )
     min_ranker_steps: int = Field(
         default=400, ge=1, description="at least this many ranker updates (small data)"

@@ -63,17 +63,53 @@ def _examples(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tra
     )
 
 
-def _per_user_recall(score: np.ndarray, ex: Examples, rows: np.ndarray, k: int = 10) -> float:
-    """Recall@k of ordering each validation user's candidates by ``score`` (labels = what came next)."""
-    recalls = []
+def _served_quality(score: np.ndarray, ex: Examples, rows: np.ndarray, k: int = 10) -> float:
+    """Recall@k + NDCG@k of ordering each validation user's candidates by ``score`` (labels = what came next).
+
+    Both, because the gate judges both: recall counts what reaches the page, NDCG where on it.
+    """
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    recalls, ndcgs = [], []
     for g in np.unique(ex.group[rows]):
         sel = rows[ex.group[rows] == g]
-        lab = ex.label[sel, 0]
-        if lab.sum() == 0:
+        n_pos = ex.label[sel, 0].sum()
+        if n_pos == 0:
             continue
-        top = sel[np.argsort(-score[sel], kind="stable")[:k]]
-        recalls.append(ex.label[top, 0].sum() / lab.sum())
-    return float(np.mean(recalls)) if recalls else float("nan")
+        hits = ex.label[sel[np.argsort(-score[sel], kind="stable")[:k]], 0]
+        recalls.append(hits.sum() / n_pos)
+        ndcgs.append((hits * discounts[: len(hits)]).sum() / discounts[: int(min(n_pos, k))].sum())
+    return float(np.mean(recalls) + np.mean(ndcgs)) if recalls else float("nan")
+
+
+class BestOnValidation(tf.keras.callbacks.Callback):
+    """Keeps the weights of the epoch whose ordering of the validation users' candidates is best.
+
+    The measure is the served one (Recall@10 + NDCG@10 of each validation user's candidate list
+    ordered by ``p_interaction``), not the loss: the ranker's job is the order of the top of the list. Stops
+    after ``patience`` epochs without improvement.
+    """
+
+    def __init__(self, ranker: Ranker, ex: Examples, rows: np.ndarray, patience: int) -> None:
+        super().__init__()
+        self.ranker, self.ex, self.rows, self.patience = ranker, ex, rows, patience
+        self.best, self.best_epoch, self.weights = -1.0, -1, None
+        self.history: list[float] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        p = np.zeros(len(self.ex))
+        p[self.rows] = self.ranker.predict(
+            {"features": self.ex.features[self.rows]}, batch_size=8192, verbose=0
+        )["p_interaction"][:, 0]
+        quality = _served_quality(p, self.ex, self.rows)
+        self.history.append(quality)
+        if quality > self.best:
+            self.best, self.best_epoch, self.weights = quality, epoch, self.ranker.get_weights()
+        elif epoch - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.weights is not None:
+            self.ranker.set_weights(self.weights)
 
 
 def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> RankerFit:  # noqa: ANN001
@@ -102,7 +138,8 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
     # Small data: enough updates to learn anything (a few hundred), however few the examples.
     steps_per_epoch = max(1, -(-len(tr) // cfg.ranker_batch_size))
     epochs = min(50, max(cfg.ranker_epochs, -(-cfg.min_ranker_steps // steps_per_epoch)))
-    hist = model.fit(train_ds, epochs=epochs, verbose=0)
+    keep_best = BestOnValidation(ranker, ex, va, cfg.ranker_patience)
+    hist = model.fit(train_ds, epochs=epochs, verbose=0, callbacks=[keep_best])
     heads = ranker.predict({"features": ex.features[va]}, batch_size=8192, verbose=0)
     p, rating = np.zeros(len(ex)), np.zeros(len(ex))
     p[va], rating[va] = heads["p_interaction"][:, 0], heads["rating"][:, 0]
@@ -113,13 +150,15 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
         "candidate_recall": ex.candidate_recall,
         "n_examples": float(len(ex)),
         "n_validation_users": float(len(val_groups)),
+        "epochs_run": float(len(keep_best.history)),
+        "best_epoch": float(keep_best.best_epoch + 1),
     }
     weights = cfg.value_weights
     if weights is None:  # chosen by the served metric on the validation users' candidate lists
-        scores = {w: _per_user_recall(p + w * rating / 5.0, ex, va) for w in RATING_WEIGHT_GRID}
-        best = max(RATING_WEIGHT_GRID, key=lambda w: (scores[w], -w))
-        weights = {"p_interaction": 1.0, "rating": best}
-        metrics.update({f"val_recall@10_rating_weight_{w:g}": s for w, s in scores.items()})
+        scores = {w: _served_quality(p + w * rating / 5.0, ex, va) for w in RATING_WEIGHT_GRID}
+        best_w = max(RATING_WEIGHT_GRID, key=lambda w: (scores[w], -w))
+        weights = {"p_interaction": 1.0, "rating": best_w}
+        metrics.update({f"val_recall+ndcg@10_rating_weight_{w:g}": s for w, s in scores.items()})
     metrics["auc_value_score"] = evaluation.auc(
         evaluation.value_score({"p_interaction": p[va], "rating": rating[va]}, weights), ex.label[va]
     )
