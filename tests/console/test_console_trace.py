@@ -22,29 +22,32 @@ def _ask(page: Any, item_id: str) -> tuple[str, str]:
 
 def test_user_page_explains_scores_and_answers_why_not(console_api: ConsoleApi, browser: Any) -> None:
     with console_page(browser) as (page, errs):
-        login(page, console_api.url, ADMIN_KEY, "#/user/u3")
+        login(page, console_api.url, ADMIN_KEY, "#/user/u1")
         # explain=true: each row carries its score breakdown, and the trace card its stages.
         assert (
             page.locator("#recs-table details").count()
             == page.locator("#recs-table > tbody > tr").count()
             > 0
         )
-        assert "popular" in page.inner_text("#trace-generators")
+        generators = page.inner_text("#trace-generators")
+        assert "item_cf" in generators and "popular" in generators
 
         first = page.eval_on_selector("#recs-table button.not-interested", "b => b.dataset.item")
         page.click(f'#recs-table button.not-interested[data-item="{first}"]')
         page.wait_for_selector("#rec-change p:has-text('Not interested in')")
         assert "not_interested" in page.inner_text("#trace-filters")
 
+        outcome, _ = _ask(page, "no-such-item")
+        assert outcome == "unknown_item"
+        outcome, sentence = _ask(page, NEVER_RETRIEVED)
+        assert outcome == "never_retrieved" and "No generator proposed" in sentence
+        assert "stage: retrieve" in page.inner_text("#whynot-result")
         outcome, sentence = _ask(page, first)
         assert outcome == "filtered"
         assert "not interested" in sentence.lower()
-
-        outcome, _ = _ask(page, NEVER_RETRIEVED)
-        assert outcome == "never_retrieved"
-        outcome, _ = _ask(page, "no-such-item")
-        assert outcome == "unknown_item"
-        snap(page, "user-why-not")
+        assert "stage: filter" in page.inner_text("#whynot-result")
+        page.click("#recs-table > tbody > tr:first-child summary")  # open one score breakdown
+        snap(page, "user")
         assert_clean(errs)
 
 
