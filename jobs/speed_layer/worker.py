@@ -237,9 +237,10 @@ class StreamWorker:
                       ", ".join(batch.lost[:10]))  # fmt: skip
             self.metrics.lost.labels(stream=name).inc(len(batch.lost))
         stream.dead_letter(self.client, batch.dead)
-        applied = self.writer.apply(self.client, batch.events)
+        live = self._remembered(batch.events)
+        applied = self.writer.apply(self.client, live)
         self._crash_point("after_apply")
-        self._push(batch)
+        self._push(live)
         self._crash_point("after_push")
         files = self.land(batch)
         self._crash_point("after_land")
@@ -257,11 +258,25 @@ class StreamWorker:
         self._record(result, batch, name)
         return result
 
-    def _push(self, batch: ParsedBatch) -> None:
-        if not batch.events or not self.pusher.enabled:
+    def _remembered(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Events minus those of forgotten users (``DELETE /v1/users/{id}``) from before the deletion.
+
+        An event still in the stream when its user was forgotten must not bring back the user's
+        online state; it is landed all the same (dbt drops it against the same tombstone).
+        """
+        users = sorted({e["user_id"] for e in events})
+        if not users:
+            return events
+        deleted = dict(zip(users, self.client.zmscore(rk.TOMBSTONES, users), strict=True))
+        if not any(v is not None for v in deleted.values()):
+            return events
+        return [e for e in events if e["ts"].timestamp() * 1000 > (deleted[e["user_id"]] or float("-inf"))]
+
+    def _push(self, events: list[dict[str, Any]]) -> None:
+        if not events or not self.pusher.enabled:
             return
-        users = [e["user_id"] for e in batch.events]
-        items = [e["item_id"] for e in batch.events]
+        users = [e["user_id"] for e in events]
+        items = [e["item_id"] for e in events]
         user_df, item_df = realtime_frames(self.client, users, items, self.clock())
         try:
             self.pusher.push(user_df, item_df)

@@ -85,6 +85,20 @@ def test_forget_invalidates_cached_lists_in_every_process(client_for, published,
     assert 60_000 < r.pttl(rk.rec_cache_generation("u1")) <= 67_000
 
 
+def test_events_in_the_stream_at_deletion_do_not_bring_the_user_back(client_for, published, r, tmp_path):
+    c = client_for()
+    post(c, "u3", "1", "s1")
+    post(c, "u2", "1", "s2")
+    assert c.delete("/v1/users/u3", headers=ADMIN).status_code == 200  # before the worker read them
+    data_dir = tmp_path / "data"
+    land(r, data_dir)
+    assert user_keys(r, "u3") == [rk.rec_cache_generation("u3").encode()]  # expiring; nothing applied
+    assert r.exists(rk.seen_items("u2"), rk.recent_items("u2")) == 2  # others are applied as usual
+    assert all(r.zscore(rk.user_activity(h), "u3") is None for h in _hours())
+    landed = pd.read_parquet(data_dir / "events" / "landed")
+    assert sorted(landed.event_id) == ["s1", "s2"]  # landed all the same: dbt drops s1
+
+
 def test_forget_needs_the_admin_key_and_is_idempotent(client_for, published, r):
     c = client_for()
     assert c.delete("/v1/users/u2").status_code == 401
