@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts import vector_index as vi
+from lambdarec_contracts.vector_index import VectorIndexError
 from serving.app import create_app
 from serving.bundle import Bundle, load_bundle
 from serving.settings import ServingSettings
@@ -324,3 +325,14 @@ def test_publishing_under_load_swaps_the_index_without_a_failed_request(
     print(
         f"publish under load: {len(results)} requests, 0 failed, {len(fallbacks)} vector fallbacks (timeouts)"
     )
+
+
+def test_publish_refuses_a_server_without_the_query_engine(redis_server: RedisServer, tmp_path: Path) -> None:
+    """The Redis backend on plain Redis: the publish fails before the flip, ``current`` stays."""
+    models_dir = tmp_path / "data" / "models"
+    first = build_bundle(tmp_path / "staging", catalogue_spec("20260307T000000Z", n_items=50, n_users=5))
+    publish(first, models_dir, force=True)
+    second = build_bundle(tmp_path / "staging", catalogue_spec("20260308T000000Z", n_items=50, n_users=5))
+    with pytest.raises(VectorIndexError, match="cannot create"):
+        publish(second, models_dir, force=True, vectors=VectorPublisher(redis_server.url))
+    assert (models_dir / "current").resolve().name == "20260307T000000Z"
