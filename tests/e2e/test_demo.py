@@ -3,7 +3,8 @@ DAGs through Airflow, publishes a bundle, starts the worker and the API, sends e
 prints recommendations. Then a corrupted raw file must stop the pipeline at dbt's tests and
 leave the online store and the published bundle untouched.
 
-Slow by nature (Airflow + dbt + Spark + TensorFlow): one run shared by the assertions.
+Slow by nature (Airflow + dbt + Spark + TensorFlow): one run shared by the assertions. The
+console is checked on this run too, in a browser, with Airflow's API server over the demo's runs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 from tests.conftest import REPO_ROOT, RedisServer, free_port, venv_python
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.redis]
+ADMIN_KEY = "e2e-admin-key-4b8e1d"
 
 
 @dataclass
@@ -39,15 +41,22 @@ class DemoRun:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
             return json.loads(r.read())
 
-    def airflow(self, *args: str) -> str:
-        env = {
+    @property
+    def airflow_env(self) -> dict[str, str]:
+        return {
             **self.env,
             "AIRFLOW_HOME": str(self.var / "airflow"),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.var / 'airflow' / 'airflow.db'}",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         }
+
+    def airflow(self, *args: str) -> str:
         airflow = str(Path(venv_python("pipeline")).parent / "airflow")
-        out = subprocess.run([airflow, *args], env=env, capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [airflow, *args], env=self.airflow_env, capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         return out.stdout
 
@@ -66,6 +75,7 @@ def _env(var: Path, redis_url: str, port: int) -> dict[str, str]:
             "PORT": str(port),
             "AIRFLOW_PORT": str(free_port()),
             "LAMBDAREC_API_KEY": "e2e-test-key-0f3a9c",
+            "LAMBDAREC_ADMIN_KEY": ADMIN_KEY,
             "LAMBDAREC_TRAIN_EPOCHS": "2",
         }
     )
@@ -86,7 +96,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
-            timeout=1800,
+            timeout=int(os.environ.get("LAMBDAREC_E2E_DEMO_TIMEOUT_S", "1800")),
         )
         yield DemoRun(env=env, var=var, port=port, proc=proc)
     finally:
@@ -167,3 +177,14 @@ def test_corrupt_raw_data_stops_at_dbt_and_leaves_outputs_untouched(demo: DemoRu
     assert (marts.stat().st_mtime_ns, marts.read_bytes()) == before
     assert (demo.data / "models" / "current").resolve() == bundle_before
     shutil.rmtree(bad_raw)
+
+
+@pytest.mark.browser
+def test_console_pages_on_the_demo(demo: DemoRun) -> None:
+    assert demo.proc.returncode == 0
+    from tests.e2e.console_checks import run
+
+    current = (demo.data / "models" / "current").resolve()
+    version = json.loads((current / "manifest.json").read_text())["bundle_version"]
+    user = json.loads((current / "user_vocab.json").read_text())[2]  # a known user (0 is OOV)
+    run(demo, user, version, ADMIN_KEY)
