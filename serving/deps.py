@@ -73,13 +73,14 @@ async def require_admin_key(settings: SettingsDep, x_api_key: KeyHeader = None) 
 
 
 async def require_read_key(request: Request, x_api_key: KeyHeader = None) -> None:
-    """Reads: open unless LAMBDAREC_READ_KEY is set; then the read key (or the write key)."""
+    """Reads: open unless LAMBDAREC_READ_KEY is set; then the read key (or the write or admin key:
+    the console reads recommendations with the admin key)."""
     # Settings straight from the app, not through SettingsDep: a nested dependency costs a second
     # resolution on every read request, the hottest path of the API.
     settings: ServingSettings = request.app.state.settings
     if settings.read_key is None:
         return
-    _check(x_api_key, "reads", "LAMBDAREC_READ_KEY", settings.read_key, settings.api_key)
+    _check(x_api_key, "reads", "LAMBDAREC_READ_KEY", settings.read_key, settings.api_key, settings.admin_key)
 
 
 # OpenAPI "responses" of routes behind a key check (the fuzz test holds the schema to them).

@@ -56,7 +56,9 @@ def test_bad_mart_writes_nothing(tmp_path: Path, redis_server) -> None:
         publish(redis_server.url, bad, dt.date(2024, 3, 4))
     with pytest.raises(HistoryError, match="missing mart"):
         publish(redis_server.url, tmp_path / "nope.parquet", dt.date(2024, 3, 4))
-    pd.DataFrame({"user_id": ["u1"], "event_ts": [pd.Timestamp("2024-03-01", tz="UTC")]}).to_parquet(tmp_path / "cols.parquet")
+    pd.DataFrame({"user_id": ["u1"], "event_ts": [pd.Timestamp("2024-03-01", tz="UTC")]}).to_parquet(
+        tmp_path / "cols.parquet"
+    )
     with pytest.raises(HistoryError, match=r"lacks columns \['item_id'\]"):
         publish(redis_server.url, tmp_path / "cols.parquet", dt.date(2024, 3, 4))
     assert r.keys("*") == []  # nothing reached the online store

@@ -111,6 +111,9 @@ def test_read_key_guards_reads_when_set(client_for, published):
     assert c.get("/v1/items/i1/similar", headers={"X-API-Key": "wrong-key-1234567"}).status_code == 403
     assert c.get("/v1/recommendations/u1", headers={"X-API-Key": "read-key-0123456789"}).status_code == 200
     assert c.get("/v1/items/i1/similar", headers=AUTH).status_code == 200  # the write key reads too
+    # The admin key reads too (the console asks for explained recommendations with it).
+    explained = c.get("/v1/recommendations/u1?explain=true", headers=ADMIN)
+    assert explained.status_code == 200 and explained.json()["trace"]["final"]
     assert c.post("/v1/admin/reload", headers={"X-API-Key": "read-key-0123456789"}).status_code == 403
     assert c.post("/v1/admin/reload", headers=ADMIN).status_code == 200
     assert c.get("/healthz").status_code == 200
