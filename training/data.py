@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from lambdarec_contracts.bundle import OOV_TOKEN
 from lambdarec_contracts.feature_vectors import (
@@ -21,7 +22,13 @@ from lambdarec_contracts.feature_vectors import (
     genre_multi_hot,
     user_vector,
 )
-from lambdarec_contracts.features import USER_RECENT_ITEMS, ref_to_full_name
+from lambdarec_contracts.features import (
+    ITEM_REALTIME_VIEW,
+    ITEM_STATS_VIEW,
+    ITEM_TEXT_VIEW,
+    USER_RECENT_ITEMS,
+    ref_to_full_name,
+)
 from lambdarec_contracts.tables import (
     DIM_ITEMS,
     FCT_INTERACTIONS,
@@ -52,11 +59,20 @@ class Inputs:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def _read(path: Path, what: str) -> pd.DataFrame:
+# Training reads the item side from the catalogue (dim_items, text embeddings, item features), never
+# per interaction: the training set's item-view columns (a 384-d embedding on every row among them)
+# are left on disk, which saves most of the set's memory and load time.
+ITEM_VIEW_PREFIXES = tuple(f"{view}__" for view in (ITEM_STATS_VIEW, ITEM_TEXT_VIEW, ITEM_REALTIME_VIEW))
+
+
+def _read(path: Path, what: str, skip_prefixes: tuple[str, ...] = ()) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"missing {what}: {path}")
     try:
-        return pd.read_parquet(path)
+        columns = None
+        if skip_prefixes:
+            columns = [c for c in pq.read_schema(path).names if not c.startswith(skip_prefixes)]
+        return pd.read_parquet(path, columns=columns)
     except Exception as exc:  # pyarrow raises many types; say which file is bad
         raise InputError(f"cannot read {what} at {path}: {exc}") from exc
 
@@ -64,7 +80,7 @@ def _read(path: Path, what: str) -> pd.DataFrame:
 def load_inputs(data_dir: Path, ds: str) -> Inputs:
     """Read the training set, marts, text embeddings and the latest item features for ``ds``."""
     ts_path = data_dir / "training_sets" / f"ds={ds}" / TRAINING_SET_FILE
-    training_set = _read(ts_path, "training set")
+    training_set = _read(ts_path, "training set", skip_prefixes=ITEM_VIEW_PREFIXES)
     required = {"user_id", "item_id", "event_timestamp", "rating", "event_type", "label"}
     missing = required - set(training_set.columns)
     if missing:

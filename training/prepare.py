@@ -24,6 +24,8 @@ from .config import TrainConfig
 from .data import Inputs, ItemContent, Vocab, build_vocab, item_content
 from .split import NOT_INTERESTED, UserSplit, per_user_split
 
+ROW = "_row"
+
 
 @dataclass
 class Prepared:
@@ -32,8 +34,11 @@ class Prepared:
     user_vocab: Vocab
     item_vocab: Vocab
     content: ItemContent
-    retrieval_rows: pd.DataFrame  # Feast training-set rows of the base period, positives only
+    # The Feast training set's positives of the base period: ids, event_timestamp and ROW, the
+    # row's position in ``training_set``
+    retrieval_rows: pd.DataFrame
     interactions: pd.DataFrame  # everything (the published generators are refit on it)
+    training_set: pd.DataFrame  # as loaded (not copied)
 
     def histories(self, df: pd.DataFrame, users: list[str]) -> list[np.ndarray]:
         """Item indices each user interacted with in ``df`` (unknown items dropped), in ``users`` order."""
@@ -66,8 +71,11 @@ def prepare(inputs: Inputs, cfg: TrainConfig) -> Prepared:
     base_pairs = ranker_split.train.loc[
         ranker_split.train["event_type"] != NOT_INTERESTED, ["user_id", "item_id"]
     ]
-    ts = inputs.training_set.copy()
+    # Slim rows (ids, time, position in the training set): the two-tower step reads the feature
+    # columns a chunk at a time from the training set itself, so they are never copied whole.
+    ts = inputs.training_set[["user_id", "item_id", "event_timestamp", "event_type"]].reset_index(drop=True)
     ts["user_id"], ts["item_id"] = ts["user_id"].astype(str), ts["item_id"].astype(str)
+    ts[ROW] = np.arange(len(ts))
     rows = ts[ts["event_type"] != NOT_INTERESTED].merge(
         base_pairs.drop_duplicates(), on=["user_id", "item_id"]
     )
@@ -81,4 +89,4 @@ def prepare(inputs: Inputs, cfg: TrainConfig) -> Prepared:
         rows["item_id"], extra_ids=[*inputs.dim_items["item_id"].astype(str), *inter["item_id"]]
     )
     content = item_content(item_vocab, inputs.dim_items, inputs.text_embeddings)
-    return Prepared(split, ranker_split, user_vocab, item_vocab, content, rows, inter)
+    return Prepared(split, ranker_split, user_vocab, item_vocab, content, rows, inter, inputs.training_set)

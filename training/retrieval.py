@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from .data import history_arrays, recent_lists, user_matrix
 from .log import log
 from .models import TwoTowerModel, retrieval_task
 from .prepare import Prepared
+from .retrieval_data import batches_per_epoch, dataset, write_shards
 from .towers import CandidateTower, QueryTower
 
 
@@ -60,52 +63,38 @@ class _EpochTimer(tf.keras.callbacks.Callback):
         log(f"  epoch {epoch + 1}: {self.times[-1]:.1f} s, loss {(logs or {}).get('loss', float('nan')):.2f}")
 
 
-def _dataset(prep: Prepared, cfg: TrainConfig) -> tuple[tf.data.Dataset, int, int]:
-    rows = prep.retrieval_rows
-    item_idx = prep.item_vocab.lookup(rows["item_id"])
-    counts = np.bincount(item_idx, minlength=len(prep.item_vocab)).astype(np.float64)
-    hist_idx, hist_mask = history_arrays(
-        recent_lists(rows), prep.item_vocab, cfg.history_len, drop=list(rows["item_id"])
-    )
-    feats = user_matrix(rows)
-    data = {
-        "user_idx": prep.user_vocab.lookup(rows["user_id"]),
-        "history_idx": hist_idx,
-        "history_mask": hist_mask,
-        "user_features": feats,
-        "item_idx": item_idx,
-        "item_prob": (counts / counts.sum())[item_idx].astype(np.float32),
-    }
-    dropout, seed = cfg.user_id_dropout, cfg.seed
-
-    def drop_user(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        # Randomly hide user ids so the OOV row learns a cold-start user and the tower leans on
-        # history + features, which is all serving has for users unseen at training time.
-        keep = tf.random.uniform(tf.shape(batch["user_idx"]), seed=seed) >= dropout
-        return {**batch, "user_idx": tf.where(keep, batch["user_idx"], tf.zeros_like(batch["user_idx"]))}
-
-    ds = (
-        tf.data.Dataset.from_tensor_slices(data)
-        .shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-        .batch(cfg.batch_size)
-        .map(drop_user, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    return ds, feats.shape[1], len(rows)
-
-
 def fit_retrieval(prep: Prepared, cfg: TrainConfig) -> Retrieval:
-    """Train the towers (in-batch softmax, logQ correction) and embed the whole catalogue."""
-    ds, n_uf, n_rows = _dataset(prep, cfg)
-    query = QueryTower(prep.user_vocab.n_trained, prep.item_vocab.n_trained, n_uf, dim=cfg.dim)
-    candidate = CandidateTower(prep.item_vocab.n_trained, prep.content, dim=cfg.dim)
-    model = TwoTowerModel(
-        query, candidate, retrieval_task(None, cfg.temperature), cfg.sampling_bias_correction
-    )
-    model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
-    log(f"retrieval: {n_rows} rows, {cfg.epochs} epochs, batch {cfg.batch_size}, dim {cfg.dim}")
-    timer = _EpochTimer()
-    hist = model.fit(ds, epochs=cfg.epochs, verbose=0, callbacks=[timer])
+    """Train the towers (in-batch softmax, logQ correction) and embed the whole catalogue.
+
+    The examples stream from Parquet shards (``retrieval_data``), written to a temporary
+    directory and removed when the fit is done."""
+    with tempfile.TemporaryDirectory(prefix="lambdarec-retrieval-") as tmp:
+        t = time.perf_counter()
+        shards = write_shards(
+            prep.retrieval_rows, prep.training_set, prep.user_vocab, prep.item_vocab,
+            cfg.history_len, Path(tmp), cfg.seed,
+        )  # fmt: skip
+        log(
+            f"retrieval: {shards.n_rows} rows in {len(shards.paths)} shards ({time.perf_counter() - t:.1f} s)"
+        )
+        query = QueryTower(
+            prep.user_vocab.n_trained, prep.item_vocab.n_trained, shards.n_user_features, dim=cfg.dim
+        )
+        candidate = CandidateTower(prep.item_vocab.n_trained, prep.content, dim=cfg.dim)
+        model = TwoTowerModel(
+            query, candidate, retrieval_task(None, cfg.temperature), cfg.sampling_bias_correction
+        )
+        # Not XLA-compiled: on 2 CPU cores a compiled step cost more CPU time than the default one.
+        model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
+        log(f"retrieval: {cfg.epochs} epochs, batch {cfg.batch_size}, dim {cfg.dim}")
+        timer = _EpochTimer()
+        hist = model.fit(
+            dataset(shards, cfg.batch_size, cfg.user_id_dropout, cfg.seed, cfg.epochs),
+            epochs=cfg.epochs,
+            steps_per_epoch=batches_per_epoch(shards, cfg.batch_size),
+            verbose=0,
+            callbacks=[timer],
+        )
     catalogue = np.arange(1, len(prep.item_vocab), dtype=np.int64)
     item_emb = np.zeros((len(prep.item_vocab), cfg.dim), np.float32)
     item_emb[1:] = np.concatenate(
@@ -116,11 +105,11 @@ def fit_retrieval(prep: Prepared, cfg: TrainConfig) -> Retrieval:
         query,
         candidate,
         item_emb,
-        n_uf,
+        shards.n_user_features,
         # TFRS reports the summed in-batch loss; per example reads better.
         losses=[v / cfg.batch_size for v in hist.history["loss"]],
         s_per_epoch=s_per_epoch,
-        examples_per_s=n_rows / s_per_epoch if s_per_epoch else 0.0,
+        examples_per_s=shards.n_rows / s_per_epoch if s_per_epoch else 0.0,
     )
 
 
