@@ -140,6 +140,19 @@ def test_events_were_landed_for_the_batch_layer(demo: DemoRun) -> None:
     assert landed, "the worker landed no event"
 
 
+@pytest.mark.browser
+def test_console_pages_on_the_demo(demo: DemoRun) -> None:
+    # Before the corrupt-data test: that one re-runs build_features_daily for the same data
+    # interval in the demo's Airflow database, which replaces the run the Pipelines page shows.
+    assert demo.proc.returncode == 0
+    from tests.e2e.console_checks import run
+
+    current = (demo.data / "models" / "current").resolve()
+    version = json.loads((current / "manifest.json").read_text())["bundle_version"]
+    user = json.loads((current / "user_vocab.json").read_text())[2]  # a known user (0 is OOV)
+    run(demo, user, version, ADMIN_KEY)
+
+
 def test_corrupt_raw_data_stops_at_dbt_and_leaves_outputs_untouched(demo: DemoRun, tmp_path: Path) -> None:
     assert demo.proc.returncode == 0
     bad_raw = tmp_path / "raw"
@@ -177,14 +190,3 @@ def test_corrupt_raw_data_stops_at_dbt_and_leaves_outputs_untouched(demo: DemoRu
     assert (marts.stat().st_mtime_ns, marts.read_bytes()) == before
     assert (demo.data / "models" / "current").resolve() == bundle_before
     shutil.rmtree(bad_raw)
-
-
-@pytest.mark.browser
-def test_console_pages_on_the_demo(demo: DemoRun) -> None:
-    assert demo.proc.returncode == 0
-    from tests.e2e.console_checks import run
-
-    current = (demo.data / "models" / "current").resolve()
-    version = json.loads((current / "manifest.json").read_text())["bundle_version"]
-    user = json.loads((current / "user_vocab.json").read_text())[2]  # a known user (0 is OOV)
-    run(demo, user, version, ADMIN_KEY)
