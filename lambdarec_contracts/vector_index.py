@@ -95,9 +95,10 @@ def write_vectors(client: Any, version: str, kind: str, vectors: np.ndarray, bat
 
 
 def index_info(client: Any, name: str) -> dict[str, Any]:
+    """``FT.INFO`` as a dict with str keys (redis-py 8 parses the reply into a dict, 7 leaves a flat list)."""
     raw = client.execute_command("FT.INFO", name)
-    keys = [k.decode() if isinstance(k, bytes) else str(k) for k in raw[0::2]]
-    return dict(zip(keys, raw[1::2], strict=False))
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[0::2], raw[1::2], strict=False)
+    return {k.decode() if isinstance(k, bytes) else str(k): v for k, v in pairs}
 
 
 def wait_indexed(client: Any, name: str, expected: int, timeout_s: float = 1800.0) -> None:
@@ -170,9 +171,22 @@ def knn_args(
     ]  # fmt: skip
 
 
-def parse_knn(reply: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """An ``FT.SEARCH`` reply of ``knn_args`` -> (rows int64, similarities float64), best first."""
-    keys, fields = reply[1::2], reply[2::2]
+def _field(reply: dict[Any, Any], name: str) -> Any:
+    return reply[name.encode()] if name.encode() in reply else reply[name]
+
+
+def parse_knn(reply: Sequence[Any] | dict[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """An ``FT.SEARCH`` reply of ``knn_args`` -> (rows int64, similarities float64), best first.
+
+    RESP2 (redis-py 7) replies ``[total, key, [d, value], ...]``; RESP3 (redis-py 8's default)
+    ``{results: [{id: key, extra_attributes: {d: value}}, ...]}``.
+    """
+    if isinstance(reply, dict):
+        docs = _field(reply, "results")
+        keys = [_field(doc, "id") for doc in docs]
+        dists = [_field(_field(doc, "extra_attributes"), DISTANCE) for doc in docs]
+    else:
+        keys, dists = list(reply[1::2]), [f[1] for f in reply[2::2]]
     rows = np.fromiter((row_of(k) for k in keys), np.int64, len(keys))
-    dist = np.fromiter((float(f[1]) for f in fields), np.float64, len(fields))
+    dist = np.fromiter((float(d) for d in dists), np.float64, len(dists))
     return rows, 1.0 - dist

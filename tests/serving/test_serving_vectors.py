@@ -139,6 +139,21 @@ def test_publish_indexes_every_vector_of_the_version(catalogue: Catalogue) -> No
     assert int(vi.index_info(c, vi.index_name(v, vi.TEXT))["num_docs"]) == n_text < N_ITEMS
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_replies_parse_under_both_protocols(catalogue: Catalogue, protocol: int) -> None:
+    """redis-py 8 (the serving env) speaks RESP3 by default, 7 (the pipeline env) RESP2: both parse."""
+    c = redis.Redis.from_url(catalogue.server.url, protocol=protocol)
+    v, vectors = catalogue.spec.version, catalogue.spec.item_embeddings
+    assert int(vi.index_info(c, vi.index_name(v, vi.ITEM))["num_docs"]) == N_ITEMS
+    q = np.random.default_rng(protocol).normal(size=DIM).astype(np.float32)
+    exclude = np.array([5, 6, 7])
+    reply = c.execute_command(*vi.knn_args(v, vi.ITEM, q, 10, 200, exclude.tolist()))
+    assert isinstance(reply, dict) == (protocol == 3)
+    rows, sims = vi.parse_knn(reply)
+    np.testing.assert_array_equal(rows, exact_top(vectors, q, 10, exclude))
+    np.testing.assert_allclose(sims, vectors[rows] @ q, rtol=1e-4, atol=1e-4)
+
+
 def test_redis_top100_recall_against_exact_search(catalogue: Catalogue) -> None:
     """1,000 random users' query embeddings (with their histories excluded in the query)."""
     b = catalogue.bundle
