@@ -19,6 +19,7 @@ from .events import EventService
 from .experiments import load_experiments
 from .feature_sync import ItemFeatureSync
 from .forget import Forgetter
+from .hits import CachedHits, KnownQueries
 from .holder import BundleHolder, Poller
 from .impressions import ImpressionWriter
 from .limits import BodyLimit
@@ -134,7 +135,6 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             poller.stop()
             impressions.close()
             store.close()
-            await store.aclose()
             metrics.close()
 
     app = FastAPI(
@@ -151,6 +151,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.forgetter = Forgetter(store, settings)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
+    known_queries = app.state.known_queries = KnownQueries()
+    # Innermost: a hit answered there is still timed by ObserveLatency.
+    app.add_middleware(CachedHits, known=known_queries, recommender=recommender, settings=settings)
     app.add_middleware(ObserveLatency, metrics=metrics)
 
     def body_rejected(scope: dict[str, Any]) -> None:

@@ -77,10 +77,14 @@ async def require_read_key(request: Request, x_api_key: KeyHeader = None) -> Non
     the console reads recommendations with the admin key)."""
     # Settings straight from the app, not through SettingsDep: a nested dependency costs a second
     # resolution on every read request, the hottest path of the API.
-    settings: ServingSettings = request.app.state.settings
+    check_read_key(request.app.state.settings, x_api_key)
+
+
+def check_read_key(settings: ServingSettings, given: str | None) -> None:
+    """The read-key rule of ``require_read_key`` (also applied by ``hits.CachedHits``)."""
     if settings.read_key is None:
         return
-    _check(x_api_key, "reads", "LAMBDAREC_READ_KEY", settings.read_key, settings.api_key, settings.admin_key)
+    _check(given, "reads", "LAMBDAREC_READ_KEY", settings.read_key, settings.api_key, settings.admin_key)
 
 
 # OpenAPI "responses" of routes behind a key check (the fuzz test holds the schema to them).

@@ -124,9 +124,14 @@ class Recommender:
                 return None
         return int(raw or 0)  # type: ignore[arg-type]
 
-    async def recommend_cached(self, user_id: str, params: RecParams) -> bytes | None:
-        """An in-process cache hit, answered on the event loop: one async GET of the user's
-        generation and stored bytes (no thread hop). None: take ``recommend`` in a thread."""
+    def recommend_cached(self, user_id: str, params: RecParams) -> bytes | None:
+        """An in-process cache hit, answered on the event loop (``hits.CachedHits``, the route):
+        one GET of the user's generation and stored bytes. None: take ``recommend`` in a thread.
+
+        The GET uses the blocking client on the loop: hiredis and no hand-off cost less than
+        redis.asyncio (in-process A/B); its socket timeout bounds a slow store, and after a failure
+        the store's back-off answers at once (the request then degrades in ``recommend``).
+        """
         a = assign(self.experiments, user_id)
         bundle = self.holder.current
         if a.variant.bundle or bundle is None:  # a pinned bundle may need loading: not on the loop
@@ -136,12 +141,13 @@ class Recommender:
         if entry is None:
             return None
         t = time.perf_counter()
+        key = redis_keys.rec_cache_generation(user_id)
         try:
-            raw = await self.store.get_async(redis_keys.rec_cache_generation(user_id))
+            raw = self.store.run(lambda c: c.get(key))
         except StoreUnavailable:
             return None
         self.metrics.observe_stages((("user_state", time.perf_counter() - t),))
-        if int(raw or 0) != entry[0]:  # the user's events made the entry stale (read-your-writes)
+        if int(raw or 0) != entry[0]:  # type: ignore[arg-type]  # stale: the user's events (read-your-writes)
             return None
         self.cache.count_local(True)
         return self._finish(user_id, entry[1], bundle, a, Trace(), True, uuid.uuid4().hex)

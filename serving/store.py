@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
-import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -38,16 +37,6 @@ class Store:
             socket_timeout=socket_timeout_s,
             socket_connect_timeout=socket_timeout_s,
             retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-            max_connections=64,
-        )
-        # The event loop's own client, for the one read of a cache hit (no thread hop, no GIL
-        # hand-off); same timeouts and the same back-off state as the blocking client.
-        self.aclient = redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
-            retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
             health_check_interval=0,
             max_connections=64,
         )
@@ -81,19 +70,6 @@ class Store:
             # code goes into the message, never the server's text.
             code = str(e).split(" ", 1)[0] if isinstance(e, redis.ResponseError) else type(e).__name__
             raise StoreUnavailable(f"redis refused the command ({code[:40]})") from e
-
-    async def get_async(self, key: str) -> bytes | None:
-        """``GET key`` on the event loop; failures as in ``run`` (StoreUnavailable, back-off)."""
-        if not self.up:
-            raise StoreUnavailable("redis marked down (back-off)")
-        try:
-            return await self.aclient.get(key)  # type: ignore[no-any-return]
-        except _CONNECTION_ERRORS as e:
-            with self._lock:
-                self._down_until = time.monotonic() + self.backoff_s
-            raise StoreUnavailable(f"redis unreachable ({type(e).__name__})") from e
-        except redis.RedisError as e:
-            raise StoreUnavailable(f"redis refused the command ({type(e).__name__})") from e
 
     def memo(self, key: Any, ttl_s: float, fn: Callable[[redis.Redis], T]) -> T:
         """``run(fn)``, reusing a result younger than ``ttl_s`` for the same key (global reads only).
@@ -139,6 +115,3 @@ class Store:
 
     def close(self) -> None:
         self.client.close()
-
-    async def aclose(self) -> None:
-        await self.aclient.aclose()

@@ -80,10 +80,12 @@ async def recommend(
     if explain:  # fresh, off the loop (the trace document of every candidate is built there too)
         doc = await run_in_threadpool(lambda: recommender.explain(user_id, params).document())
         return JSONResponse(doc)
-    # A hit of the in-process cache is answered here on the event loop (one async Redis GET);
+    # Later requests with this query string may be answered from the cache before FastAPI.
+    request.app.state.known_queries.remember(request.scope["query_string"], params)
+    # A hit of the in-process cache is answered here on the event loop (one Redis GET);
     # everything else is blocking (redis, onnxruntime) and runs off the loop. Either way the body
     # is already serialised (RecommendationResponse, cached as bytes): FastAPI does no model work.
-    body = await recommender.recommend_cached(user_id, params)
+    body = recommender.recommend_cached(user_id, params)
     if body is None:
         body = await run_in_threadpool(recommender.recommend, user_id, params)
     return Response(content=body, media_type="application/json")
