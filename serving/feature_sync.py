@@ -82,6 +82,10 @@ class ItemFeatureSync:
                 log.warning("item features of bundle %s not read yet: %s", bundle.version, e)
                 self._failed_at[bundle.version] = time.monotonic()
 
+    def loaded(self, bundle: Bundle) -> bool:
+        """True when ``get`` answers from memory (no read of every item's features)."""
+        return bundle.version in self._by_bundle
+
     def get(self, bundle: Bundle) -> ItemFeatures | None:
         """The bundle's features; None when they could not be read (the request degrades)."""
         f = self._by_bundle.get(bundle.version)

@@ -152,6 +152,19 @@ class Recommender:
         self.cache.count_local(True)
         return self._finish(user_id, entry[1], bundle, a, Trace(), True, uuid.uuid4().hex)
 
+    def runs_inline(self, user_id: str) -> bool:
+        """True when ``recommend`` does no bulk loading for this user (no pinned bundle to load,
+        item features in memory): the route then runs it on the event loop, not in a thread.
+
+        An uncached request is CPU-bound in-memory work plus one Redis round trip bounded by the
+        socket timeout (a slow store degrades it); the thread-pool hop cost more than it saved
+        (in-process A/B in the commit that added this).
+        """
+        bundle = self.holder.current
+        if assign(self.experiments, user_id).variant.bundle:
+            return False
+        return bundle is None or self.features.loaded(bundle)
+
     def recommend(self, user_id: str, params: RecParams) -> bytes:
         """The response body (JSON bytes) for one request."""
         request_id = uuid.uuid4().hex

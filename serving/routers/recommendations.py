@@ -82,10 +82,14 @@ async def recommend(
         return JSONResponse(doc)
     # Later requests with this query string may be answered from the cache before FastAPI.
     request.app.state.known_queries.remember(request.scope["query_string"], params)
-    # A hit of the in-process cache is answered here on the event loop (one Redis GET);
-    # everything else is blocking (redis, onnxruntime) and runs off the loop. Either way the body
-    # is already serialised (RecommendationResponse, cached as bytes): FastAPI does no model work.
+    # On the event loop: a hit of the in-process cache (one Redis GET) and, when nothing needs
+    # loading, the whole uncached request (one round trip bounded by the socket timeout, then
+    # in-memory work). Either way the body is already serialised (RecommendationResponse, cached
+    # as bytes): FastAPI does no model work.
     body = recommender.recommend_cached(user_id, params)
     if body is None:
-        body = await run_in_threadpool(recommender.recommend, user_id, params)
+        if recommender.runs_inline(user_id):
+            body = recommender.recommend(user_id, params)
+        else:  # a pinned bundle or the item features may need loading: not on the loop
+            body = await run_in_threadpool(recommender.recommend, user_id, params)
     return Response(content=body, media_type="application/json")

@@ -60,9 +60,12 @@ def test_redis_down_at_start_degrades_then_features_arrive(client_for, published
     body = c.get("/v1/recommendations/u1", params={"k": 12}).json()
     assert body["degraded"] is True and "item_features_unavailable" in body["degraded_reasons"]
     assert len(body["items"]) == 12
+    # Until they are read, a request may read every item's features: not on the event loop.
+    assert c.app.state.recommender.runs_inline("u1") is False
     redis_server.start()  # durable: the feature hash is back
     q = expected_query(spec, "u1", [])
     want = expected_scores(spec, q, list(spec.items), {"i2": 5.0})
     # Retried by requests at most every few seconds (feature_sync.RETRY_S), then served from memory.
     assert wait_for(lambda: not c.get("/v1/recommendations/u1", params={"k": 12}).json()["degraded"], 10)
     assert scores(c, "u1") == pytest.approx(want, abs=1e-5)
+    assert c.app.state.recommender.runs_inline("u1") is True
