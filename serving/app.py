@@ -17,9 +17,9 @@ from .bundle import Bundle
 from .console import router as console
 from .events import EventService
 from .experiments import load_experiments
+from .fast_path import FastPath, KnownQueries
 from .feature_sync import ItemFeatureSync
 from .forget import Forgetter
-from .hits import CachedHits, KnownQueries
 from .holder import BundleHolder, Poller
 from .impressions import ImpressionWriter
 from .limits import BodyLimit
@@ -152,8 +152,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
     known_queries = app.state.known_queries = KnownQueries()
-    # Innermost: a hit answered there is still timed by ObserveLatency.
-    app.add_middleware(CachedHits, known=known_queries, recommender=recommender, settings=settings)
+    # Innermost: a request answered there is still timed by ObserveLatency.
+    app.add_middleware(FastPath, known=known_queries, recommender=recommender, settings=settings)
     app.add_middleware(ObserveLatency, metrics=metrics)
 
     def body_rejected(scope: dict[str, Any]) -> None:

@@ -81,7 +81,7 @@ async def require_read_key(request: Request, x_api_key: KeyHeader = None) -> Non
 
 
 def check_read_key(settings: ServingSettings, given: str | None) -> None:
-    """The read-key rule of ``require_read_key`` (also applied by ``hits.CachedHits``)."""
+    """The read-key rule of ``require_read_key`` (also applied by ``fast_path.FastPath``)."""
     if settings.read_key is None:
         return
     _check(given, "reads", "LAMBDAREC_READ_KEY", settings.read_key, settings.api_key, settings.admin_key)

@@ -125,12 +125,10 @@ class Recommender:
         return int(raw or 0)  # type: ignore[arg-type]
 
     def recommend_cached(self, user_id: str, params: RecParams) -> bytes | None:
-        """An in-process cache hit, answered on the event loop (``hits.CachedHits``, the route):
-        one GET of the user's generation and stored bytes. None: take ``recommend`` in a thread.
+        """An in-process cache hit: one GET of the user's generation, then stored bytes.
 
-        The GET uses the blocking client on the loop: hiredis and no hand-off cost less than
-        redis.asyncio (in-process A/B); its socket timeout bounds a slow store, and after a failure
-        the store's back-off answers at once (the request then degrades in ``recommend``).
+        Blocking client on the loop: hiredis and no hand-off cost less than redis.asyncio; the
+        socket timeout bounds a slow store, then the back-off answers at once (``recommend`` degrades).
         """
         a = assign(self.experiments, user_id)
         bundle = self.holder.current
@@ -152,14 +150,18 @@ class Recommender:
         self.cache.count_local(True)
         return self._finish(user_id, entry[1], bundle, a, Trace(), True, uuid.uuid4().hex)
 
-    def runs_inline(self, user_id: str) -> bool:
-        """True when ``recommend`` does no bulk loading for this user (no pinned bundle to load,
-        item features in memory): the route then runs it on the event loop, not in a thread.
+    def answer_inline(self, user_id: str, params: RecParams) -> bytes | None:
+        """The body when it can be computed on the event loop (a cache hit, or a request that loads
+        nothing in bulk); None: run ``recommend`` in a thread."""
+        body = self.recommend_cached(user_id, params)
+        if body is None and self.runs_inline(user_id):
+            body = self.recommend(user_id, params)
+        return body
 
-        An uncached request is CPU-bound in-memory work plus one Redis round trip bounded by the
-        socket timeout (a slow store degrades it); the thread-pool hop cost more than it saved
-        (in-process A/B in the commit that added this).
-        """
+    def runs_inline(self, user_id: str) -> bool:
+        """True when ``recommend`` loads nothing in bulk for this user (no pinned bundle, item
+        features in memory): in-memory work plus one round trip bounded by the socket timeout,
+        cheaper on the event loop than after a thread-pool hop."""
         bundle = self.holder.current
         if assign(self.experiments, user_id).variant.bundle:
             return False

@@ -80,16 +80,12 @@ async def recommend(
     if explain:  # fresh, off the loop (the trace document of every candidate is built there too)
         doc = await run_in_threadpool(lambda: recommender.explain(user_id, params).document())
         return JSONResponse(doc)
-    # Later requests with this query string may be answered from the cache before FastAPI.
+    # Later requests with this query string are answered before FastAPI (fast_path.py).
     request.app.state.known_queries.remember(request.scope["query_string"], params)
-    # On the event loop: a hit of the in-process cache (one Redis GET) and, when nothing needs
-    # loading, the whole uncached request (one round trip bounded by the socket timeout, then
-    # in-memory work). Either way the body is already serialised (RecommendationResponse, cached
-    # as bytes): FastAPI does no model work.
-    body = recommender.recommend_cached(user_id, params)
-    if body is None:
-        if recommender.runs_inline(user_id):
-            body = recommender.recommend(user_id, params)
-        else:  # a pinned bundle or the item features may need loading: not on the loop
-            body = await run_in_threadpool(recommender.recommend, user_id, params)
+    # On the event loop when possible (a cache hit; an uncached request that loads nothing in
+    # bulk), else in a thread. Either way the body is already serialised (RecommendationResponse,
+    # cached as bytes): FastAPI does no model work.
+    body = recommender.answer_inline(user_id, params)
+    if body is None:  # a pinned bundle or the item features may need loading: not on the loop
+        body = await run_in_threadpool(recommender.recommend, user_id, params)
     return Response(content=body, media_type="application/json")
