@@ -39,8 +39,9 @@ class ServedList:
 
 
 def serve_list(response: RecommendationResponse) -> ServedList:
-    """Serialise ``response`` once (its cached/request_id fields are replaced per request)."""
-    raw = response.model_copy(update={"cached": False, "request_id": ""}).model_dump_json().encode()
+    """Serialise ``response`` (built with cached=False, request_id="") once; those two fields are
+    replaced per request."""
+    raw = response.model_dump_json().encode()
     if not raw.endswith(_TAIL):  # the schema's last two fields must stay cached, request_id
         raise RuntimeError("RecommendationResponse must end with cached, request_id")
     items = tuple({"item_id": it.item_id, "source": it.source} for it in response.items)

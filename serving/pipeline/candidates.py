@@ -70,6 +70,14 @@ class Candidates:
         present = ~np.isnan(self.gen_scores[j])
         return "+".join(g for g, p in zip(self.generators, present.tolist(), strict=True) if p)
 
+    def sources(self) -> list[str]:
+        """``source(j)`` of every candidate (one NaN test for all)."""
+        gens = self.generators
+        return [
+            "+".join(g for g, p in zip(gens, row, strict=True) if p)
+            for row in (~np.isnan(self.gen_scores)).tolist()
+        ]
+
     def reason(self, j: int) -> str:
         return self.reasons[int(self.reason_idx[j])].text
 

@@ -22,15 +22,18 @@ from .trace import Trace, TraceDetail
 
 
 def explain(bundle: Bundle, page: Candidates) -> list[RecommendedItem]:
+    reasons = page.reasons
     return [
         RecommendedItem(
             item_id=bundle.item_ids[p],
-            score=round(float(s), 6),
-            source=page.source(j),
-            reason=page.reason(j),
+            score=round(s, 6),
+            source=source,
+            reason=reasons[r].text,
             title=bundle.titles[p],
         )
-        for j, (p, s) in enumerate(zip(page.item_idx.tolist(), page.score.tolist(), strict=True))
+        for p, s, source, r in zip(
+            page.item_idx.tolist(), page.score.tolist(), page.sources(), page.reason_idx.tolist(), strict=True
+        )
     ]
 
 

@@ -60,6 +60,7 @@ def test_merge_keeps_first_seen_order_sources_ranks_and_best_reason():
         "because_you_liked+popular",
         "popular",
     ]
+    assert out.sources() == [out.source(j) for j in range(5)]
     # 11: two_tower said "Picked" first, but because_you_liked's reason has the better priority.
     assert [out.reason(j) for j in range(5)] == [
         "Picked",
@@ -98,3 +99,5 @@ def test_intra_list_diversity_by_hand():
     # pairs: a-b 1/2, a-c 0, b-c 0 -> mean 1/6 -> diversity 5/6
     assert intra_list_diversity([["Action"], ["Action", "Comedy"], ["Drama"]]) == pytest.approx(5 / 6)
     assert intra_list_diversity([["Action"]]) is None
+    assert intra_list_diversity([[], [], ["Drama"]]) == pytest.approx(1 - 1 / 3)  # two empty sets: 1
+    assert intra_list_diversity([["Action", "Crime"]] * 4) == 0.0
