@@ -82,6 +82,17 @@ class Candidates:
         return self.reasons[int(self.reason_idx[j])].text
 
 
+def first_occurrences(idx: np.ndarray) -> np.ndarray:
+    """Positions in ``idx`` (non-negative item positions) where an item appears for the first
+    time, ascending. Dense scratch over the item range instead of sorting (``np.unique``)."""
+    pos = np.arange(len(idx))
+    if not len(idx):
+        return pos
+    first = np.full(int(idx.max()) + 1, len(idx), np.int64)
+    np.minimum.at(first, idx, pos)
+    return np.flatnonzero(first[idx] == pos)
+
+
 def merge(named: Sequence[tuple[str, Proposal]]) -> Candidates:
     """Union of the generators' lists in first-proposed order (vectorised)."""
     gens = tuple(n for n, _ in named)
@@ -96,31 +107,27 @@ def merge(named: Sequence[tuple[str, Proposal]]) -> Candidates:
         z = np.zeros(0, np.int64)
         e = np.zeros((0, len(gens)), np.float64)
         return Candidates(z, gens, e, e.copy(), tuple(reasons), z.copy(), np.zeros(0, np.float64))
+    lengths = [len(p) for p in props]
     idx_all = np.concatenate([p.item_idx for p in props]).astype(np.int64)
-    gen_all = np.concatenate([np.full(len(p), g, np.int64) for g, p in enumerate(props)])
-    rank_all = np.concatenate([np.arange(len(p), dtype=np.float64) for p in props])
-    score_all = np.concatenate([np.asarray(p.scores, np.float64) for p in props])
-    reason_all = np.concatenate(
-        [o + np.asarray(r, np.int64) for o, r in zip(offsets, reason_parts, strict=True)]
-    )
+    n_all = len(idx_all)
+    pos = np.arange(n_all)
+    gen_all = np.repeat(np.arange(len(props)), lengths)
+    rank_all = (pos - np.repeat(np.cumsum(lengths) - lengths, lengths)).astype(np.float64)
+    score_all = np.concatenate([p.scores for p in props]).astype(np.float64)
+    reason_all = np.repeat(offsets, lengths) + np.concatenate(reason_parts).astype(np.int64)
     prio_all = np.asarray([r.priority for r in reasons], np.int64)[reason_all]
 
-    uniq, first, inverse = np.unique(idx_all, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")  # first-proposed order
-    cand_of_uniq = np.empty(len(uniq), np.int64)
-    cand_of_uniq[order] = np.arange(len(uniq))
-    cand = cand_of_uniq[inverse.reshape(-1)]
+    uniq = idx_all[first_occurrences(idx_all)]  # first-proposed order
     n = len(uniq)
+    cand_of_item = np.empty(int(idx_all.max()) + 1, np.int64)  # item position -> candidate row
+    cand_of_item[uniq] = np.arange(n)
+    cand = cand_of_item[idx_all]
     gen_scores = np.full((n, len(gens)), np.nan)
     gen_ranks = np.full((n, len(gens)), np.nan)
     gen_scores[cand, gen_all] = score_all
     gen_ranks[cand, gen_all] = rank_all
     # The shown reason: lowest priority, first proposed among equals.
-    by = np.lexsort((np.arange(len(cand)), prio_all, cand))
-    sorted_cand = cand[by]
-    firsts = by[np.concatenate(([True], sorted_cand[1:] != sorted_cand[:-1]))]
-    reason_idx = np.empty(n, np.int64)
-    reason_idx[cand[firsts]] = reason_all[firsts]
-    return Candidates(
-        uniq[order], gens, gen_scores, gen_ranks, tuple(reasons), reason_idx, np.zeros(n, np.float64)
-    )
+    best = np.full(n, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(best, cand, prio_all * n_all + pos)
+    reason_idx = reason_all[best % n_all]
+    return Candidates(uniq, gens, gen_scores, gen_ranks, tuple(reasons), reason_idx, np.zeros(n, np.float64))

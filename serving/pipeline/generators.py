@@ -17,7 +17,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..vector_index import MEMORY, VectorSearch, VectorsUnavailable
-from .candidates import Proposal, Reason
+from .candidates import Proposal, Reason, first_occurrences
 from .context import TrendingWindow, UserState
 from .history import UserHistory
 
@@ -157,8 +157,7 @@ def popular(ctx: GeneratorContext) -> Proposal:
     which = np.concatenate([np.full(len(x), k, np.int64) for k, x in enumerate(lists)])
     weight = np.where(which == len(genres), 0.5, 1.0)
     score = weight / (1.0 + np.concatenate([np.arange(len(x)) for x in lists]))
-    _, first = np.unique(idx, return_index=True)
-    keep = np.sort(first)[: ctx.n * max(1, len(genres) + 1)]
+    keep = first_occurrences(idx)[: ctx.n * max(1, len(genres) + 1)]
     return Proposal(idx[keep], score[keep], reasons, which[keep])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving.pipeline.candidates import Proposal, Reason, merge
+from serving.pipeline.candidates import Proposal, Reason, first_occurrences, merge
 from serving.pipeline.rank import apply_boosts, diversify, explore, intra_list_diversity
 from serving.pipeline.score import value_model
 
@@ -74,6 +74,12 @@ def test_merge_keeps_first_seen_order_sources_ranks_and_best_reason():
     np.testing.assert_array_equal(out.gen_ranks[:, 2], [np.nan, np.nan, np.nan, 0, 1])
     assert out.gen_scores[1, 0] == 0.5 and np.isnan(out.gen_scores[0, 2])
     assert len(merge([])) == 0 and len(merge([("x", Proposal.empty())])) == 0
+
+
+def test_first_occurrences():
+    assert first_occurrences(np.array([7, 3, 7, 0, 3, 9, 0])).tolist() == [0, 1, 3, 5]
+    assert first_occurrences(np.zeros(0, np.int64)).tolist() == []
+    assert first_occurrences(np.array([4, 4, 4])).tolist() == [0]
 
 
 def test_equal_priorities_keep_the_first_proposed_reason_and_boosts_add_per_source():
