@@ -99,6 +99,16 @@ def _interactions(data: Path, start: str, ds: str) -> int:
     return int(pc.sum(pc.and_(pc.greater_equal(dates, lo), pc.less_equal(dates, hi))).as_py())
 
 
+def _split(log: str) -> str:
+    """The job's own timing line (``jobs.training_set`` logs where its time went), shortened."""
+    import re
+
+    found = re.search(r"point-in-time join .*? in ([\d.]+)s(?: \((.*)\))?", log)
+    if not found:
+        return "-"
+    return f"{float(found.group(1)):.1f} s" + (f" ({found.group(2)})" if found.group(2) else "")
+
+
 def run() -> str:
     preset = os.environ.get("LAMBDAREC_BENCH_TS_PRESET", "1m")
     data, ds, rows = prepare(preset)
@@ -110,19 +120,31 @@ def run() -> str:
         runs.append(("feast", "DAG window", window_start))
     body = []
     for engine, label, start in runs:
+        load_before = os.getloadavg()[0]
         r = timed_tree(
             [py, "-m", "jobs.training_set", "--ds", ds, "--start", start, "--engine", engine], env=env
         )
         n = _interactions(data, start, ds)
         biggest = max(r.peak_by_label.items(), key=lambda kv: kv[1], default=("-", 0.0))
         body.append([engine, f"{label} ({start}..{ds})", f"{n:,}", f"{r.seconds:.1f}", f"{n / r.seconds:,.0f}",
-                     f"{r.peak_tree_rss_mb:.0f}", f"{biggest[0]}: {biggest[1]:.0f}"])  # fmt: skip
+                     _split(r.stderr), f"{r.peak_tree_rss_mb:.0f}", f"{biggest[0]}: {biggest[1]:.0f}",
+                     f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"])  # fmt: skip
     setup = table(
         f"Training set inputs ({preset} sample, built once, reused)", ["step", "wall s", "peak MB"], rows
     )
     return (setup if rows else "") + table(
         f"Point-in-time training set on the {preset} sample (python -m jobs.training_set; wall includes the JVM "
         "start; peak RSS summed over the process tree from /proc)",
-        ["engine", "interactions", "rows", "wall s", "rows/s", "peak tree MB", "largest process MB"],
+        [
+            "engine",
+            "interactions",
+            "rows",
+            "wall s",
+            "rows/s",
+            "job's own split (log)",
+            "peak tree MB",
+            "largest process MB",
+            "load before / after",
+        ],
         body,
     )

@@ -8,9 +8,10 @@ rating, event_type, label) plus every feature of ``retrieval_v1`` and ``ranker_v
 feature row is visible only if its event_timestamp <= the interaction's). Writes
 ``training_sets/ds=<ds>/training_set.parquet`` atomically (temp file + rename).
 
-``--engine spark`` (default) runs the join as a Spark as-of join (``jobs.training_set_spark``,
-the ``jobs.features`` Spark settings apply) and streams the result into the file one row group
-at a time; ``--engine feast`` runs Feast's ``get_historical_features`` (one view at a time, all
+``--engine spark`` (default) runs the join as a Spark as-of join on slim rows
+(``jobs.training_set_spark``, the ``jobs.features`` Spark settings apply), then attaches the
+feature values in Arrow (``jobs.training_set_values``) and streams the result into the file one
+row group at a time; ``--engine feast`` runs Feast's ``get_historical_features`` (one view at a time, all
 in memory). Both give the same rows, values and column types.
 """
 
@@ -262,7 +263,8 @@ def _run_join(
 
     from pyspark.sql import functions as F
 
-    from jobs.training_set_spark import ROW, point_in_time_join
+    from jobs.training_set_spark import ROW, point_in_time_ids
+    from jobs.training_set_values import read_feature_rows, write_stamps
 
     t0 = time.perf_counter()
     event_ts = F.col("event_ts")
@@ -284,38 +286,50 @@ def _run_join(
     )
     if entities.isEmpty():
         raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
-    joined = point_in_time_join(spark, entities, _view_sources(store, available))
-    columns = [ref_to_full_name(c) for c in available]
+    views = _view_sources(store, available)
+    feature_rows = [read_feature_rows(view) for view in views]
+    t_read = time.perf_counter() - t0
     out_dir = settings.training_sets_dir / f"ds={ds.isoformat()}"
     staging = out_dir / f".{TRAINING_SET_FILE}.parts"
-    shutil.rmtree(staging, ignore_errors=True)
-    joined.select(ROW, *LABEL_COLUMNS, *columns).write.parquet(str(staging))
-    t_spark = time.perf_counter() - t0
-    int_columns = _integer_columns(store, available)
-    target, rows = _concat_parts(
-        staging, out_dir, [ref_to_full_name(r) for r in refs], set(columns), int_columns
-    )
-    shutil.rmtree(staging, ignore_errors=True)
+    stamps_dir = out_dir / f".{TRAINING_SET_FILE}.stamps"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(stamps_dir, ignore_errors=True)
+        joined = point_in_time_ids(spark, entities, views, write_stamps(feature_rows, stamps_dir))
+        joined.select(ROW, *LABEL_COLUMNS, *[v.id_column for v in views]).write.parquet(str(staging))
+        t_spark = time.perf_counter() - t0 - t_read
+        int_columns = _integer_columns(store, available)
+        target, rows = _concat_parts(
+            staging, out_dir, [ref_to_full_name(r) for r in refs], feature_rows, int_columns
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(stamps_dir, ignore_errors=True)
     log.info(
-        "point-in-time join (Spark) of %d rows x %d features in %.2fs (Spark join + parts %.2fs, one file %.2fs)",
+        "point-in-time join (Spark) of %d rows x %d features in %.2fs (feature rows %.2fs, Spark as-of "
+        "%.2fs, values + one file %.2fs)",
         rows,
         len(refs),
         time.perf_counter() - t0,
+        t_read,
         t_spark,
-        time.perf_counter() - t0 - t_spark,
+        time.perf_counter() - t0 - t_read - t_spark,
     )
     return target, rows
 
 
-def _target_schema(spark_schema: pa.Schema, columns: list[str], present: set[str]) -> pa.Schema:
+def _target_schema(label_schema: pa.Schema, values: dict[str, pa.DataType], columns: list[str]) -> pa.Schema:
     """The Feast path's Arrow types: ns UTC timestamps (pandas), lists with ``item`` fields,
     null type for features whose view has no offline data yet."""
     fields = []
     for name in columns:
-        if name not in present:
+        if name in label_schema.names:
+            kind = label_schema.field(name).type
+        elif name in values:
+            kind = values[name]
+        else:
             fields.append(pa.field(name, pa.null()))
             continue
-        kind = spark_schema.field(name).type
         if pa.types.is_timestamp(kind):
             kind = pa.timestamp("ns", tz="UTC")
         elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
@@ -333,11 +347,11 @@ def _with_pandas_metadata(table: pa.Table, int_columns: list[str]) -> pa.Schema:
     return pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False).schema
 
 
-def _check_order(row_ids: pa.ChunkedArray, last: int, part: Path) -> int:
+def _check_order(row_ids: pa.Array, last: int, part: Path) -> int:
     """The interactions' order must survive the join (Feast's path keeps it); fail loudly if not."""
     import pyarrow.compute as pc
 
-    ids = row_ids.combine_chunks()
+    ids = row_ids
     if len(ids) == 0:
         return last
     ordered = ids[0].as_py() > last and (
@@ -348,26 +362,40 @@ def _check_order(row_ids: pa.ChunkedArray, last: int, part: Path) -> int:
     return ids[-1].as_py()
 
 
+# Rows per row group of the training set file (~130 MB with a 384-d embedding per row).
+_BATCH_ROWS = 65_536
+
+
 def _concat_parts(
-    staging: Path, out_dir: Path, feature_columns: list[str], present: set[str], int_columns: list[str]
+    staging: Path, out_dir: Path, feature_columns: list[str], feature_rows: list, int_columns: list[str]
 ) -> tuple[Path, int]:
-    """Spark's part files, in order, into one Parquet file, one row group at a time."""
+    """Spark's slim part files, in order, with the feature values attached, into one Parquet file,
+    one row group at a time."""
+    from jobs.training_set_values import attach_values
+
     parts = sorted(staging.glob("part-*.parquet"))
     target = out_dir / TRAINING_SET_FILE
     tmp = out_dir / f".{TRAINING_SET_FILE}.tmp"
     columns = LABEL_COLUMNS + feature_columns
+    value_types = {
+        name: rows.values.schema.field(name).type
+        for rows in feature_rows
+        for name in rows.values.column_names
+    }
     writer, schema, rows, last_row = None, None, 0, -1
     try:
         for part in parts:
-            pf = pq.ParquetFile(part)
-            for i in range(pf.num_row_groups):
-                group = pf.read_row_group(i)
-                n = group.num_rows
-                last_row = _check_order(group.column(ROW_COLUMN), last_row, part)
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=_BATCH_ROWS):
+                n = batch.num_rows
+                last_row = _check_order(batch.column(ROW_COLUMN), last_row, part)
                 if schema is None:
-                    schema = _target_schema(group.schema, columns, present | set(LABEL_COLUMNS))
-                arrays = [group.column(f.name).cast(f.type) if n and f.type != pa.null() and f.name in group.schema.names
-                          else pa.nulls(n, f.type) for f in schema]  # fmt: skip
+                    schema = _target_schema(batch.schema, value_types, columns)
+                found = {name: batch.column(name) for name in LABEL_COLUMNS} | attach_values(
+                    batch, feature_rows
+                )
+                arrays = [
+                    found[f.name].cast(f.type) if f.name in found else pa.nulls(n, f.type) for f in schema
+                ]
                 table = pa.Table.from_arrays(arrays, schema=schema)
                 if writer is None:
                     schema = _with_pandas_metadata(table, int_columns)

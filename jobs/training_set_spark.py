@@ -3,11 +3,16 @@
 For every interaction and every feature view: the view's row of the same entity with the latest
 ``event_timestamp <= the interaction's`` (and, when the view has a TTL, ``>= interaction - TTL``),
 else nulls. Done as an as-of join: interaction and feature timestamps of one key are sorted
-together and the last feature timestamp seen is carried forward (a feature row at exactly the
-interaction's time counts), then the feature values are joined on (key, that timestamp). One
-sort per join key instead of Feast's merge of every interaction with every row of its entity, and
-an entity whose rows all lie after an interaction just gets nulls for that view (Feast's Dask
-store drops such rows). The result keeps the interactions' order (``_row``).
+together and the last feature row seen is carried forward (a feature row at exactly the
+interaction's time counts). One sort per join key instead of Feast's merge of every interaction
+with every row of its entity, and an entity whose rows all lie after an interaction just gets
+nulls for that view (Feast's Dask store drops such rows).
+
+Spark only sees each view's stamps (key, timestamp, row id; ``jobs.training_set_values`` numbers
+the feature rows) and returns, per interaction and view, the id of the row it sees: the feature
+values (a 384-d embedding, lists of item ids) never go through a shuffle, a sort or Spark's
+Parquet writer; they are attached to the slim result afterwards, in Arrow. The result keeps the
+interactions' order (``_row``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ if TYPE_CHECKING:
 
 ROW = "_row"
 EVENT_TS = "event_timestamp"
+# Columns of a view's stamps table (besides the join key): feature row timestamp and row id.
+STAMP_TS = "_fts"
+STAMP_ID = "_fid"
 
 
 @dataclass(frozen=True)
@@ -40,95 +48,61 @@ class ViewSource:
     def column(self, feature: str) -> str:
         return FULL_NAME_SEPARATOR.join((self.name, feature))
 
+    @property
+    def id_column(self) -> str:
+        """The join's output column: the id of the feature row an interaction sees (or null)."""
+        return f"_fid_{self.name}"
 
-def _asof_column(view: ViewSource) -> str:
-    return f"_asof_{view.name}"
 
-
-def _with_asof(entities: DataFrame, stamps: dict[str, DataFrame], views: Sequence[ViewSource]) -> DataFrame:
-    """``entities`` plus, per view, the timestamp of the feature row each interaction sees (or null).
+def _with_row_ids(
+    entities: DataFrame, stamps: dict[str, DataFrame], views: Sequence[ViewSource]
+) -> DataFrame:
+    """``entities`` plus, per view, the id of the feature row each interaction sees (or null).
 
     ``views`` share one join key, so one sort of that key's rows serves all of them."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     key = views[0].join_key
-    rows = entities.withColumn("_t", F.col(EVENT_TS)).withColumn("_kind", F.lit(1))
-    together = rows
+    together = entities.withColumn("_t", F.col(EVENT_TS)).withColumn("_kind", F.lit(1))
     for i, view in enumerate(views):
         tagged = stamps[view.name].select(
-            F.col(key), F.col("_fts").alias("_t"), F.lit(0).alias("_kind"), F.lit(i).alias("_view")
+            F.col(key),
+            F.col(STAMP_TS).alias("_t"),
+            F.col(STAMP_ID).alias("_id"),
+            F.lit(0).alias("_kind"),
+            F.lit(i).alias("_view"),
         )
         together = together.unionByName(tagged, allowMissingColumns=True)
     # Features sort before interactions at the same instant: a row stamped t is visible at t.
     order = Window.partitionBy(key).orderBy("_t", "_kind").rowsBetween(Window.unboundedPreceding, 0)
     for i, view in enumerate(views):
-        seen = F.last(F.when(F.col("_view") == i, F.col("_t")), ignorenulls=True).over(order)
-        together = together.withColumn(_asof_column(view), seen)
-    out = together.where(F.col("_kind") == 1)
-    for view in views:
+        mine = F.col("_view") == i
+        seen_id = F.last(F.when(mine, F.col("_id")), ignorenulls=True).over(order)
+        together = together.withColumn(view.id_column, seen_id)
         if view.ttl:
-            asof = _asof_column(view)
+            seen_at = F.last(F.when(mine, F.col("_t")), ignorenulls=True).over(order)
             oldest = F.col(EVENT_TS) - F.expr(f"INTERVAL {int(view.ttl.total_seconds())} SECONDS")
-            out = out.withColumn(asof, F.when(F.col(asof) >= oldest, F.col(asof)))
-    return out.drop("_t", "_kind", "_view")
+            together = together.withColumn(view.id_column, F.when(seen_at >= oldest, F.col(view.id_column)))
+    return together.where(F.col("_kind") == 1).drop("_t", "_kind", "_view", "_id")
 
 
-def _feature_rows(spark: SparkSession, view: ViewSource) -> DataFrame:
-    from pyspark.sql import functions as F
+def point_in_time_ids(
+    spark: SparkSession, entities: DataFrame, views: Sequence[ViewSource], stamps: dict[str, str]
+) -> DataFrame:
+    """``entities`` (``_row``, join keys, ``event_timestamp``, label columns) plus, per view, the
+    id (``STAMP_ID``) of the feature row each interaction sees as of its ``event_timestamp``
+    (``view.id_column``, null when none); ordered by ``_row``.
 
-    df = spark.read.parquet(view.path)
-    # Two rows of one entity at the same instant: keep one (Feast keeps one too).
-    return df.select(
-        F.col(view.join_key), F.col(view.timestamp_field).alias("_fts"), *[F.col(f) for f in view.features]
-    ).dropDuplicates([view.join_key, "_fts"])
-
-
-# Feature tables up to this size on disk are broadcast to the join (item views, embeddings, user
-# snapshots of a sample): the wide values then never go through a shuffle or a sort.
-BROADCAST_MAX_BYTES = 64 * 1024 * 1024
-
-
-def _bytes_on_disk(path: str) -> int:
-    from pathlib import Path
-
-    p = Path(path)
-    if p.is_file():
-        return p.stat().st_size
-    return sum(f.stat().st_size for f in p.rglob("*.parquet")) if p.is_dir() else 0
-
-
-def point_in_time_join(spark: SparkSession, entities: DataFrame, views: Sequence[ViewSource]) -> DataFrame:
-    """``entities`` (``_row``, join keys, ``event_timestamp``, label columns) with every view's
-    features as ``<view>__<feature>``, each as of the row's ``event_timestamp``; ordered by ``_row``.
-
-    The shuffles (as-of per view, then the range partitioning by ``_row``) move slim rows; the
-    feature values are joined last, by broadcast when the table is small, so the wide rows are
-    only sorted within their partition. ``jobs.training_set`` checks the order it writes."""
-    from pyspark.sql import functions as F
-
-    sources = {v.name: _feature_rows(spark, v) for v in views}
+    ``stamps`` maps each view to a Parquet file of (join key, ``STAMP_TS``, ``STAMP_ID``) with one
+    row per (key, timestamp). Every shuffle moves slim rows: the as-of per join key, then the
+    range partitioning by ``_row`` and a sort within each partition."""
+    frames = {name: spark.read.parquet(path) for name, path in stamps.items()}
     joined = entities
     by_key: dict[str, list[ViewSource]] = {}
     for view in views:
         by_key.setdefault(view.join_key, []).append(view)
-    for same_key in by_key.values():  # the matching timestamps on slim rows: one sort per join key
-        joined = _with_asof(joined, sources, same_key)
-    # Range-partitioned by _row on slim rows; the broadcast joins are narrow, so each partition
-    # only needs a local sort at the end (a global sort before a join would be optimised away).
+    for same_key in by_key.values():  # one sort per join key
+        joined = _with_row_ids(joined, frames, same_key)
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    joined = joined.repartitionByRange(partitions, ROW)
-    resort = False
-    for view in views:  # then fetch the values: an equi-join on (key, timestamp)
-        values = sources[view.name].select(
-            F.col(view.join_key).alias("_k"),
-            F.col("_fts"),
-            *[F.col(f).alias(view.column(f)) for f in view.features],
-        )
-        if _bytes_on_disk(view.path) <= BROADCAST_MAX_BYTES:
-            values = F.broadcast(values)
-        else:
-            resort = True  # a shuffle join does not keep the order
-        cond = (F.col(view.join_key) == F.col("_k")) & (F.col(_asof_column(view)) == F.col("_fts"))
-        joined = joined.join(values, cond, "left").drop("_k", "_fts", _asof_column(view))
-    return joined.orderBy(ROW) if resort else joined.sortWithinPartitions(ROW)
+    return joined.repartitionByRange(partitions, ROW).sortWithinPartitions(ROW)

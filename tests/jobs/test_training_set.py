@@ -148,3 +148,32 @@ def test_entity_with_only_later_feature_rows_keeps_its_row(tmp_path: Path, spark
     assert len(late) == 1 and late["user_id"].item() == "u2"
     assert _nullish(late["user_stats__n_interactions_7d"].item())
     assert [float(x) for x in late["item_text_embedding__embedding"].item()] == [0.0, 0.5, 0.5, 0.0]
+
+
+def test_feature_rows_older_than_the_ttl_are_not_seen(tmp_path: Path, spark) -> None:
+    """u1 interacts over a year after its last user_stats/item_stats rows (TTL 365 days): those
+    views are null on that row, the embedding (TTL 0: no limit) is still seen; both engines agree."""
+    data_dir = tmp_path / "data"
+    write_standard_dataset(data_dir)
+    write_interactions(data_dir)
+    marts = data_dir / "marts" / "fct_interactions.parquet"
+    frame = pd.read_parquet(marts)
+    late = ts("2025-01-03T06:00")
+    extra = frame.iloc[[1]].assign(interaction_id="x-year", event_ts=late, event_date=late.date())
+    # a datetime in a pandas frame has microseconds; the mart's event_ts stays in nanoseconds
+    both = pd.concat([frame, extra]).astype({"event_ts": "datetime64[ns, UTC]"})
+    both.to_parquet(marts, index=False)
+    settings = settings_for(data_dir, "redis://127.0.0.1:1/0")
+    feast_apply(settings)
+    spark_path, _ = build_training_set_spark(settings, date(2025, 1, 3), date(2024, 1, 1), spark=spark)
+    by_spark = pq.read_table(spark_path).to_pandas()
+    feast_frame = build_training_set(settings, date(2025, 1, 3), date(2024, 1, 1))
+    by_feast = pq.read_table(write_training_set(feast_frame, settings, date(2025, 1, 3))).to_pandas()
+    pd.testing.assert_frame_equal(by_spark, by_feast)
+    row = by_spark[by_spark["event_timestamp"] == late]
+    assert len(row) == 1 and row["user_id"].item() == "u1"
+    assert _nullish(row["user_stats__n_interactions_7d"].item())
+    assert _nullish(row["item_stats__n_interactions_7d"].item())
+    assert [float(x) for x in row["item_text_embedding__embedding"].item()] == [1.0, 0.0, 0.0, 0.0]
+    # the rows within a year still see their snapshots
+    assert list(by_spark["user_stats__n_interactions_7d"][1:4]) == [3, 1, 5]

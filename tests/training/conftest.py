@@ -39,6 +39,7 @@ _INPUT_SOURCES = [
     "jobs/features",
     "jobs/training_set.py",
     "jobs/training_set_spark.py",
+    "jobs/training_set_values.py",
     "jobs/embeddings/run.py",
     "feature_repo",
     "lambdarec_contracts",
