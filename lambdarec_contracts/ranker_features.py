@@ -1,10 +1,11 @@
 """The ranker's input vector for one (user, candidate) pair — the one definition training and serving share.
 
 The ranker orders what the generators proposed, so its inputs describe the candidate *as served*:
-how each generator scored and ranked it, how popular it is, and how much history the user has.
-Nothing time-of-request dependent (trending counts) is an input: the speed layer's counters
-are empty where the batch data was loaded without live events, which would make the served
-vector differ from the trained one. Training builds the same vectors for served-like candidates at a past cut-off
+how each generator scored and ranked it, how popular it is (all time, and in the last 7 / 30 days
+as the batch layer's item_stats snapshot counted them when the request was made), how well it
+fits the genres of the user's history, and how much history the user has. The speed layer's
+counters (trending) are not inputs: they are empty where the batch data was loaded without live
+events, which would make the served vector differ from the trained one. Training builds the same vectors for served-like candidates at a past cut-off
 (``training/ranker_data.py``); serving's score stage builds them per request. numpy only.
 
 Every input is a per-candidate array of the same length; a generator that did not propose a
@@ -16,6 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+
+from .feature_vectors import ITEM_VECTOR_NAMES
+from .features import ITEM_STATS_VIEW
+from .item_activity import ITEM_ACTIVITY_WINDOWS
+
+# Where serving finds the recent-activity inputs: columns of the item feature vector (item_stats).
+ITEM_ACTIVITY_COLUMNS: list[int] = [
+    ITEM_VECTOR_NAMES.index(f"{ITEM_STATS_VIEW}__log_n_interactions_{d}d") for d in ITEM_ACTIVITY_WINDOWS
+]
 
 # Generators whose rank is a ranker input, in vector order. Others may serve candidates; their
 # ranks are simply not inputs (a variant's generator list cannot change the vector's shape).
@@ -29,6 +39,10 @@ RANKER_FEATURE_NAMES: list[str] = [
     "log_popularity",  # interactions in the bundle's training data
     "popularity_percentile",
     "log_history_len",
+    "genre_affinity",  # how much of the user's history shares the candidate's genres
+    # The candidate's events in the last 7 / 30 days as item_stats held them at the request
+    # (log1p; serving: the in-memory Feast item features; training: ItemActivity at the cut-off)
+    *[f"log_n_interactions_{d}d" for d in ITEM_ACTIVITY_WINDOWS],
     *[f"{g}_rrank" for g in RANKED_GENERATORS],  # 1 / (1 + rank), 0 when not proposed
 ]
 N_RANKER_FEATURES = len(RANKER_FEATURE_NAMES)
@@ -44,6 +58,20 @@ def reciprocal_rank(ranks: np.ndarray | None, n: int) -> np.ndarray:
     return np.where(np.isnan(r), 0.0, 1.0 / (1.0 + np.nan_to_num(r, nan=0.0))).astype(np.float32)
 
 
+def genre_share(history_genres: np.ndarray) -> np.ndarray:
+    """The user's genre profile: share of the history items in each genre ([H, G] -> [G])."""
+    h = np.asarray(history_genres, dtype=np.float32)
+    return h.mean(axis=0) if len(h) else np.zeros(h.shape[1] if h.ndim == 2 else 0, np.float32)
+
+
+def genre_affinity(profile: np.ndarray, candidate_genres: np.ndarray) -> np.ndarray:
+    """Mean of the profile over each candidate's genres (0 for a candidate without genres)."""
+    g = np.asarray(candidate_genres, dtype=np.float32)
+    if not len(g) or not len(profile):
+        return np.zeros(len(g), np.float32)
+    return (g @ profile) / np.maximum(g.sum(axis=1), 1.0)
+
+
 def ranker_matrix(
     *,
     item_cf_score: np.ndarray,
@@ -53,6 +81,8 @@ def ranker_matrix(
     popularity: np.ndarray,
     popularity_percentile: np.ndarray,
     history_len: int,
+    genre_fit: np.ndarray,
+    recent_activity: np.ndarray,
     generator_ranks: Mapping[str, np.ndarray],
 ) -> np.ndarray:
     """float32 [n_candidates, N_RANKER_FEATURES] in RANKER_FEATURE_NAMES order."""
@@ -67,6 +97,8 @@ def ranker_matrix(
         np.log1p(np.maximum(np.asarray(popularity, dtype=np.float32), 0.0)),
         np.asarray(popularity_percentile, dtype=np.float32),
         np.full(n, np.log1p(max(history_len, 0)), dtype=np.float32),
+        np.asarray(genre_fit, dtype=np.float32),
+        *np.asarray(recent_activity, dtype=np.float32).reshape(n, len(ITEM_ACTIVITY_WINDOWS)).T,
         *[reciprocal_rank(generator_ranks.get(g), n) for g in RANKED_GENERATORS],
     ]
     return np.stack(cols, axis=1).astype(np.float32) if n else np.zeros((0, N_RANKER_FEATURES), np.float32)

@@ -53,6 +53,9 @@ class TrainConfig(BaseModel):
         default=400, ge=1, description="at least this many ranker updates (small data)"
     )
     ranker_batch_size: int = Field(default=1024, ge=8)
+    ranker_ensemble: int = Field(
+        default=3, ge=1, le=8, description="rankers from different seeds, their heads averaged"
+    )
     ranker_learning_rate: float = Field(default=0.003, gt=0.0)
     rating_loss_weight: float = Field(default=0.1, ge=0.0)
     value_weights: dict[str, float] | None = Field(

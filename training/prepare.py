@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lambdarec_contracts.item_activity import ItemActivity, day_number
+
 from .config import TrainConfig
 from .data import Inputs, ItemContent, Vocab, build_vocab, item_content
 from .split import NOT_INTERESTED, UserSplit, per_user_split
@@ -39,6 +41,7 @@ class Prepared:
     retrieval_rows: pd.DataFrame
     interactions: pd.DataFrame  # everything (the published generators are refit on it)
     training_set: pd.DataFrame  # as loaded (not copied)
+    activity: ItemActivity  # every interaction by (item, day): item_stats' windows at any past moment
 
     def histories(self, df: pd.DataFrame, users: list[str]) -> list[np.ndarray]:
         """Item indices each user interacted with in ``df`` (unknown items dropped), in ``users`` order."""
@@ -89,4 +92,8 @@ def prepare(inputs: Inputs, cfg: TrainConfig) -> Prepared:
         rows["item_id"], extra_ids=[*inputs.dim_items["item_id"].astype(str), *inter["item_id"]]
     )
     content = item_content(item_vocab, inputs.dim_items, inputs.text_embeddings)
-    return Prepared(split, ranker_split, user_vocab, item_vocab, content, rows, inter, inputs.training_set)
+    # All events, as the Spark job counts item_stats' windows (not only the positives).
+    activity = ItemActivity(item_vocab.lookup(inter["item_id"]), day_number(inter["event_ts"]))
+    return Prepared(
+        split, ranker_split, user_vocab, item_vocab, content, rows, inter, inputs.training_set, activity
+    )

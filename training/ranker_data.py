@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lambdarec_contracts.item_activity import ITEM_ACTIVITY_WINDOWS, ItemActivity
 from lambdarec_contracts.item_cf import SparseNeighbours
-from lambdarec_contracts.ranker_features import N_RANKER_FEATURES, ranker_matrix
+from lambdarec_contracts.ranker_features import N_RANKER_FEATURES, genre_affinity, genre_share, ranker_matrix
 
 from . import item_cf
 
@@ -29,6 +30,7 @@ class CandidateModels:
     item_knn: SparseNeighbours  # cosine item-kNN, pruned
     popularity: np.ndarray  # float64 [n_items], interactions per item
     popularity_percentile: np.ndarray  # float32 [n_items], 1 = most popular
+    genres: np.ndarray | None = None  # float32 [n_items, G] multi-hot (None: no genre input)
 
 
 def popularity_percentile(pop: np.ndarray) -> np.ndarray:
@@ -92,8 +94,11 @@ def user_candidates(
     query: np.ndarray | None,
     item_emb: np.ndarray | None,
     n_per_generator: int,
+    activity: ItemActivity | None = None,
+    request_day: int = 0,
 ) -> UserCandidates:
-    """One user's served-like candidates (history filtered out) and their ranker inputs."""
+    """One user's served-like candidates (history filtered out) and their ranker inputs, with the
+    candidates' recent activity as a request on ``request_day`` would have read it."""
     n_items = len(models.popularity)
     allowed = np.ones(n_items, dtype=bool)
     allowed[0] = False
@@ -119,9 +124,20 @@ def user_candidates(
         popularity=models.popularity[cands],
         popularity_percentile=models.popularity_percentile[cands],
         history_len=int(len(np.unique(history))),
+        genre_fit=_genre_fit(models.genres, history, cands),
+        recent_activity=activity.log_windows(cands, request_day)
+        if activity is not None
+        else np.zeros((len(cands), len(ITEM_ACTIVITY_WINDOWS)), np.float32),
         generator_ranks=ranks,
     )
     return UserCandidates(cands.astype(np.int64), feats)
+
+
+def _genre_fit(genres: np.ndarray | None, history: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    if genres is None:
+        return np.zeros(len(cands), np.float32)
+    hist = np.unique(history[(history > 0) & (history < len(genres))])
+    return genre_affinity(genre_share(genres[hist]), genres[cands])
 
 
 @dataclass
@@ -144,6 +160,8 @@ def served_like_examples(
     queries: np.ndarray | None,
     item_emb: np.ndarray | None,
     n_per_generator: int,
+    activity: ItemActivity | None = None,
+    request_days: Sequence[int] | None = None,
 ) -> Examples:
     """Examples for every user with targets: label 1 for candidates they interacted with next.
 
@@ -155,7 +173,9 @@ def served_like_examples(
     for u, (hist, tgt) in enumerate(zip(histories, targets, strict=True)):
         if not tgt:
             continue
-        uc = user_candidates(models, hist, None if queries is None else queries[u], item_emb, n_per_generator)
+        q = None if queries is None else queries[u]
+        day = 0 if request_days is None else int(request_days[u])
+        uc = user_candidates(models, hist, q, item_emb, n_per_generator, activity, day)
         r = np.array([tgt.get(int(i), np.nan) if int(i) in tgt else np.nan for i in uc.item_idx])
         lab = np.isin(uc.item_idx, np.fromiter(tgt.keys(), dtype=np.int64))
         hit += int(lab.sum())

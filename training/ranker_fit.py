@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
+
+from lambdarec_contracts.item_activity import day_number
 
 from . import evaluation
 from .config import TrainConfig
@@ -14,14 +17,14 @@ from .models import RankingModel
 from .prepare import Prepared
 from .ranker_data import CandidateModels, Examples, fit_candidate_models, served_like_examples
 from .retrieval import Retrieval, user_state_at
-from .towers import Ranker
+from .towers import Ranker, RankerEnsemble
 
 RATING_WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.5)
 
 
 @dataclass
 class RankerFit:
-    ranker: Ranker
+    ranker: Ranker | RankerEnsemble
     value_weights: dict[str, float]
     metrics: dict[str, float] = field(default_factory=dict)
     losses: list[float] = field(default_factory=list)
@@ -34,7 +37,7 @@ def fit_generators(prep: Prepared, interactions, cfg: TrainConfig) -> CandidateM
     u_idx = df["user_id"].astype(str).map(users).to_numpy(dtype=np.int64)
     i_idx = prep.item_vocab.lookup(df["item_id"])
     keep = i_idx > 0
-    return fit_candidate_models(
+    models = fit_candidate_models(
         u_idx[keep],
         i_idx[keep],
         len(users),
@@ -43,6 +46,7 @@ def fit_generators(prep: Prepared, interactions, cfg: TrainConfig) -> CandidateM
         cfg.item_cf_keep,
         cfg.max_cf_items,
     )
+    return dataclasses.replace(models, genres=prep.content.genres)
 
 
 def _examples(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> Examples:  # noqa: ANN001
@@ -60,6 +64,8 @@ def _examples(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tra
         queries,
         None if retrieval is None else retrieval.item_emb,
         cfg.candidates_per_generator,
+        prep.activity,
+        day_number(rs.cut_ts.reindex(users)),
     )
 
 
@@ -112,6 +118,27 @@ class BestOnValidation(tf.keras.callbacks.Callback):
             self.ranker.set_weights(self.weights)
 
 
+def _fit_member(ex: Examples, tr: np.ndarray, va: np.ndarray, cfg: TrainConfig, seed: int):  # noqa: ANN202
+    """One ranker, its weights from the epoch that ordered the validation users' lists best."""
+    tf.keras.utils.set_random_seed(seed)
+    ranker = Ranker()
+    ranker.adapt(ex.features[tr])
+    model = RankingModel(ranker, cfg.rating_loss_weight)
+    cols = {"features": ex.features, "label": ex.label, "rating": ex.rating, "has_rating": ex.has_rating}
+    data = {k: v[tr] for k, v in cols.items()}
+    n, batch = len(tr), cfg.ranker_batch_size
+    model.compile(optimizer=tf.keras.optimizers.Adam(cfg.ranker_learning_rate))
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices(data).shuffle(n, seed=seed).batch(batch).prefetch(tf.data.AUTOTUNE)
+    )
+    # Small data: enough updates to learn anything (a few hundred), however few the examples.
+    steps_per_epoch = max(1, -(-n // batch))
+    epochs = min(50, max(cfg.ranker_epochs, -(-cfg.min_ranker_steps // steps_per_epoch)))
+    keep_best = BestOnValidation(ranker, ex, va, cfg.ranker_patience)
+    hist = model.fit(train_ds, epochs=epochs, verbose=0, callbacks=[keep_best])
+    return ranker, keep_best, list(hist.history["loss"])
+
+
 def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> RankerFit:  # noqa: ANN001
     """Fit on 90 % of the ranker users, choose value weights and report AUCs on the other 10 %."""
     ex = _examples(prep, retrieval, cfg, training_set)
@@ -123,23 +150,8 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
     val_groups = rng.choice(groups, size=max(1, len(groups) // 10), replace=False)
     is_val = np.isin(ex.group, val_groups)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
-    tf.keras.utils.set_random_seed(cfg.seed)
-    ranker = Ranker()
-    ranker.adapt(ex.features[tr])
-    model = RankingModel(ranker, cfg.rating_loss_weight)
-    model.compile(optimizer=tf.keras.optimizers.Adam(cfg.ranker_learning_rate))
-    data = {"features": ex.features, "label": ex.label, "rating": ex.rating, "has_rating": ex.has_rating}
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices({k: v[tr] for k, v in data.items()})
-        .shuffle(len(tr), seed=cfg.seed)
-        .batch(cfg.ranker_batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    # Small data: enough updates to learn anything (a few hundred), however few the examples.
-    steps_per_epoch = max(1, -(-len(tr) // cfg.ranker_batch_size))
-    epochs = min(50, max(cfg.ranker_epochs, -(-cfg.min_ranker_steps // steps_per_epoch)))
-    keep_best = BestOnValidation(ranker, ex, va, cfg.ranker_patience)
-    hist = model.fit(train_ds, epochs=epochs, verbose=0, callbacks=[keep_best])
+    fits = [_fit_member(ex, tr, va, cfg, cfg.seed + m) for m in range(cfg.ranker_ensemble)]
+    ranker = fits[0][0] if len(fits) == 1 else RankerEnsemble([f[0] for f in fits])
     heads = ranker.predict({"features": ex.features[va]}, batch_size=8192, verbose=0)
     p, rating = np.zeros(len(ex)), np.zeros(len(ex))
     p[va], rating[va] = heads["p_interaction"][:, 0], heads["rating"][:, 0]
@@ -150,8 +162,9 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
         "candidate_recall": ex.candidate_recall,
         "n_examples": float(len(ex)),
         "n_validation_users": float(len(val_groups)),
-        "epochs_run": float(len(keep_best.history)),
-        "best_epoch": float(keep_best.best_epoch + 1),
+        "epochs_run": float(np.mean([len(f[1].history) for f in fits])),
+        "best_epoch": float(np.mean([f[1].best_epoch + 1 for f in fits])),
+        "val_recall+ndcg@10_members": float(np.mean([f[1].best for f in fits])),
     }
     weights = cfg.value_weights
     if weights is None:  # chosen by the served metric on the validation users' candidate lists
@@ -163,4 +176,4 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
         evaluation.value_score({"p_interaction": p[va], "rating": rating[va]}, weights), ex.label[va]
     )
     log(f"  ranker: {', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; value weights {weights}")
-    return RankerFit(ranker, weights, metrics, list(hist.history["loss"]))
+    return RankerFit(ranker, weights, metrics, fits[0][2])

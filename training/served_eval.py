@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from lambdarec_contracts.features import FULL_NAME_SEPARATOR, USER_STATS_VIEW
+from lambdarec_contracts.item_activity import ItemActivity
+from lambdarec_contracts.ranker_features import ITEM_ACTIVITY_COLUMNS
 
 from . import evaluation
 from .baselines import EvalUsers
@@ -63,28 +65,48 @@ def _isnull(v: object) -> bool:
         return False
 
 
-def replay(bundle_dir: Path, ev: EvalUsers, item_ids: list[str], user_feats: list[dict]) -> ServedEval:
-    """Serve every evaluation user through serving's pipeline and score the lists."""
+def replay(
+    bundle_dir: Path,
+    ev: EvalUsers,
+    item_ids: list[str],
+    user_feats: list[dict],
+    activity: ItemActivity,
+    request_days: np.ndarray,
+) -> ServedEval:
+    """Serve every evaluation user through serving's pipeline and score the lists.
+
+    Each user is served as at their hold-out point (``request_days``): the item features carry
+    the items' recent activity as item_stats counted it then.
+    """
     from serving.bundle import load_bundle
+    from serving.pipeline.item_features import ItemFeatures
     from serving.pipeline.replay import offline_request
 
     t0 = time.perf_counter()
     bundle = load_bundle(bundle_dir)
+    vocab = np.arange(len(bundle.item_vocab))
     position = {x: i for i, x in enumerate(item_ids)}
     tops = np.zeros((len(ev.user_ids), SERVED_DEPTH), dtype=np.int64)
     share: Counter[str] = Counter()
     degraded = seen_served = 0
     examples = []
-    for row, u in enumerate(ev.user_ids):
+    day, feats = None, None
+    for row in np.argsort(request_days, kind="stable"):  # by day: one feature matrix per day
+        u = ev.user_ids[row]
+        if request_days[row] != day:
+            day, feats = int(request_days[row]), ItemFeatures.empty(bundle)
+            feats.matrix[vocab[:, None], ITEM_ACTIVITY_COLUMNS] = activity.log_windows(vocab, day)
         seen = {item_ids[i] for i in ev.exclude[row] if i > 0}
-        result = offline_request(bundle, u, seen, user_feats[row], k=10, depth=SERVED_DEPTH)
+        result = offline_request(
+            bundle, u, seen, user_feats[row], k=10, depth=SERVED_DEPTH, item_features=feats
+        )
         served = [position.get(x, 0) for x in result.item_ids]
         tops[row, : len(served)] = served[:SERVED_DEPTH]
         seen_served += len(seen.intersection(result.item_ids))
         degraded += bool(result.degraded)
         for src in result.sources[:10]:
             share.update(src.split("+"))
-        if row < 3:
+        if len(examples) < 3:
             examples.append({"user_id": u, "items": result.item_ids[:10], "sources": result.sources[:10]})
     metrics = evaluation.ranking_metrics(
         tops, ev.heldout, len(item_ids) - 1, ev.item_user_counts, ev.n_train_users

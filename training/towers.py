@@ -118,3 +118,17 @@ class Ranker(keras.Model):
         for layer in self.body:
             x = layer(x)
         return {"p_interaction": self.p_interaction(x), "rating": self.rating(x)}
+
+
+class RankerEnsemble(keras.Model):
+    """The mean of several rankers' heads (members trained alone, from different seeds)."""
+
+    HEADS = Ranker.HEADS
+
+    def __init__(self, members: list[Ranker], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.members = members
+
+    def call(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        outs = [m(inputs) for m in self.members]
+        return {h: tf.add_n([o[h] for o in outs]) / float(len(outs)) for h in self.HEADS}

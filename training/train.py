@@ -96,6 +96,8 @@ def _write_and_judge(
 ) -> Path:  # noqa: ANN001, PLR0913 - the steps' results
     import pandas as pd
 
+    from lambdarec_contracts.item_activity import day_number
+
     from . import report
     from .bundle_write import write_generators, write_manifest, write_models, write_static
     from .ranker_fit import fit_generators
@@ -116,7 +118,14 @@ def _write_and_judge(
 
     # What is served, judged: serving's pipeline over the evaluation users, on this bundle.
     cut = prep.split.cut_ts.reindex(ev.user_ids)
-    served = replay(work, ev, prep.item_vocab.ids, user_states(ev, inputs.training_set, cut))
+    served = replay(
+        work,
+        ev,
+        prep.item_vocab.ids,
+        user_states(ev, inputs.training_set, cut),
+        prep.activity,
+        day_number(cut),
+    )
     timings["served_replay_s"] = round(served.seconds, 2)
     results = {SERVED: served.metrics, **retrieval_metrics}
     curves = {SERVED: served.curve, **curves}

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lambdarec_contracts.ranker_features import ranker_matrix
+from lambdarec_contracts.ranker_features import (
+    ITEM_ACTIVITY_COLUMNS,
+    genre_affinity,
+    genre_share,
+    ranker_matrix,
+)
 
 from ..bundle import Bundle
 from .candidates import Candidates
@@ -49,11 +54,13 @@ def candidate_features(
         item_features.present[idx],
         query_embedding,
         tt,
-        _ranker_matrix(bundle, cands, history, tt),
+        _ranker_matrix(bundle, cands, history, tt, item_features),
     )
 
 
-def _ranker_matrix(bundle: Bundle, cands: Candidates, h: UserHistory, tt: np.ndarray) -> np.ndarray | None:
+def _ranker_matrix(
+    bundle: Bundle, cands: Candidates, h: UserHistory, tt: np.ndarray, item_features: ItemFeatures
+) -> np.ndarray | None:
     cf = bundle.collaborative
     if cf is None:
         return None
@@ -68,5 +75,7 @@ def _ranker_matrix(bundle: Bundle, cands: Candidates, h: UserHistory, tt: np.nda
         popularity=cf.popularity[idx],
         popularity_percentile=cf.popularity_pct[idx],
         history_len=len(h.idx),
+        genre_fit=genre_affinity(genre_share(bundle.genre_matrix[h.idx]), bundle.genre_matrix[idx]),
+        recent_activity=item_features.matrix[idx][:, ITEM_ACTIVITY_COLUMNS],
         generator_ranks=ranks,
     )

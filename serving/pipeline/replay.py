@@ -39,12 +39,21 @@ def _config() -> Any:
 
 
 def offline_request(
-    bundle: Bundle, user_id: str, seen: set[str], features: dict[str, Any], k: int = 10, depth: int = 100
+    bundle: Bundle,
+    user_id: str,
+    seen: set[str],
+    features: dict[str, Any],
+    k: int = 10,
+    depth: int = 100,
+    item_features: ItemFeatures | None = None,
 ) -> OfflineResult:
-    """What serving returns for a page of ``k`` for the user, continued to ``depth`` items in served order."""
+    """What serving returns for a page of ``k`` for the user, continued to ``depth`` items in served order.
+
+    ``item_features``: the item-side batch features the online store held at the request (none:
+    every item without)."""
     inp = PipelineInput(
         bundle=bundle,
-        item_features=ItemFeatures.empty(bundle),
+        item_features=item_features if item_features is not None else ItemFeatures.empty(bundle),
         config=_config(),
         params=RecParams(k=k),
         user_id=user_id,

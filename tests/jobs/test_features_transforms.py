@@ -231,3 +231,31 @@ def test_cooc_per_item_user_cap_prunes_before_the_join(spark, make_interactions)
     assert default == exact
     with pytest.raises(ValueError, match="cooc_max_users_per_item"):
         FeatureParams(cooc_max_users_per_item=1)
+
+
+@pytest.mark.parametrize("ds", [DS, dt.date(2024, 1, 3), dt.date(2024, 1, 11), dt.date(2024, 2, 10)])
+def test_item_activity_counts_the_windows_of_the_snapshot_a_request_reads(
+    spark, make_interactions, make_items, ds
+):
+    """Training reads item_stats' 7/30-day counts at past moments from ``ItemActivity``; a request on
+    day ``ds + 1`` reads snapshot ``ds``. Both must count the same events (boundaries included)."""
+    import numpy as np
+
+    from lambdarec_contracts.item_activity import ITEM_ACTIVITY_WINDOWS, ItemActivity, day_number
+
+    rows = item_features(make_interactions(EVENTS), make_items(ITEMS), ds).collect()
+    index = {item: i + 1 for i, (item, _, _) in enumerate(ITEMS)}
+    ts = np.array([e[4].replace(" ", "T") for e in EVENTS], dtype="datetime64[ns]")
+    activity = ItemActivity(np.array([index[e[1]] for e in EVENTS]), day_number(ts))
+    request_day = int(day_number(np.array([str(ds + dt.timedelta(days=1))], dtype="datetime64[ns]"))[0])
+    items = np.array([index[r["item_id"]] for r in rows])
+    for d in ITEM_ACTIVITY_WINDOWS:
+        spark_counts = [r[f"n_interactions_{d}d"] for r in rows]
+        assert activity.counts(items, request_day, d).tolist() == spark_counts
+    if dt.date(2024, 1, 3) <= ds <= dt.date(2024, 1, 11):  # days with events in the windows
+        assert any(r["n_interactions_7d"] for r in rows) and any(r["n_interactions_30d"] for r in rows)
+    np.testing.assert_allclose(
+        activity.log_windows(items, request_day),
+        np.log1p([[r[f"n_interactions_{d}d"] for d in ITEM_ACTIVITY_WINDOWS] for r in rows]),
+        rtol=1e-6,
+    )

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from training.data import ItemContent
 from training.models import retrieval_loss, retrieval_task
-from training.towers import CandidateTower, QueryTower, Ranker
+from training.towers import CandidateTower, QueryTower, Ranker, RankerEnsemble
 
 
 def _query_inputs(user_idx, hist, mask, n=None) -> dict[str, tf.Tensor]:  # noqa: ANN001
@@ -115,3 +115,18 @@ def test_retrieval_loss_ignores_accidental_hits() -> None:
     # ids 7, 8, 7: rows 0 and 2 share an item, so each one's copy is not a negative of the other.
     expected = (math.log(e(1) + e(0)) - 1) + (math.log(e(0) + e(2) + e(-1)) - 2) + (math.log(e(2) + e(0)) - 0)
     assert _loss(ids=(7, 8, 7)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_ranker_ensemble_averages_its_members_heads() -> None:
+    members = []
+    for seed in (1, 2):
+        tf.keras.utils.set_random_seed(seed)
+        m = Ranker(hidden=(4,))
+        m.adapt(np.array([[0.0, 1.0], [1.0, 3.0]], np.float32))
+        members.append(m)
+    x = {"features": tf.constant([[0.5, 2.0], [1.0, 0.0]])}
+    a, b = members[0](x), members[1](x)
+    out = RankerEnsemble(members)(x)
+    for h in ("p_interaction", "rating"):
+        np.testing.assert_allclose(out[h].numpy(), (a[h].numpy() + b[h].numpy()) / 2, rtol=1e-6)
+    assert np.abs(a["p_interaction"].numpy() - b["p_interaction"].numpy()).max() > 1e-4  # members differ
