@@ -33,10 +33,14 @@ DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(hours=2),
 }
-# Weekly feature snapshots kept before ds: training sets cover the days these snapshots serve
-# (point-in-time joins need a feature value from before each interaction).
+# Weekly feature snapshots kept before ds. The training set spans at least the days they serve
+# and reaches further back, a day at a time, while it holds at most TRAINING_WINDOW_ROWS
+# interactions (at most a year): sparse data trains on its whole history, dense data on its recent
+# weeks. Interactions older than the first snapshot join no feature row (as a user the online
+# store did not know yet), which is still point-in-time correct.
 SNAPSHOT_WEEKS = int(os.environ.get("LAMBDAREC_FEATURE_SNAPSHOT_WEEKS", "8"))
-TRAINING_WINDOW_DAYS = 7 * SNAPSHOT_WEEKS - 1
+TRAINING_WINDOW_DAYS = 7 * SNAPSHOT_WEEKS  # the shortest window
+TRAINING_WINDOW_ROWS = int(os.environ.get("LAMBDAREC_TRAINING_WINDOW_ROWS", "500000"))
 
 # Data-quality failures are deterministic: retrying a failed dbt test cannot fix the data.
 NO_RETRY = {"retries": 0}

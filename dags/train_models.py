@@ -30,6 +30,7 @@ from dags.lambdarec_common import (
     REPO_ROOT,
     START_DATE,
     TRAINING_WINDOW_DAYS,
+    TRAINING_WINDOW_ROWS,
     cli,
     spark_cli,
     spark_env,
@@ -98,12 +99,18 @@ def train_models() -> None:
     training_set = BashOperator(
         task_id="training_set",
         doc_md="Point-in-time training set over the feature services (Spark as-of join, equal to Feast's "
-        "`get_historical_features`): one row per interaction.",
+        "`get_historical_features`): one row per interaction of a window adapted to the data's density "
+        f"(at least {TRAINING_WINDOW_DAYS} days, further back while it holds at most {TRAINING_WINDOW_ROWS:,} "
+        "interactions, at most a year).",
         # Values reach bash as environment variables, never as command text.
-        bash_command=spark_cli("pipeline", "jobs.training_set", '--ds "$TRAIN_DS"', '--start "$TRAIN_START"'),
+        bash_command=spark_cli(
+            "pipeline",
+            "jobs.training_set",
+            '--ds "$TRAIN_DS"',
+            f"--min-days {TRAINING_WINDOW_DAYS} --max-rows {TRAINING_WINDOW_ROWS}",
+        ),
         env={
             "TRAIN_DS": "{{ ti.xcom_pull(task_ids='resolve_ds') }}",
-            "TRAIN_START": f"{{{{ macros.ds_add(ti.xcom_pull(task_ids='resolve_ds'), -{TRAINING_WINDOW_DAYS}) }}}}",
             **spark_env(),
         },
         append_env=True,

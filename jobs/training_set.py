@@ -28,6 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -411,11 +412,54 @@ def _concat_parts(
     return target, rows
 
 
+def adaptive_start(event_days: np.ndarray, ds: date, min_days: int, max_days: int, max_rows: int) -> date:
+    """The training window's first day: as far back as ``max_rows`` interactions reach.
+
+    The window [start, ds] spans at least ``min_days`` days (however dense the data) and at most
+    ``max_days``; between the two it grows a whole day at a time while it holds at most ``max_rows``
+    interactions, and never starts before the first interaction. Sparse data (a small site, a
+    public ratings set spread over years) thus trains on its whole history, dense data on its
+    recent weeks.
+    """
+    if min_days < 1 or max_days < min_days:
+        raise TrainingSetError(f"need 1 <= min_days <= max_days, got {min_days}, {max_days}")
+    end = np.datetime64(ds, "D")
+    days = np.asarray(event_days, dtype="datetime64[D]")
+    days = days[days <= end]
+    earliest = end - np.timedelta64(max_days - 1, "D")
+    earliest = max(earliest, days.min()) if len(days) else end
+    per_day = np.bincount((end - days[days >= earliest]).astype(np.int64), minlength=max_days)
+    within = np.cumsum(per_day)  # within[k]: interactions in [ds - k, ds]
+    span = int((end - earliest).astype(np.int64)) + 1
+    k = max(min_days, int(np.searchsorted(within[:span], max_rows, side="right")))
+    k = min(k, max(span, min_days))
+    return (end - np.timedelta64(k - 1, "D")).astype(date)
+
+
+def _event_days(settings: FeastSettings) -> np.ndarray:
+    mart = settings.marts_dir / f"{FCT_INTERACTIONS}.parquet"
+    if not mart.exists():
+        raise TrainingSetError(f"{mart} is missing (run dbt first)")
+    ts = pq.read_table(mart, columns=["event_ts"]).column("event_ts").to_numpy()
+    return ts.astype("datetime64[D]")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.training_set", description=__doc__.split("\n")[0])
     parser.add_argument("--ds", required=True, type=iso_date_arg, help="last interaction date (inclusive)")
     parser.add_argument(
-        "--start", required=True, type=iso_date_arg, help="first interaction date (inclusive)"
+        "--start",
+        type=iso_date_arg,
+        help="first interaction date (inclusive); default: adapted to the data's density "
+        "(--min-days, --max-days, --max-rows)",
+    )
+    parser.add_argument("--min-days", type=int, default=56, help="shortest adaptive window (days)")
+    parser.add_argument("--max-days", type=int, default=365, help="longest adaptive window (days)")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=500_000,
+        help="the adaptive window grows while it holds at most this many",
     )
     parser.add_argument(
         "--engine", choices=ENGINES, default="spark", help="spark: Spark as-of join (default); feast: Feast's"
@@ -425,6 +469,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     settings = FeastSettings()
     try:
+        if args.start is None:
+            args.start = adaptive_start(
+                _event_days(settings), args.ds, args.min_days, args.max_days, args.max_rows
+            )
+            log.info(
+                "training window [%s, %s] (adapted: <= %d interactions)", args.start, args.ds, args.max_rows
+            )
         if args.engine == "spark":
             target, rows = build_training_set_spark(settings, args.ds, args.start)
         else:
