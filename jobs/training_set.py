@@ -285,8 +285,6 @@ def _run_join(
         F.col("event_type").cast("string").alias("event_type"),
         F.coalesce(F.col("is_positive"), F.lit(False)).cast("long").alias("label"),
     )
-    if entities.isEmpty():
-        raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
     views = _view_sources(store, available)
     feature_rows = [read_feature_rows(view) for view in views]
     t_read = time.perf_counter() - t0
@@ -303,6 +301,11 @@ def _run_join(
         target, rows = _concat_parts(
             staging, out_dir, [ref_to_full_name(r) for r in refs], feature_rows, int_columns
         )
+        if rows == 0:  # checked on the result: a separate count would be one more Spark job
+            shutil.rmtree(staging, ignore_errors=True)
+            if not any(out_dir.iterdir()):
+                out_dir.rmdir()
+            raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(stamps_dir, ignore_errors=True)
@@ -407,7 +410,7 @@ def _concat_parts(
         if writer is not None:
             writer.close()
     if writer is None:
-        raise TrainingSetError("the Spark join wrote no rows")
+        return target, 0  # nothing written, the previous file (if any) stays
     os.replace(tmp, target)
     return target, rows
 

@@ -2,17 +2,17 @@
 
 For every interaction and every feature view: the view's row of the same entity with the latest
 ``event_timestamp <= the interaction's`` (and, when the view has a TTL, ``>= interaction - TTL``),
-else nulls. Done as an as-of join: interaction and feature timestamps of one key are sorted
-together and the last feature row seen is carried forward (a feature row at exactly the
-interaction's time counts). One sort per join key instead of Feast's merge of every interaction
-with every row of its entity, and an entity whose rows all lie after an interaction just gets
-nulls for that view (Feast's Dask store drops such rows).
+else nulls. A feature row at exactly the interaction's time counts, and an entity whose rows all
+lie after an interaction just gets nulls for that view (Feast's Dask store drops such rows).
 
-Spark only sees each view's stamps (key, timestamp, row id; ``jobs.training_set_values`` numbers
-the feature rows) and returns, per interaction and view, the id of the row it sees: the feature
-values (a 384-d embedding, lists of item ids) never go through a shuffle, a sort or Spark's
-Parquet writer; they are attached to the slim result afterwards, in Arrow. The result keeps the
-interactions' order (``_row``).
+Spark only sees each view's stamps, one row per entity: the join key, the timestamps of its
+feature rows in ascending order and the id of the first (``jobs.training_set_values`` numbers the
+rows by (key, timestamp), so an entity's rows have consecutive ids). Each interaction is joined to
+its entity's stamps on the key and counts the timestamps ``<=`` its own: that count picks the id
+of the row it sees. No sort and no window per key; when a view's stamps are small enough they are
+broadcast, so the interactions are never shuffled and keep their order (``_row``); larger ones
+take a shuffle join and a sort by ``_row`` at the end. The feature values (a 384-d embedding,
+lists of item ids) never enter Spark: they are attached to the slim result afterwards, in Arrow.
 """
 
 from __future__ import annotations
@@ -29,9 +29,13 @@ if TYPE_CHECKING:
 
 ROW = "_row"
 EVENT_TS = "event_timestamp"
-# Columns of a view's stamps table (besides the join key): feature row timestamp and row id.
-STAMP_TS = "_fts"
-STAMP_ID = "_fid"
+# Columns of a view's stamps table (besides the join key): the id of the entity's first feature
+# row, and the timestamps of its rows, ascending (row i of the entity has id FIRST_ID + i).
+FIRST_ID = "_fid0"
+STAMPS = "_fts"
+# Stamps tables with up to this many entities are broadcast to the join (a few bytes per
+# timestamp: 2M entities x 9 weekly snapshots is ~150 MB); above, Spark shuffles both sides.
+BROADCAST_MAX_ENTITIES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -54,55 +58,50 @@ class ViewSource:
         return f"_fid_{self.name}"
 
 
-def _with_row_ids(
-    entities: DataFrame, stamps: dict[str, DataFrame], views: Sequence[ViewSource]
-) -> DataFrame:
-    """``entities`` plus, per view, the id of the feature row each interaction sees (or null).
+@dataclass(frozen=True)
+class Stamps:
+    """Where a view's stamps table is (Parquet: join key, FIRST_ID, STAMPS) and its entity count."""
 
-    ``views`` share one join key, so one sort of that key's rows serves all of them."""
-    from pyspark.sql import Window
+    path: str
+    entities: int
+
+
+def _seen_id(view: ViewSource):
+    """The id of the row an interaction sees, from its entity's stamps (null when none)."""
     from pyspark.sql import functions as F
 
-    key = views[0].join_key
-    together = entities.withColumn("_t", F.col(EVENT_TS)).withColumn("_kind", F.lit(1))
-    for i, view in enumerate(views):
-        tagged = stamps[view.name].select(
-            F.col(key),
-            F.col(STAMP_TS).alias("_t"),
-            F.col(STAMP_ID).alias("_id"),
-            F.lit(0).alias("_kind"),
-            F.lit(i).alias("_view"),
-        )
-        together = together.unionByName(tagged, allowMissingColumns=True)
-    # Features sort before interactions at the same instant: a row stamped t is visible at t.
-    order = Window.partitionBy(key).orderBy("_t", "_kind").rowsBetween(Window.unboundedPreceding, 0)
-    for i, view in enumerate(views):
-        mine = F.col("_view") == i
-        seen_id = F.last(F.when(mine, F.col("_id")), ignorenulls=True).over(order)
-        together = together.withColumn(view.id_column, seen_id)
-        if view.ttl:
-            seen_at = F.last(F.when(mine, F.col("_t")), ignorenulls=True).over(order)
-            oldest = F.col(EVENT_TS) - F.expr(f"INTERVAL {int(view.ttl.total_seconds())} SECONDS")
-            together = together.withColumn(view.id_column, F.when(seen_at >= oldest, F.col(view.id_column)))
-    return together.where(F.col("_kind") == 1).drop("_t", "_kind", "_view", "_id")
+    at = F.col(EVENT_TS)
+    stamps = F.col(STAMPS)
+    visible = F.size(F.filter(stamps, lambda t: t <= at))  # null when the entity has no rows
+    seen = F.col(FIRST_ID) + visible - 1
+    if view.ttl:
+        # The latest visible row is within the TTL iff any visible row is.
+        oldest = at - F.expr(f"INTERVAL {int(view.ttl.total_seconds())} SECONDS")
+        fresh = F.size(F.filter(stamps, lambda t: (t <= at) & (t >= oldest)))
+        return F.when(fresh > 0, seen)
+    return F.when(visible > 0, seen)
 
 
 def point_in_time_ids(
-    spark: SparkSession, entities: DataFrame, views: Sequence[ViewSource], stamps: dict[str, str]
+    spark: SparkSession, entities: DataFrame, views: Sequence[ViewSource], stamps: dict[str, Stamps]
 ) -> DataFrame:
     """``entities`` (``_row``, join keys, ``event_timestamp``, label columns) plus, per view, the
-    id (``STAMP_ID``) of the feature row each interaction sees as of its ``event_timestamp``
-    (``view.id_column``, null when none); ordered by ``_row``.
+    id of the feature row each interaction sees as of its ``event_timestamp`` (``view.id_column``,
+    null when none); ordered by ``_row``. ``stamps`` maps each view name to its stamps table."""
+    from pyspark.sql import functions as F
 
-    ``stamps`` maps each view to a Parquet file of (join key, ``STAMP_TS``, ``STAMP_ID``) with one
-    row per (key, timestamp). Every shuffle moves slim rows: the as-of per join key, then the
-    range partitioning by ``_row`` and a sort within each partition."""
-    frames = {name: spark.read.parquet(path) for name, path in stamps.items()}
     joined = entities
-    by_key: dict[str, list[ViewSource]] = {}
+    shuffled = False
     for view in views:
-        by_key.setdefault(view.join_key, []).append(view)
-    for same_key in by_key.values():  # one sort per join key
-        joined = _with_row_ids(joined, frames, same_key)
-    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    return joined.repartitionByRange(partitions, ROW).sortWithinPartitions(ROW)
+        table = spark.read.parquet(stamps[view.name].path).select(
+            F.col(view.join_key).alias("_k"), FIRST_ID, STAMPS
+        )
+        if stamps[view.name].entities <= BROADCAST_MAX_ENTITIES:
+            table = F.broadcast(table)
+        else:
+            shuffled = True  # a shuffle join does not keep the interactions' order
+        joined = joined.join(table, F.col(view.join_key) == F.col("_k"), "left")
+        joined = joined.withColumn(view.id_column, _seen_id(view)).drop("_k", FIRST_ID, STAMPS)
+    # Broadcast joins are narrow: each partition holds a contiguous, ordered range of _row
+    # (monotonically_increasing_id), and the local sort only guards that order.
+    return joined.orderBy(ROW) if shuffled else joined.sortWithinPartitions(ROW)

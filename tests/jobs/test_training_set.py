@@ -177,3 +177,35 @@ def test_feature_rows_older_than_the_ttl_are_not_seen(tmp_path: Path, spark) -> 
     assert [float(x) for x in row["item_text_embedding__embedding"].item()] == [1.0, 0.0, 0.0, 0.0]
     # the rows within a year still see their snapshots
     assert list(by_spark["user_stats__n_interactions_7d"][1:4]) == [3, 1, 5]
+
+
+def test_shuffle_join_for_large_stamps_gives_the_feast_file(
+    repo_data: Path, spark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stamps too large to broadcast take a shuffle join and a sort by row: same file as Feast's."""
+    import jobs.training_set_spark as join_module
+
+    plans: list[str] = []
+    original = join_module.point_in_time_ids
+
+    def recorded(*args, **kwargs):
+        joined = original(*args, **kwargs)
+        plans.append(joined._jdf.queryExecution().executedPlan().toString())
+        return joined
+
+    monkeypatch.setattr(join_module, "BROADCAST_MAX_ENTITIES", 0)
+    monkeypatch.setattr(join_module, "point_in_time_ids", recorded)
+    before = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # Spark would broadcast tiny tables itself
+    try:
+        settings = settings_for(repo_data, "redis://127.0.0.1:1/0")
+        spark_path, _ = build_training_set_spark(settings, date(2024, 1, 3), date(2024, 1, 1), spark=spark)
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", before)
+    assert len(plans) == 1 and "SortMergeJoin" in plans[0] and "Broadcast" not in plans[0]
+    by_spark = pq.read_table(spark_path)
+    feast_path = write_training_set(build_training_set(settings, date(2024, 1, 3), date(2024, 1, 1)), settings,
+                                    date(2024, 1, 3))  # fmt: skip
+    by_feast = pq.read_table(feast_path)
+    assert by_spark.schema.remove_metadata() == by_feast.schema.remove_metadata()
+    pd.testing.assert_frame_equal(by_spark.to_pandas(), by_feast.to_pandas())
