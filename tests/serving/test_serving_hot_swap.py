@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
-import httpx
 import pytest
-import uvicorn
 
 from serving.app import create_app
 from testing_support.bundle_builder import BundleSpec, build_bundle, publish
-from tests.conftest import free_port
+from testing_support.request_load import RequestLoad
+from tests.serving.conftest import LiveServer
 
 pytestmark = pytest.mark.redis
 
@@ -27,47 +25,18 @@ def test_swap_while_hammering(make_settings, models_dir):
     publish(models_dir, p_old)
     catalogue = {old.version: set(old.items), new.version: set(new.items)}
 
-    port = free_port()
     app = create_app(make_settings(LAMBDAREC_BUNDLE_POLL_S=0.05, LAMBDAREC_LOCAL_CACHE_TTL_S=0))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-    stop = threading.Event()
-    results: list[tuple[int, dict]] = []
-    errors: list[BaseException] = []
-
-    def hammer(n: int) -> None:
-        with httpx.Client(base_url=base, timeout=10) as h:
-            i = 0
-            while not stop.is_set():
-                i += 1
-                try:
-                    resp = h.get(f"/v1/recommendations/u{n}-{i % 7}", params={"k": 5})
-                    results.append((resp.status_code, resp.json()))
-                except BaseException as e:  # noqa: BLE001 - collected and asserted below
-                    errors.append(e)
-
-    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(4)]
-    for th in threads:
-        th.start()
-    try:
+    with (
+        LiveServer(app) as live,
+        RequestLoad(live.url, lambda n, i: f"/v1/recommendations/u{n}-{i % 7}", {"k": 5}, 4) as load,
+    ):
         for target in (p_new, p_old, p_new):
             time.sleep(0.4)
             publish(models_dir, target)
         time.sleep(0.5)
-    finally:
-        stop.set()
-        for th in threads:
-            th.join(timeout=10)
-        server.should_exit = True
-        t.join(timeout=10)
 
-    assert not errors
+    results = load.results
+    assert not load.errors
     assert results and all(code == 200 for code, _ in results)
     seen_versions = set()
     for _, body in results:

@@ -7,7 +7,6 @@ The index is written the way production writes it (``training.publish.publish`` 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from serving.store import Store
 from serving.vector_store import RedisVectors
 from testing_support.bundle_builder import BundleSpec, build_bundle
 from testing_support.redis_server import RedisServer
+from testing_support.request_load import RequestLoad
 from tests.serving.conftest import LiveServer
 from training.artifacts import cosine_neighbours
 from training.publish import VectorPublisher, publish
@@ -292,41 +292,22 @@ def test_publishing_under_load_swaps_the_index_without_a_failed_request(
             LAMBDAREC_BUNDLE_POLL_S=0.05,
         )
     )
-    results: list[tuple[int, dict]] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def hammer(n: int) -> None:
-        import httpx
-
-        with httpx.Client(base_url=live.url, timeout=10) as h:
-            i = 0
-            while not stop.is_set():
-                i += 1
-                try:
-                    resp = h.get(f"/v1/recommendations/{users[(n + i) % len(users)]}", params={"k": 10})
-                    results.append((resp.status_code, resp.json()))
-                except BaseException as e:  # noqa: BLE001 - collected and asserted below
-                    errors.append(e)
-
-    with LiveServer(app) as live:
-        threads = [threading.Thread(target=hammer, args=(n,)) for n in range(3)]
-        for th in threads:
-            th.start()
-        try:
-            for version, path in zip(versions[1:], staged[1:], strict=True):
-                time.sleep(0.5)
-                publish(path, models_dir, force=True, vectors=vectors)
-                deadline = time.monotonic() + 30  # until requests are served from the new bundle
-                while not [b for _, b in results[-3:] if b.get("model_version") == version]:
-                    assert time.monotonic() < deadline, f"{version} never served"
-                    time.sleep(0.05)
-            time.sleep(0.3)
-        finally:
-            stop.set()
-            for th in threads:
-                th.join(timeout=10)
-    assert not errors and results
+    with (
+        LiveServer(app) as live,
+        RequestLoad(
+            live.url, lambda n, i: f"/v1/recommendations/{users[(n + i) % len(users)]}", {"k": 10}, 3
+        ) as load,
+    ):
+        for version, path in zip(versions[1:], staged[1:], strict=True):
+            time.sleep(0.5)
+            publish(path, models_dir, force=True, vectors=vectors)
+            deadline = time.monotonic() + 30  # until requests are served from the new bundle
+            while not [b for _, b in load.results[-3:] if b.get("model_version") == version]:
+                assert time.monotonic() < deadline, f"{version} never served"
+                time.sleep(0.05)
+        time.sleep(0.3)
+    results = load.results
+    assert not load.errors and results
     assert all(code == 200 for code, _ in results)
     # The served bundle's index always existed. (A query that timed out on the shared test machine
     # while the server inserted vectors falls back too, flagged "redis_unavailable": counted, not failed.)
