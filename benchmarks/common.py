@@ -63,11 +63,19 @@ def free_port_env() -> dict[str, str]:
 
 
 def _children(pid: int) -> list[int]:
+    """Children started by any thread of the process (/proc lists them per thread)."""
+    out: list[int] = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(c) for c in f.read().split()]
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return []
+        return out
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return out
 
 
 def _label(pid: int) -> str:
@@ -102,6 +110,19 @@ def tree_rss(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (its own, not its reaped children's)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 def tree_rss_mb(pid: int) -> float:
     """Sum of the resident sets of a process and all its descendants (from /proc, now)."""
     return sum(mb for _, mb in tree_rss(pid).values())
@@ -115,6 +136,9 @@ class TreeRun:
     stdout: str
     stderr: str
     peak_by_label: dict[str, float]  # largest RSS seen per kind of process (java, python -m ...)
+    # CPU seconds of the tree, from the same samples: a process's last interval and processes
+    # shorter than one are missed, so a lower bound; less sensitive to other work than wall time.
+    cpu_s: float = 0.0
 
 
 def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = REPO_ROOT,
@@ -136,14 +160,16 @@ def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path 
         )
         peak = [0.0]
         by_label: dict[str, float] = {}
+        cpu: dict[int, float] = {}
         done = threading.Event()
 
         def sample() -> None:
             while not done.is_set():
                 now = tree_rss(proc.pid)
                 peak[0] = max(peak[0], sum(mb for _, mb in now.values()))
-                for label, mb in now.values():
+                for p, (label, mb) in now.items():
                     by_label[label] = max(by_label.get(label, 0.0), mb)
+                    cpu[p] = max(cpu.get(p, 0.0), _cpu_s(p))
                 done.wait(interval_s)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -158,4 +184,4 @@ def timed_tree(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path 
             sys.stderr.write(out[-4000:] + err[-4000:])
             raise SystemExit(f"benchmark step failed: {' '.join(cmd)} (exit {proc.returncode})")
         peak_kb = float(tf.read().strip().splitlines()[-1])
-    return TreeRun(seconds, peak[0], peak_kb / 1024.0, out, err, by_label)
+    return TreeRun(seconds, peak[0], peak_kb / 1024.0, out, err, by_label, sum(cpu.values()))

@@ -126,7 +126,7 @@ def run() -> str:
         )
         n = _interactions(data, start, ds)
         biggest = max(r.peak_by_label.items(), key=lambda kv: kv[1], default=("-", 0.0))
-        body.append([engine, f"{label} ({start}..{ds})", f"{n:,}", f"{r.seconds:.1f}", f"{n / r.seconds:,.0f}",
+        body.append([engine, f"{label} ({start}..{ds})", f"{n:,}", f"{r.seconds:.1f}", f"{r.cpu_s:.1f}", f"{n / r.seconds:,.0f}",
                      _split(r.stderr), f"{r.peak_tree_rss_mb:.0f}", f"{biggest[0]}: {biggest[1]:.0f}",
                      f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"])  # fmt: skip
     setup = table(
@@ -140,6 +140,7 @@ def run() -> str:
             "interactions",
             "rows",
             "wall s",
+            "CPU s (tree)",
             "rows/s",
             "job's own split (log)",
             "peak tree MB",

@@ -24,9 +24,10 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -196,26 +197,48 @@ def build_training_set_spark(
     settings: FeastSettings, ds: date, start: date, spark: SparkSession | None = None
 ) -> tuple[Path, int]:
     """The same training set via a Spark as-of join, streamed to its file; (path, rows)."""
-    from jobs.features.session import job_session
+    from jobs.features.session import job_session_started
     from jobs.features.settings import FeaturesSettings
 
     mart = _mart(settings, ds, start)
-    store, refs, available, missing = _service_refs(settings)
 
-    def join(session: SparkSession) -> tuple[Path, int]:
+    def join(session: SparkSession, inputs: _JoinInputs) -> tuple[Path, int]:
         with _conf_restored(session, _NANOS_AS_LONG):
-            return _run_join(session, store, settings, mart, ds, start, refs, available)
+            return _run_join(session, inputs, settings, mart, ds, start)
 
     if spark is not None:
-        return join(spark)
+        return join(spark, _join_inputs(settings))
     from pydantic import ValidationError
 
     try:
         features_settings = FeaturesSettings(LAMBDAREC_DATA_DIR=str(settings.data_dir))
     except ValidationError as exc:
         raise TrainingSetError(f"invalid Spark settings: {exc}") from exc
-    with job_session(features_settings, "lambdarec-training-set") as session:
-        return join(session)
+    # The JVM takes seconds to start (tens on a loaded machine): it starts while this thread
+    # reads the Feast registry and the feature tables.
+    with job_session_started(features_settings, "lambdarec-training-set") as session:
+        inputs = _join_inputs(settings)
+        return join(session(), inputs)
+
+
+@dataclass(frozen=True)
+class _JoinInputs:
+    """What the join needs besides the interactions: the services' refs and the feature rows."""
+
+    store: Any
+    refs: list[str]  # every feature of the services
+    available: list[str]  # those whose view has offline data
+    feature_rows: list  # jobs.training_set_values.FeatureRows, one per view with offline data
+    seconds: float  # to read them
+
+
+def _join_inputs(settings: FeastSettings) -> _JoinInputs:
+    from jobs.training_set_values import read_feature_rows
+
+    t0 = time.perf_counter()
+    store, refs, available, _ = _service_refs(settings)
+    rows = [read_feature_rows(view) for view in _view_sources(store, available)]
+    return _JoinInputs(store, refs, available, rows, time.perf_counter() - t0)
 
 
 def _view_sources(store, available: list[str]):
@@ -251,21 +274,14 @@ def _conf_restored(spark: SparkSession, key: str) -> Iterator[None]:
 
 
 def _run_join(
-    spark: SparkSession,
-    store,
-    settings: FeastSettings,
-    mart: Path,
-    ds: date,
-    start: date,
-    refs: list[str],
-    available: list[str],
+    spark: SparkSession, inputs: _JoinInputs, settings: FeastSettings, mart: Path, ds: date, start: date
 ) -> tuple[Path, int]:
     import shutil
 
     from pyspark.sql import functions as F
 
     from jobs.training_set_spark import ROW, point_in_time_ids
-    from jobs.training_set_values import read_feature_rows, write_stamps
+    from jobs.training_set_values import write_stamps
 
     t0 = time.perf_counter()
     event_ts = F.col("event_ts")
@@ -285,22 +301,19 @@ def _run_join(
         F.col("event_type").cast("string").alias("event_type"),
         F.coalesce(F.col("is_positive"), F.lit(False)).cast("long").alias("label"),
     )
-    views = _view_sources(store, available)
-    feature_rows = [read_feature_rows(view) for view in views]
-    t_read = time.perf_counter() - t0
+    views = [rows.view for rows in inputs.feature_rows]
     out_dir = settings.training_sets_dir / f"ds={ds.isoformat()}"
     staging = out_dir / f".{TRAINING_SET_FILE}.parts"
     stamps_dir = out_dir / f".{TRAINING_SET_FILE}.stamps"
     try:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(stamps_dir, ignore_errors=True)
-        joined = point_in_time_ids(spark, entities, views, write_stamps(feature_rows, stamps_dir))
+        joined = point_in_time_ids(spark, entities, views, write_stamps(inputs.feature_rows, stamps_dir))
         joined.select(ROW, *LABEL_COLUMNS, *[v.id_column for v in views]).write.parquet(str(staging))
-        t_spark = time.perf_counter() - t0 - t_read
-        int_columns = _integer_columns(store, available)
-        target, rows = _concat_parts(
-            staging, out_dir, [ref_to_full_name(r) for r in refs], feature_rows, int_columns
-        )
+        t_spark = time.perf_counter() - t0
+        columns = [ref_to_full_name(r) for r in inputs.refs]
+        int_columns = _integer_columns(inputs.store, inputs.available)
+        target, rows = _concat_parts(staging, out_dir, columns, inputs.feature_rows, int_columns)
         if rows == 0:  # checked on the result: a separate count would be one more Spark job
             shutil.rmtree(staging, ignore_errors=True)
             if not any(out_dir.iterdir()):
@@ -310,14 +323,14 @@ def _run_join(
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(stamps_dir, ignore_errors=True)
     log.info(
-        "point-in-time join (Spark) of %d rows x %d features in %.2fs (feature rows %.2fs, Spark as-of "
-        "%.2fs, values + one file %.2fs)",
+        "point-in-time join (Spark) of %d rows x %d features in %.2fs (registry + feature rows %.2fs, "
+        "Spark as-of %.2fs, values + one file %.2fs)",
         rows,
-        len(refs),
-        time.perf_counter() - t0,
-        t_read,
+        len(inputs.refs),
+        inputs.seconds + time.perf_counter() - t0,
+        inputs.seconds,
         t_spark,
-        time.perf_counter() - t0 - t_read - t_spark,
+        time.perf_counter() - t0 - t_spark,
     )
     return target, rows
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,3 +73,26 @@ def job_session(settings: FeaturesSettings, app_name: str) -> Iterator[SparkSess
         yield spark
     finally:
         spark.stop()
+
+
+@contextmanager
+def job_session_started(settings: FeaturesSettings, app_name: str) -> Iterator[Callable[[], SparkSession]]:
+    """``job_session`` whose JVM starts in a background thread: the block gets a function that
+    waits for the session, so it can do its own work (registry, Arrow reads) in the meantime.
+    A session the process already has is used as is and left running."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield lambda: active
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start") as pool:
+        starting = pool.submit(build_spark_session, settings, app_name)
+        try:
+            yield starting.result
+        finally:
+            # Waits for a start still under way: the session is stopped whatever the block did.
+            if starting.exception() is None:
+                starting.result().stop()
