@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
 from typing import Any
 
 import pytest
@@ -164,3 +167,21 @@ def test_known_queries_are_bounded():
     assert known.get(b"a") is p and known.get(b"b") is p
     known.remember(b"c", p)  # full: starts over
     assert (known.get(b"a"), known.get(b"b"), known.get(b"c")) == (None, None, p)
+
+
+def test_a_hit_degrades_when_redis_hangs_and_recovers(client_for, published, redis_server):
+    # The hit's generation GET runs on the loop: a hung Redis (SIGSTOP) must end in the
+    # socket timeout and a degraded answer, not a hang, and leave no half-read reply in the pool.
+    c = client_for(LAMBDAREC_REDIS_SOCKET_TIMEOUT_S=0.3, LAMBDAREC_REDIS_BACKOFF_S=0.1)
+    first = c.get("/v1/recommendations/u1?k=3").json()
+    assert c.get("/v1/recommendations/u1?k=3").json()["cached"] is True
+    os.kill(redis_server.proc.pid, signal.SIGSTOP)
+    try:
+        body = c.get("/v1/recommendations/u1?k=3").json()
+    finally:
+        os.kill(redis_server.proc.pid, signal.SIGCONT)
+    assert body["degraded"] is True and "redis_unavailable" in body["degraded_reasons"]
+    time.sleep(0.2)  # past the back-off
+    for _ in range(3):
+        again = c.get("/v1/recommendations/u1?k=3").json()
+        assert again["degraded"] is False and again["items"] == first["items"]
