@@ -112,6 +112,12 @@ class Ranker(keras.Model):
 
     def adapt(self, features: np.ndarray) -> None:
         self.norm.adapt(features)
+        # A constant input (a catalogue without genres, no recent events) has variance 0 and would
+        # be divided by ~1e-7 (and differ between TF and ONNX): it stays at 0 after centring instead.
+        var = self.norm.adapt_variance.numpy()
+        if (var <= 1e-12).any():
+            self.norm.adapt_variance.assign(np.where(var <= 1e-12, 1.0, var))
+            self.norm.finalize_state()
 
     def call(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         x = self.norm(inputs["features"])

@@ -130,3 +130,14 @@ def test_ranker_ensemble_averages_its_members_heads() -> None:
     for h in ("p_interaction", "rating"):
         np.testing.assert_allclose(out[h].numpy(), (a[h].numpy() + b[h].numpy()) / 2, rtol=1e-6)
     assert np.abs(a["p_interaction"].numpy() - b["p_interaction"].numpy()).max() > 1e-4  # members differ
+
+
+def test_ranker_constant_input_is_centred_not_blown_up() -> None:
+    """A feature constant in training (e.g. genre fit for a catalogue without genres) must not be
+    divided by ~0: it maps to 0, so any served value stays in range."""
+    ranker = Ranker(hidden=(4,))
+    x = np.array([[0.0, 3.0], [2.0, 3.0]], np.float32)
+    ranker.adapt(x)
+    z = ranker.norm(tf.constant([[1.0, 3.0], [1.0, 5.0]])).numpy()
+    np.testing.assert_allclose(z[0], [0.0, 0.0], atol=1e-6)
+    assert z[1, 1] == pytest.approx(2.0)  # (5 - 3) / 1, not / 1e-7
