@@ -53,6 +53,11 @@ class TrainConfig(BaseModel):
         default=400, ge=1, description="at least this many ranker updates (small data)"
     )
     ranker_batch_size: int = Field(default=1024, ge=8)
+    ranker_max_examples: int = Field(
+        default=400_000,
+        ge=1000,
+        description="examples per ensemble member (a random sample of users above it)",
+    )
     ranker_ensemble: int = Field(
         default=3, ge=1, le=8, description="rankers from different seeds, their heads averaged"
     )

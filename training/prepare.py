@@ -37,8 +37,11 @@ class Prepared:
     item_vocab: Vocab
     content: ItemContent
     # The Feast training set's positives of the base period: ids, event_timestamp and ROW, the
-    # row's position in ``training_set``
+    # row's position in ``training_set`` (the two-tower model the ranker's examples are made with)
     retrieval_rows: pd.DataFrame
+    # ... and of the whole training period (the two-tower model that is judged and served: as fresh
+    # at the hold-out point as the item-to-item generators)
+    served_retrieval_rows: pd.DataFrame
     interactions: pd.DataFrame  # everything (the published generators are refit on it)
     training_set: pd.DataFrame  # as loaded (not copied)
     activity: ItemActivity  # every interaction by (item, day): item_stats' windows at any past moment
@@ -79,12 +82,10 @@ def prepare(inputs: Inputs, cfg: TrainConfig) -> Prepared:
     ts = inputs.training_set[["user_id", "item_id", "event_timestamp", "event_type"]].reset_index(drop=True)
     ts["user_id"], ts["item_id"] = ts["user_id"].astype(str), ts["item_id"].astype(str)
     ts[ROW] = np.arange(len(ts))
-    rows = ts[ts["event_type"] != NOT_INTERESTED].merge(
-        base_pairs.drop_duplicates(), on=["user_id", "item_id"]
-    )
+    rows = _rows_of(ts, base_pairs)
     if rows.empty:
         raise ValueError("no training-set rows fall in the base period of the split")
-    rows = rows.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
+    train_pairs = split.train.loc[split.train["event_type"] != NOT_INTERESTED, ["user_id", "item_id"]]
     # Trained ids are those the two-tower model sees; every other catalogue item still gets an
     # index (the collaborative matrices and popularity cover all items).
     user_vocab = build_vocab(rows["user_id"])
@@ -95,5 +96,12 @@ def prepare(inputs: Inputs, cfg: TrainConfig) -> Prepared:
     # All events, as the Spark job counts item_stats' windows (not only the positives).
     activity = ItemActivity(item_vocab.lookup(inter["item_id"]), day_number(inter["event_ts"]))
     return Prepared(
-        split, ranker_split, user_vocab, item_vocab, content, rows, inter, inputs.training_set, activity
-    )
+        split, ranker_split, user_vocab, item_vocab, content, rows, _rows_of(ts, train_pairs),
+        inter, inputs.training_set, activity,
+    )  # fmt: skip
+
+
+def _rows_of(ts: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The training set's positive rows of the (user, item) pairs, in time order."""
+    rows = ts[ts["event_type"] != NOT_INTERESTED].merge(pairs.drop_duplicates(), on=["user_id", "item_id"])
+    return rows.sort_values("event_timestamp", kind="stable").reset_index(drop=True)

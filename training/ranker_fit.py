@@ -118,6 +118,17 @@ class BestOnValidation(tf.keras.callbacks.Callback):
             self.ranker.set_weights(self.weights)
 
 
+def _bag(ex: Examples, rows: np.ndarray, max_examples: int, seed: int) -> np.ndarray:
+    """All of ``rows`` when they fit in ``max_examples``; else the rows of a seeded random sample of
+    their users that does (each ensemble member draws its own: bagging bounds the cost on big data)."""
+    if len(rows) <= max_examples:
+        return rows
+    users, counts = np.unique(ex.group[rows], return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(users))
+    keep = users[order[: max(1, int(np.searchsorted(np.cumsum(counts[order]), max_examples, side="right")))]]
+    return rows[np.isin(ex.group[rows], keep)]
+
+
 def _fit_member(ex: Examples, tr: np.ndarray, va: np.ndarray, cfg: TrainConfig, seed: int):  # noqa: ANN202
     """One ranker, its weights from the epoch that ordered the validation users' lists best."""
     tf.keras.utils.set_random_seed(seed)
@@ -136,7 +147,7 @@ def _fit_member(ex: Examples, tr: np.ndarray, va: np.ndarray, cfg: TrainConfig, 
     epochs = min(50, max(cfg.ranker_epochs, -(-cfg.min_ranker_steps // steps_per_epoch)))
     keep_best = BestOnValidation(ranker, ex, va, cfg.ranker_patience)
     hist = model.fit(train_ds, epochs=epochs, verbose=0, callbacks=[keep_best])
-    return ranker, keep_best, list(hist.history["loss"])
+    return ranker, keep_best, list(hist.history["loss"]), len(tr)
 
 
 def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> RankerFit:  # noqa: ANN001
@@ -150,7 +161,10 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
     val_groups = rng.choice(groups, size=max(1, len(groups) // 10), replace=False)
     is_val = np.isin(ex.group, val_groups)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
-    fits = [_fit_member(ex, tr, va, cfg, cfg.seed + m) for m in range(cfg.ranker_ensemble)]
+    fits = [
+        _fit_member(ex, _bag(ex, tr, cfg.ranker_max_examples, cfg.seed + m), va, cfg, cfg.seed + m)
+        for m in range(cfg.ranker_ensemble)
+    ]
     ranker = fits[0][0] if len(fits) == 1 else RankerEnsemble([f[0] for f in fits])
     heads = ranker.predict({"features": ex.features[va]}, batch_size=8192, verbose=0)
     p, rating = np.zeros(len(ex)), np.zeros(len(ex))
@@ -161,6 +175,7 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
         "auc_rating_head": evaluation.auc(rating[va], ex.label[va]),
         "candidate_recall": ex.candidate_recall,
         "n_examples": float(len(ex)),
+        "n_examples_per_member": float(np.mean([f[3] for f in fits])),
         "n_validation_users": float(len(val_groups)),
         "epochs_run": float(np.mean([len(f[1].history) for f in fits])),
         "best_epoch": float(np.mean([f[1].best_epoch + 1 for f in fits])),

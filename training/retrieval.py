@@ -63,15 +63,16 @@ class _EpochTimer(tf.keras.callbacks.Callback):
         log(f"  epoch {epoch + 1}: {self.times[-1]:.1f} s, loss {(logs or {}).get('loss', float('nan')):.2f}")
 
 
-def fit_retrieval(prep: Prepared, cfg: TrainConfig) -> Retrieval:
-    """Train the towers (in-batch softmax, logQ correction) and embed the whole catalogue.
+def fit_retrieval(prep: Prepared, cfg: TrainConfig, rows: pd.DataFrame | None = None) -> Retrieval:
+    """Train the towers (in-batch softmax, logQ correction) on ``rows`` (default: the base
+    period's, ``prep.retrieval_rows``) and embed the whole catalogue.
 
     The examples stream from Parquet shards (``retrieval_data``), written to a temporary
     directory and removed when the fit is done."""
     with tempfile.TemporaryDirectory(prefix="lambdarec-retrieval-") as tmp:
         t = time.perf_counter()
         shards = write_shards(
-            prep.retrieval_rows, prep.training_set, prep.user_vocab, prep.item_vocab,
+            prep.retrieval_rows if rows is None else rows, prep.training_set, prep.user_vocab, prep.item_vocab,
             cfg.history_len, Path(tmp), cfg.seed,
         )  # fmt: skip
         log(

@@ -5,8 +5,9 @@
 The run is a sequence of named steps, each returning a small dataclass:
 
     load inputs → prepare (per-user temporal splits, vocabularies)   training/prepare.py
-    → fit retrieval (two-tower)                                      training/retrieval.py
+    → fit retrieval (two-tower) on the base period                   training/retrieval.py
     → fit ranker (served-like candidates, value weights)             training/ranker_fit.py
+    → fit retrieval on the whole training period (judged, served)
     → evaluate baselines (most-popular, item-kNN, EASE, two-tower)   training/baselines.py
     → write the bundle, replay serving over the evaluation users     training/bundle_write.py, served_eval.py
     → refit the generators on all data, report, manifest             training/report.py
@@ -76,8 +77,12 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:
         f"ds={cfg.ds}: {len(prep.split.train)} training / {len(prep.split.heldout)} held-out interactions, "
         f"{len(prep.split.eval_users)} evaluation users, {len(prep.item_vocab) - 1} items"
     )
-    retrieval = step("retrieval", fit_retrieval, prep, cfg)
-    ranker = step("ranker", fit_ranker, prep, retrieval, cfg, inputs.training_set)
+    # The ranker learns from candidates offered at the base cut-off, so it gets the two-tower
+    # model of the base period; what is judged and served is fit on the whole training period
+    # (as fresh at the hold-out point as the item-to-item generators it is blended with).
+    base_retrieval = step("retrieval_base", fit_retrieval, prep, cfg)
+    ranker = step("ranker", fit_ranker, prep, base_retrieval, cfg, inputs.training_set)
+    retrieval = step("retrieval", fit_retrieval, prep, cfg, prep.served_retrieval_rows)
     ev = eval_users(prep, cfg)
     recent, feats = user_state_at(prep, prep.split.train, ev.user_ids, cfg, inputs.training_set)
     queries = retrieval.queries(prep, ev.user_ids, recent, feats, cfg)

@@ -76,3 +76,20 @@ def test_served_like_examples_label_what_came_next() -> None:
     assert ex.label[u0, 0].sum() == 1.0 and ex.rating[u0 & (ex.label[:, 0] == 1), 0].tolist() == [5.0]
     assert ex.has_rating[ex.label[:, 0] == 0].sum() == 0
     assert ex.candidate_recall == pytest.approx(0.5)  # item 3 was offered, item 9 could not be
+
+
+def test_ranker_members_bag_whole_users_when_the_examples_exceed_the_cap() -> None:
+    from training.ranker_data import Examples
+    from training.ranker_fit import _bag
+
+    group = np.repeat(np.arange(10), 30)  # 10 users x 30 candidates
+    z = np.zeros((len(group), 1), np.float32)
+    ex = Examples(np.zeros((len(group), 3), np.float32), z, z, z, group, 1.0)
+    rows = np.flatnonzero(group != 9)  # user 9 validates
+    assert _bag(ex, rows, 1000, seed=0).tolist() == rows.tolist()  # fits: everything
+    a, b = _bag(ex, rows, 100, seed=0), _bag(ex, rows, 100, seed=1)
+    for bag in (a, b):
+        users = np.unique(group[bag])
+        assert len(bag) == 90 and len(users) == 3 and 9 not in users  # whole users, at most the cap
+        assert sorted(bag.tolist()) == sorted(np.flatnonzero(np.isin(group, users)).tolist())
+    assert set(group[a]) != set(group[b])  # each member draws its own sample
