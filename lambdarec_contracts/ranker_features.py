@@ -5,8 +5,9 @@ how each generator scored and ranked it, how popular it is (all time, and in the
 as the batch layer's item_stats snapshot counted them when the request was made), how well it
 fits the genres of the user's history, and how much history the user has. The speed layer's
 counters (trending) are not inputs: they are empty where the batch data was loaded without live
-events, which would make the served vector differ from the trained one. Training builds the same vectors for served-like candidates at a past cut-off
-(``training/ranker_data.py``); serving's score stage builds them per request. numpy only.
+events, which would make the served vector differ from the trained one. Training builds the
+same vectors for served-like candidates at a past cut-off (``training/ranker_data.py``);
+serving's score stage builds them per request. numpy only.
 
 Every input is a per-candidate array of the same length; a generator that did not propose a
 candidate has rank NaN there (its reciprocal-rank slot is 0).
