@@ -83,6 +83,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         on_error=on_error,
         pinned_retry_s=settings.pinned_retry_s,
         vectors_in_redis=settings.vector_backend == "redis",
+        ef_runtime=settings.vector_ef_runtime,
     )
     features = ItemFeatureSync(store, holder.loaded, settings.feature_fetch)
     holder.prepare = features.prepare  # a new bundle's item features are read before it is swapped in

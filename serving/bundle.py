@@ -178,7 +178,9 @@ def _title(meta: dict[str, Any] | None) -> str | None:
     return f"{meta['title']} ({year})" if year else str(meta["title"])
 
 
-def load_bundle(path: Path, hnsw_threshold: int = 20000, vectors_in_redis: bool = False) -> Bundle:
+def load_bundle(
+    path: Path, hnsw_threshold: int = 20000, vectors_in_redis: bool = False, ef_runtime: int = 200
+) -> Bundle:
     """Load and verify a bundle directory completely (raises BundleError).
 
     ``vectors_in_redis`` (``LAMBDAREC_VECTOR_BACKEND=redis``): retrieval asks Redis, so the item
@@ -258,7 +260,7 @@ def load_bundle(path: Path, hnsw_threshold: int = 20000, vectors_in_redis: bool 
         items=items,
         neighbours_collab=collab,
         neighbours_text=text,
-        index=VectorIndex(emb, None if vectors_in_redis else hnsw_threshold),
+        index=VectorIndex(emb, None if vectors_in_redis else hnsw_threshold, ef_runtime),
         item_ids=item_ids,
         position=position,
         embedding_rows=rows,

@@ -31,8 +31,10 @@ class BundleHolder:
         prepare: Callable[[Bundle], None] | None = None,
         pinned_retry_s: float = 60.0,
         vectors_in_redis: bool = False,
+        ef_runtime: int = 200,
     ) -> None:
         self.link = link
+        self.ef_runtime = ef_runtime
         self.vectors_in_redis = vectors_in_redis
         self.pinned_retry_s = pinned_retry_s
         # version -> (monotonic time of the next attempt, current back-off) after a failed load
@@ -62,7 +64,7 @@ class BundleHolder:
             return None
 
     def _load(self, path: Path) -> Bundle:
-        b = load_bundle(path, self.hnsw_threshold, self.vectors_in_redis)
+        b = load_bundle(path, self.hnsw_threshold, self.vectors_in_redis, self.ef_runtime)
         if self.prepare is not None:
             self.prepare(b)
         return b

@@ -23,8 +23,10 @@ MAX_EXCLUDE = 2000
 
 
 class VectorIndex:
-    def __init__(self, vectors: np.ndarray, hnsw_threshold: int | None) -> None:
-        """``hnsw_threshold`` None: always exact (vectors may be memory-mapped, nothing is copied)."""
+    def __init__(self, vectors: np.ndarray, hnsw_threshold: int | None, ef_runtime: int = 200) -> None:
+        """``hnsw_threshold`` None: always exact (vectors may be memory-mapped, nothing is copied);
+        ``ef_runtime``: the HNSW search breadth above the threshold (``LAMBDAREC_VECTOR_EF_RUNTIME``,
+        the same knob as the Redis backend's EF_RUNTIME)."""
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # no copy of a float32 memmap
         self.n, self.dim = self.vectors.shape
         self.hnsw: Any = None
@@ -34,7 +36,7 @@ class VectorIndex:
             index = hnswlib.Index(space="ip", dim=self.dim)
             index.init_index(max_elements=self.n, ef_construction=200, M=16)
             index.add_items(self.vectors, np.arange(self.n))
-            index.set_ef(200)
+            index.set_ef(ef_runtime)
             self.hnsw = index
 
     @property

@@ -27,6 +27,31 @@ def test_exact_and_hnsw_index_agree_with_brute_force():
     assert [s for _, s in hnsw.search(q, 1)][0] == pytest.approx(float(vecs[truth[0]] @ q), rel=1e-4)
 
 
+def test_hnsw_search_breadth_follows_the_setting(tmp_path):
+    """LAMBDAREC_VECTOR_EF_RUNTIME sets the in-process HNSW's search breadth too (was fixed at 200)."""
+    rng = np.random.default_rng(1)
+    vecs = rng.normal(size=(4000, 32)).astype(np.float32)
+    queries = rng.normal(size=(40, 32)).astype(np.float32)
+    truth = [set(np.argsort(-(vecs @ q))[:50].tolist()) for q in queries]
+
+    def recall(ef: int) -> float:
+        index = VectorIndex(vecs, hnsw_threshold=100, ef_runtime=ef)
+        assert index.hnsw.ef == ef
+        return float(
+            np.mean(
+                [
+                    len(t & {i for i, _ in index.search(q, 50)}) / 50
+                    for q, t in zip(queries, truth, strict=True)
+                ]
+            )
+        )
+
+    narrow, wide = recall(50), recall(800)
+    assert wide >= 0.97 and wide > narrow
+    path = build_bundle(tmp_path, BundleSpec(version="ef"))
+    assert load_bundle(path, hnsw_threshold=1, ef_runtime=33).index.hnsw.ef == 33
+
+
 def test_load_rejects_inconsistent_bundles(tmp_path):
     path = build_bundle(tmp_path)
     assert load_bundle(path).version == BundleSpec().version
