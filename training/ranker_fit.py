@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -129,7 +130,14 @@ def _bag(ex: Examples, rows: np.ndarray, max_examples: int, seed: int) -> np.nda
     return rows[np.isin(ex.group[rows], keep)]
 
 
-def _fit_member(ex: Examples, tr: np.ndarray, va: np.ndarray, cfg: TrainConfig, seed: int):  # noqa: ANN202
+class _Member(NamedTuple):
+    ranker: Ranker
+    best: BestOnValidation  # its epochs' validation measure and the kept epoch
+    losses: list[float]
+    n_examples: int
+
+
+def _fit_member(ex: Examples, tr: np.ndarray, va: np.ndarray, cfg: TrainConfig, seed: int) -> _Member:
     """One ranker, its weights from the epoch that ordered the validation users' lists best."""
     tf.keras.utils.set_random_seed(seed)
     ranker = Ranker()
@@ -147,11 +155,12 @@ def _fit_member(ex: Examples, tr: np.ndarray, va: np.ndarray, cfg: TrainConfig, 
     epochs = min(50, max(cfg.ranker_epochs, -(-cfg.min_ranker_steps // steps_per_epoch)))
     keep_best = BestOnValidation(ranker, ex, va, cfg.ranker_patience)
     hist = model.fit(train_ds, epochs=epochs, verbose=0, callbacks=[keep_best])
-    return ranker, keep_best, list(hist.history["loss"]), len(tr)
+    return _Member(ranker, keep_best, list(hist.history["loss"]), len(tr))
 
 
 def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> RankerFit:  # noqa: ANN001
-    """Fit on 90 % of the ranker users, choose value weights and report AUCs on the other 10 %."""
+    """Fit ``ranker_ensemble`` rankers on 90 % of the ranker users, choose the value weights and report
+    AUCs on the other 10 %."""
     ex = _examples(prep, retrieval, cfg, training_set)
     log(
         f"ranker: {len(ex)} served-like examples, {ex.label.mean():.4f} positive, candidate recall {ex.candidate_recall:.3f}"
@@ -165,7 +174,7 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
         _fit_member(ex, _bag(ex, tr, cfg.ranker_max_examples, cfg.seed + m), va, cfg, cfg.seed + m)
         for m in range(cfg.ranker_ensemble)
     ]
-    ranker = fits[0][0] if len(fits) == 1 else RankerEnsemble([f[0] for f in fits])
+    ranker = fits[0].ranker if len(fits) == 1 else RankerEnsemble([f.ranker for f in fits])
     heads = ranker.predict({"features": ex.features[va]}, batch_size=8192, verbose=0)
     p, rating = np.zeros(len(ex)), np.zeros(len(ex))
     p[va], rating[va] = heads["p_interaction"][:, 0], heads["rating"][:, 0]
@@ -175,11 +184,11 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
         "auc_rating_head": evaluation.auc(rating[va], ex.label[va]),
         "candidate_recall": ex.candidate_recall,
         "n_examples": float(len(ex)),
-        "n_examples_per_member": float(np.mean([f[3] for f in fits])),
+        "n_examples_per_member": float(np.mean([f.n_examples for f in fits])),
         "n_validation_users": float(len(val_groups)),
-        "epochs_run": float(np.mean([len(f[1].history) for f in fits])),
-        "best_epoch": float(np.mean([f[1].best_epoch + 1 for f in fits])),
-        "val_recall+ndcg@10_members": float(np.mean([f[1].best for f in fits])),
+        "epochs_run": float(np.mean([len(f.best.history) for f in fits])),
+        "best_epoch": float(np.mean([f.best.best_epoch + 1 for f in fits])),
+        "val_recall+ndcg@10_members": float(np.mean([f.best.best for f in fits])),
     }
     weights = cfg.value_weights
     if weights is None:  # chosen by the served metric on the validation users' candidate lists
@@ -191,4 +200,4 @@ def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, tr
         evaluation.value_score({"p_interaction": p[va], "rating": rating[va]}, weights), ex.label[va]
     )
     log(f"  ranker: {', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; value weights {weights}")
-    return RankerFit(ranker, weights, metrics, fits[0][2])
+    return RankerFit(ranker, weights, metrics, fits[0].losses)
