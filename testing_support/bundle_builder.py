@@ -326,3 +326,16 @@ def expected_scores(
         wts = spec.value_model_weights
         out[i] = wts.get("rating", 0.0) * rating / 5.0 + wts.get("p_positive", 0.0) * p
     return out
+
+
+def pinned_experiment(bundles_dir: Path, exp_file: Path, version: str = "20250101T000000Z") -> BundleSpec:
+    """An older bundle next to the published one and an experiment file whose variant "old" pins
+    it (weight 1) against "current" (weight 1); returns the old bundle's spec."""
+    old = BundleSpec(version=version)
+    build_bundle(bundles_dir, old)
+    exp_file.write_text(
+        "experiments:\n  - name: pin\n    variants:\n"
+        f"      - {{name: old, weight: 1, bundle: '{old.version}'}}\n"
+        "      - {name: current, weight: 1}\n"
+    )
+    return old

@@ -10,7 +10,7 @@ import pytest
 from lambdarec_contracts import redis_keys
 from lambdarec_contracts.events import stream_fields_to_record
 from serving.experiments import ExperimentsConfig, assign, load_experiments, unit_hash
-from testing_support.bundle_builder import BundleSpec, build_bundle
+from testing_support.bundle_builder import pinned_experiment
 from tests.serving.conftest import API_KEY, now_iso, wait_for_stream
 
 
@@ -124,14 +124,8 @@ def test_clicks_are_counted_per_variant(client_for, published, tmp_path):
 def test_a_pinned_bundle_variant_is_served_off_the_event_loop(
     client_for, published, spec, models_dir, tmp_path
 ):
-    old = BundleSpec(version="20250101T000000Z")
-    build_bundle(models_dir / "bundles", old)
     exp = tmp_path / "exp.yaml"
-    exp.write_text(
-        "experiments:\n  - name: pin\n    variants:\n"
-        f"      - {{name: old, weight: 1, bundle: '{old.version}'}}\n"
-        "      - {name: current, weight: 1}\n"
-    )
+    old = pinned_experiment(models_dir / "bundles", exp)
     c = client_for(LAMBDAREC_EXPERIMENTS_FILE=str(exp))
     cfg = load_experiments(exp)
     users = [f"u{n}" for n in range(12)]

@@ -20,7 +20,7 @@ import pytest
 from serving.experiments import assign, load_experiments
 from serving.fast_path import FastPath, KnownQueries
 from serving.pipeline import RecParams
-from testing_support.bundle_builder import BundleSpec, build_bundle
+from testing_support.bundle_builder import pinned_experiment
 from tests.serving.conftest import ADMIN, AUTH, now_iso
 
 pytestmark = pytest.mark.redis
@@ -124,14 +124,8 @@ def test_the_read_key_is_checked_here_too(client_for, published):
 
 
 def test_a_pinned_bundle_variant_goes_to_the_route(client_for, published, models_dir, tmp_path):
-    old = BundleSpec(version="20250101T000000Z")
-    build_bundle(models_dir / "bundles", old)
     exp = tmp_path / "exp.yaml"
-    exp.write_text(
-        "experiments:\n  - name: pin\n    variants:\n"
-        f"      - {{name: old, weight: 1, bundle: '{old.version}'}}\n"
-        "      - {name: current, weight: 1}\n"
-    )
+    pinned_experiment(models_dir / "bundles", exp)
     c = client_for(LAMBDAREC_EXPERIMENTS_FILE=str(exp))
     cfg = load_experiments(exp)
     fast = fast_of(c)
