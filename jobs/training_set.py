@@ -3,10 +3,15 @@
     python -m jobs.training_set --ds 2024-01-31 --start 2024-01-01
 
 One row per interaction with ``event_date`` in ``[start, ds]`` (user_id, item_id, event_timestamp,
-rating, event_type, label) plus every feature of ``retrieval_v1`` and ``ranker_v1`` as
-``<view>__<feature>``, each as of the interaction's timestamp (Feast's point-in-time join: a
-feature row is visible only if its event_timestamp <= the interaction's). Writes
-``training_sets/ds=<ds>/training_set.parquet`` atomically (temp file + rename).
+rating, event_type, label) plus every user-side feature of ``retrieval_v1`` and ``ranker_v1`` (the
+views keyed by ``user_id``) as ``<view>__<feature>``, each as of the interaction's timestamp
+(Feast's point-in-time join: a feature row is visible only if its event_timestamp <= the
+interaction's). Writes ``training_sets/ds=<ds>/training_set.parquet`` atomically (temp file +
+rename).
+
+The item-side views (item stats, the 384-d text embedding, item counters) are left out unless
+``--item-views``: training reads the item side from the catalogue, once per item, and on every
+row they would be most of the file (~1.6 GB per 1M interactions, the embedding repeated).
 
 ``--engine spark`` (default) runs the join as a Spark as-of join on slim rows
 (``jobs.training_set_spark``, the ``jobs.features`` Spark settings apply), then attaches the
@@ -35,7 +40,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feature_repo.feast_settings import FeastSettings, open_store
-from lambdarec_contracts.features import RANKER_SERVICE, RETRIEVAL_SERVICE, ref_to_full_name, split_ref
+from lambdarec_contracts.features import (
+    ITEM_JOIN_KEY,
+    RANKER_SERVICE,
+    RETRIEVAL_SERVICE,
+    ref_to_full_name,
+    split_ref,
+)
 from lambdarec_contracts.settings import iso_date_arg
 from lambdarec_contracts.tables import FCT_INTERACTIONS, TRAINING_SET_FILE
 
@@ -118,10 +129,19 @@ def _integer_columns(store, refs: list[str]) -> list[str]:
     return columns
 
 
-def _service_refs(settings: FeastSettings):
-    """The store, the model services' feature refs, and those refs split by offline data."""
+def user_side(store, refs: list[str]) -> list[str]:
+    """The refs whose view is not keyed by the item (the item side is one row per item, not per
+    interaction: training reads it from the catalogue)."""
+    return [r for r in refs if ITEM_JOIN_KEY not in store.get_feature_view(split_ref(r)[0]).join_keys]
+
+
+def _service_refs(settings: FeastSettings, item_views: bool):
+    """The store, the model services' feature refs (user side only unless ``item_views``), and
+    those refs split by offline data."""
     store = open_store(settings)
     refs = service_feature_refs(store, [RETRIEVAL_SERVICE, RANKER_SERVICE])
+    if not item_views:
+        refs = user_side(store, refs)
     available, missing = split_by_offline_data(store, refs)
     if missing:
         # Push-only views have no offline history until the speed layer lands it; the columns
@@ -141,8 +161,11 @@ def _mart(settings: FeastSettings, ds: date, start: date) -> Path:
     return mart
 
 
-def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.DataFrame:
-    """The point-in-time training set for interactions in [start, ds] (Feast engine, in memory)."""
+def build_training_set(
+    settings: FeastSettings, ds: date, start: date, item_views: bool = False
+) -> pd.DataFrame:
+    """The point-in-time training set for interactions in [start, ds] (Feast engine, in memory);
+    ``item_views``: with the item-side views' columns too."""
     mart = _mart(settings, ds, start)
     interactions = pd.read_parquet(
         mart, columns=["user_id", "item_id", "rating", "event_type", "event_ts", "is_positive"]
@@ -151,7 +174,7 @@ def build_training_set(settings: FeastSettings, ds: date, start: date) -> pd.Dat
     if entities.empty:
         raise TrainingSetError(f"no interactions in [{start}, {ds}] in {mart}")
 
-    store, refs, available, missing = _service_refs(settings)
+    store, refs, available, missing = _service_refs(settings, item_views)
     t0 = time.perf_counter()
     # Feast returns rows in its own order; an explicit row id restores the input order.
     entities["_row"] = range(len(entities))
@@ -194,7 +217,11 @@ def write_training_set(frame: pd.DataFrame, settings: FeastSettings, ds: date) -
 
 
 def build_training_set_spark(
-    settings: FeastSettings, ds: date, start: date, spark: SparkSession | None = None
+    settings: FeastSettings,
+    ds: date,
+    start: date,
+    spark: SparkSession | None = None,
+    item_views: bool = False,
 ) -> tuple[Path, int]:
     """The same training set via a Spark as-of join, streamed to its file; (path, rows)."""
     from jobs.features.session import job_session_started
@@ -207,7 +234,7 @@ def build_training_set_spark(
             return _run_join(session, inputs, settings, mart, ds, start)
 
     if spark is not None:
-        return join(spark, _join_inputs(settings))
+        return join(spark, _join_inputs(settings, item_views))
     from pydantic import ValidationError
 
     try:
@@ -217,7 +244,7 @@ def build_training_set_spark(
     # The JVM takes seconds to start (tens on a loaded machine): it starts while this thread
     # reads the Feast registry and the feature tables.
     with job_session_started(features_settings, "lambdarec-training-set") as session:
-        inputs = _join_inputs(settings)
+        inputs = _join_inputs(settings, item_views)
         return join(session(), inputs)
 
 
@@ -232,11 +259,11 @@ class _JoinInputs:
     seconds: float  # to read them
 
 
-def _join_inputs(settings: FeastSettings) -> _JoinInputs:
+def _join_inputs(settings: FeastSettings, item_views: bool) -> _JoinInputs:
     from jobs.training_set_values import read_feature_rows
 
     t0 = time.perf_counter()
-    store, refs, available, _ = _service_refs(settings)
+    store, refs, available, _ = _service_refs(settings, item_views)
     rows = [read_feature_rows(view) for view in _view_sources(store, available)]
     return _JoinInputs(store, refs, available, rows, time.perf_counter() - t0)
 
@@ -379,8 +406,9 @@ def _check_order(row_ids: pa.Array, last: int, part: Path) -> int:
     return ids[-1].as_py()
 
 
-# Rows per row group of the training set file (~130 MB with a 384-d embedding per row).
-_BATCH_ROWS = 65_536
+# Rows per row group of the training set file (~130 MB of user-side values; with --item-views,
+# ~0.5 GB: the 384-d embedding on every row).
+_BATCH_ROWS = 262_144
 
 
 def _concat_parts(
@@ -480,6 +508,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--engine", choices=ENGINES, default="spark", help="spark: Spark as-of join (default); feast: Feast's"
     )
+    parser.add_argument(
+        "--item-views",
+        action="store_true",
+        help="also write the item-side views' features on every row (wide: the text embedding per row)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -493,9 +526,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "training window [%s, %s] (adapted: <= %d interactions)", args.start, args.ds, args.max_rows
             )
         if args.engine == "spark":
-            target, rows = build_training_set_spark(settings, args.ds, args.start)
+            target, rows = build_training_set_spark(settings, args.ds, args.start, item_views=args.item_views)
         else:
-            frame = build_training_set(settings, args.ds, args.start)
+            frame = build_training_set(settings, args.ds, args.start, item_views=args.item_views)
             target, rows = write_training_set(frame, settings, args.ds), len(frame)
     except TrainingSetError as exc:
         print(f"error: {exc}", file=sys.stderr)

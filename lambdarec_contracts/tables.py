@@ -147,6 +147,7 @@ GENRE_ALIASES = {"Children's": "Children", "unknown": "(other)", "(no genres lis
 # --- training sets (pipeline env, Feast get_historical_features, full_feature_names=True) ---
 # training_sets/ds=<ds>/training_set.parquet: one row per interaction in [start, ds] with
 # user_id, item_id, event_timestamp, rating, event_type, label (1 = positive, 0 = not), and
-# every feature of the RETRIEVAL_SERVICE and RANKER_SERVICE as "<view>__<feature>" columns,
-# each as of event_timestamp (point-in-time: no value computed after the event is visible).
+# every user-side feature (views keyed by user_id) of the RETRIEVAL_SERVICE and RANKER_SERVICE as
+# "<view>__<feature>" columns, each as of event_timestamp (point-in-time: no value computed after
+# the event is visible). The item-side views' columns only with ``jobs.training_set --item-views``.
 TRAINING_SET_FILE = "training_set.parquet"

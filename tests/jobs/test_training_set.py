@@ -1,5 +1,8 @@
 """jobs.training_set: point-in-time correctness of the historical join (no future leaks), on both
-engines, and the Spark as-of join's file equal to the Feast engine's (rows, values, types)."""
+engines, and the Spark as-of join's file equal to the Feast engine's (rows, values, types).
+
+The as-of tests build the full set (``item_views=True``: the item-side views too), so the join is
+checked on views of both entities; the job's default file is that set's user-side columns."""
 
 from __future__ import annotations
 
@@ -54,11 +57,18 @@ def _nullish(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _build(engine: str, data_dir: Path, spark, ds: date = date(2024, 1, 3)) -> pd.DataFrame:
+ITEM_SIDE = ("item_stats__", "item_text_embedding__", "item_realtime__")
+
+
+def _build(
+    engine: str, data_dir: Path, spark, ds: date = date(2024, 1, 3), item_views: bool = True
+) -> pd.DataFrame:
     settings = settings_for(data_dir, "redis://127.0.0.1:1/0")
     if engine == "feast":
-        return build_training_set(settings, ds, date(2024, 1, 1))
-    target, rows = build_training_set_spark(settings, ds, date(2024, 1, 1), spark=spark)
+        return build_training_set(settings, ds, date(2024, 1, 1), item_views=item_views)
+    target, rows = build_training_set_spark(
+        settings, ds, date(2024, 1, 1), spark=spark, item_views=item_views
+    )
     frame = pd.read_parquet(target)
     assert rows == len(frame)
     return frame
@@ -108,8 +118,19 @@ def test_cli_writes_the_partition(repo_data: Path, monkeypatch: pytest.MonkeyPat
         "event_type",
         "label",
         "user_stats__rating_mean",
-        "item_text_embedding__content_hash",
+        "user_stats__recent_items",
+        "user_realtime__rt_n_events_1h",
     } <= set(written.columns)
+    # the item side (the text embedding among it) is not repeated per interaction by default
+    assert not [c for c in written.columns if c.startswith(ITEM_SIDE)]
+
+
+@pytest.mark.parametrize("engine", ["feast", "spark"])
+def test_default_set_is_the_user_side_of_the_full_set(repo_data: Path, engine: str, spark) -> None:
+    full = _build(engine, repo_data, spark, item_views=True)
+    user_side = [c for c in full.columns if not c.startswith(ITEM_SIDE)]
+    assert len(user_side) < len(full.columns) and "user_stats__n_interactions_7d" in user_side
+    pd.testing.assert_frame_equal(_build(engine, repo_data, spark, item_views=False), full[user_side])
 
 
 def test_cli_refuses_an_empty_interval(repo_data: Path, monkeypatch, capsys) -> None:
@@ -118,14 +139,15 @@ def test_cli_refuses_an_empty_interval(repo_data: Path, monkeypatch, capsys) -> 
     assert "no interactions" in capsys.readouterr().err
 
 
-def test_spark_file_equals_the_feast_file(repo_data: Path, spark) -> None:
+@pytest.mark.parametrize("item_views", [True, False])
+def test_spark_file_equals_the_feast_file(repo_data: Path, spark, item_views: bool) -> None:
     """Same rows in the same order, same values, same Parquet types, including the entity (u2 on
     its first interaction) that only has later rows in user_stats: Spark keeps it with nulls."""
     settings = settings_for(repo_data, "redis://127.0.0.1:1/0")
-    spark_path, _ = build_training_set_spark(settings, date(2024, 1, 3), date(2024, 1, 1), spark=spark)
+    d0, d1 = date(2024, 1, 1), date(2024, 1, 3)
+    spark_path, _ = build_training_set_spark(settings, d1, d0, spark=spark, item_views=item_views)
     by_spark = pq.read_table(spark_path)
-    feast_path = write_training_set(build_training_set(settings, date(2024, 1, 3), date(2024, 1, 1)), settings,
-                                    date(2024, 1, 3))  # fmt: skip
+    feast_path = write_training_set(build_training_set(settings, d1, d0, item_views=item_views), settings, d1)
     by_feast = pq.read_table(feast_path)
     assert by_spark.schema.remove_metadata() == by_feast.schema.remove_metadata()
     assert by_spark.num_rows == by_feast.num_rows == 4
@@ -165,9 +187,11 @@ def test_feature_rows_older_than_the_ttl_are_not_seen(tmp_path: Path, spark) -> 
     both.to_parquet(marts, index=False)
     settings = settings_for(data_dir, "redis://127.0.0.1:1/0")
     feast_apply(settings)
-    spark_path, _ = build_training_set_spark(settings, date(2025, 1, 3), date(2024, 1, 1), spark=spark)
+    spark_path, _ = build_training_set_spark(
+        settings, date(2025, 1, 3), date(2024, 1, 1), spark=spark, item_views=True
+    )
     by_spark = pq.read_table(spark_path).to_pandas()
-    feast_frame = build_training_set(settings, date(2025, 1, 3), date(2024, 1, 1))
+    feast_frame = build_training_set(settings, date(2025, 1, 3), date(2024, 1, 1), item_views=True)
     by_feast = pq.read_table(write_training_set(feast_frame, settings, date(2025, 1, 3))).to_pandas()
     pd.testing.assert_frame_equal(by_spark, by_feast)
     row = by_spark[by_spark["event_timestamp"] == late]
@@ -199,13 +223,14 @@ def test_shuffle_join_for_large_stamps_gives_the_feast_file(
     spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # Spark would broadcast tiny tables itself
     try:
         settings = settings_for(repo_data, "redis://127.0.0.1:1/0")
-        spark_path, _ = build_training_set_spark(settings, date(2024, 1, 3), date(2024, 1, 1), spark=spark)
+        spark_path, _ = build_training_set_spark(
+            settings, date(2024, 1, 3), date(2024, 1, 1), spark=spark, item_views=True
+        )
     finally:
         spark.conf.set("spark.sql.autoBroadcastJoinThreshold", before)
     assert len(plans) == 1 and "SortMergeJoin" in plans[0] and "Broadcast" not in plans[0]
     by_spark = pq.read_table(spark_path)
-    feast_path = write_training_set(build_training_set(settings, date(2024, 1, 3), date(2024, 1, 1)), settings,
-                                    date(2024, 1, 3))  # fmt: skip
-    by_feast = pq.read_table(feast_path)
+    feast_frame = build_training_set(settings, date(2024, 1, 3), date(2024, 1, 1), item_views=True)
+    by_feast = pq.read_table(write_training_set(feast_frame, settings, date(2024, 1, 3)))
     assert by_spark.schema.remove_metadata() == by_feast.schema.remove_metadata()
     pd.testing.assert_frame_equal(by_spark.to_pandas(), by_feast.to_pandas())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -157,14 +158,25 @@ def test_tf_dataset_reads_the_epochs_in_order(tmp_path: Path) -> None:
     assert sorted(sum(first[:4], [])) == sorted(sum(first[4:], []))
 
 
-def test_training_reads_the_sets_user_side_only(tiny_data_dir: Path) -> None:
+def test_training_reads_the_sets_user_side_only(tiny_data_dir: Path, tmp_path: Path) -> None:
     from lambdarec_contracts.tables import TRAINING_SET_FILE
     from tests.training.conftest import TINY_DS
     from training.data import ITEM_VIEW_PREFIXES, load_inputs
 
-    on_disk = pq.read_schema(tiny_data_dir / "training_sets" / f"ds={TINY_DS}" / TRAINING_SET_FILE).names
-    item_side = [c for c in on_disk if c.startswith(ITEM_VIEW_PREFIXES)]
-    assert "item_text_embedding__embedding" in item_side and "item_stats__bayes_rating" in item_side
+    path = tiny_data_dir / "training_sets" / f"ds={TINY_DS}" / TRAINING_SET_FILE
+    on_disk = pq.read_table(path)
+    # jobs.training_set writes the user side only by default ...
+    assert not [c for c in on_disk.column_names if c.startswith(ITEM_VIEW_PREFIXES)]
     loaded = load_inputs(tiny_data_dir, TINY_DS).training_set
-    assert list(loaded.columns) == [c for c in on_disk if c not in item_side]
+    assert list(loaded.columns) == on_disk.column_names
     assert RECENT_ITEMS_COL in loaded.columns and "user_stats__genre_affinity" in loaded.columns
+    # ... and a set with the item side (``--item-views``) loads the same columns
+    wide_dir = tmp_path / "training_sets" / f"ds={TINY_DS}"
+    wide_dir.mkdir(parents=True)
+    for name in ("marts", "embeddings"):
+        (tmp_path / name).symlink_to(tiny_data_dir / name)
+    embedding = pa.array([[0.5, 0.5]] * on_disk.num_rows, pa.list_(pa.float32()))
+    pq.write_table(
+        on_disk.append_column("item_text_embedding__embedding", embedding), wide_dir / TRAINING_SET_FILE
+    )
+    assert list(load_inputs(tmp_path, TINY_DS).training_set.columns) == on_disk.column_names
