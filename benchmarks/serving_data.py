@@ -139,7 +139,6 @@ def feature_frames(cat: Catalogue, seed: int) -> dict[str, Any]:
             "trending_score": rng.uniform(0.0, 12.0, ni),
             "genres": [list(cat.items[i].get("genres") or ["(other)"]) for i in ids],
             "year": [int(cat.items[i].get("year") or 0) for i in ids],
-            "cooc_items": pick(ni, 20),
         }
     )
     rt_users = cat.users[: nu // 2]  # half the users were active in the last hour

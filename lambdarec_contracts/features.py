@@ -44,7 +44,6 @@ ITEM_FEATURES = {
     "trending_score": "float64",
     "genres": "array<string>",
     "year": "int64",  # 0 when unknown
-    "cooc_items": "array<string>",  # co-occurrence neighbours, best first, at most COOC_NEIGHBOURS
 }
 ITEM_TEXT_FEATURES = {
     "embedding": "array<float32>",

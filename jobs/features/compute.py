@@ -49,9 +49,6 @@ class FeatureJobArgs(BaseModel):
     every: int = Field(default=7, ge=1)
     bayes_m: float = Field(default=10.0, ge=0)
     trending_smoothing: float = Field(default=1.0, gt=0)
-    cooc_history_len: int = Field(default=50, ge=2)
-    cooc_window_days: int | None = Field(default=None, ge=1)
-    cooc_max_users_per_item: int = Field(default=5000, ge=0)  # 0: every user
 
     @model_validator(mode="after")
     def _check(self) -> FeatureJobArgs:
@@ -84,16 +81,6 @@ def parse_args(argv: list[str] | None = None) -> FeatureJobArgs:
     p.add_argument("--every", type=int, default=7, help="days between backfill snapshots (default 7)")
     p.add_argument("--bayes-m", type=float, default=10.0, help="prior weight of the Bayesian average")
     p.add_argument("--trending-smoothing", type=float, default=1.0, help="pseudo-count of the trending score")
-    p.add_argument(
-        "--cooc-history-len", type=int, default=50, help="recent positives per user used for pairs"
-    )
-    p.add_argument("--cooc-window-days", type=int, default=None, help="only positives this recent form pairs")
-    p.add_argument(
-        "--cooc-max-users-per-item",
-        type=int,
-        default=5000,
-        help="most recent positive users per item that form pairs (0: all; default 5000)",
-    )
     ns = p.parse_args(argv)
     values = vars(ns)
     values["tables"] = tuple(t.strip() for t in ns.tables.split(",") if t.strip())
@@ -110,9 +97,6 @@ def run(spark: SparkSession, settings: FeaturesSettings, args: FeatureJobArgs) -
     params = FeatureParams(
         bayes_m=args.bayes_m,
         trending_smoothing=args.trending_smoothing,
-        cooc_history_len=args.cooc_history_len,
-        cooc_window_days=args.cooc_window_days,
-        cooc_max_users_per_item=args.cooc_max_users_per_item or None,
     )
     marts = read_marts(spark, settings.marts_dir)
     # Every snapshot re-reads the same inputs; keep them in memory (spilling if they must).

@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lambdarec_contracts.features import COOC_NEIGHBOURS, RECENT_HISTORY_LEN
+from lambdarec_contracts.features import RECENT_HISTORY_LEN
 from lambdarec_contracts.tables import GENRES
 
 from .schemas import EVENT_TIMESTAMP, item_features_schema, user_features_schema
@@ -30,14 +30,6 @@ class FeatureParams:
 
     bayes_m: float = 10.0  # weight of the global-mean prior in the Bayesian average, in ratings
     trending_smoothing: float = 1.0  # pseudo-count in the trending score's denominator
-    cooc_history_len: int = 50  # most recent positives per user that form co-occurrence pairs
-    cooc_window_days: int | None = None  # only positives this recent form pairs (None: all history)
-    # Users per item that form pairs: its most recent positives (None: all). Bounds the pairs a
-    # very popular item brings into the self-join; exact for items with fewer positive users.
-    # 5000 is above the small sample's 1,500 users (the demo's output cannot change); it bites on
-    # the 10m/25m samples (70k/162k users), where the self-join was the cost.
-    cooc_max_users_per_item: int | None = 5000
-    cooc_neighbours: int = COOC_NEIGHBOURS
     recent_len: int = RECENT_HISTORY_LEN
 
     def __post_init__(self) -> None:
@@ -45,14 +37,8 @@ class FeatureParams:
             raise ValueError("bayes_m must be >= 0")
         if self.trending_smoothing <= 0:
             raise ValueError("trending_smoothing must be > 0")
-        if self.cooc_history_len < 2:
-            raise ValueError("cooc_history_len must be >= 2 (a pair needs two items)")
-        if self.cooc_window_days is not None and self.cooc_window_days < 1:
-            raise ValueError("cooc_window_days must be >= 1")
-        if self.cooc_max_users_per_item is not None and self.cooc_max_users_per_item < 2:
-            raise ValueError("cooc_max_users_per_item must be >= 2 (a count needs two users to rank)")
-        if self.cooc_neighbours < 1 or self.recent_len < 1:
-            raise ValueError("cooc_neighbours and recent_len must be >= 1")
+        if self.recent_len < 1:
+            raise ValueError("recent_len must be >= 1")
 
 
 def snapshot_time(ds: dt.date) -> dt.datetime:
@@ -198,50 +184,6 @@ def user_features(
     return _conform(out, user_features_schema())
 
 
-def cooc_neighbours(interactions: DataFrame, ds: dt.date, params: FeatureParams | None = None) -> DataFrame:
-    """(item_id, cooc_items): items most often liked by the same users, best first.
-
-    The score of a pair (a, b) is the number of users with both a and b among their
-    ``cooc_history_len`` most recent distinct positive items (optionally only positives within
-    ``cooc_window_days`` of the snapshot). Capping each user's history bounds the pairs a heavy
-    user contributes to cap*(cap-1), instead of growing quadratically with their history.
-    Before the self-join each item also keeps only its ``cooc_max_users_per_item`` most recent
-    positive users (top-k per item): a blockbuster liked by most users otherwise pairs with
-    every item of every history, which is where the join's rows come from. A pair is then
-    counted over the users kept on both sides; items below the cap are counted exactly.
-    Ties are broken by neighbour item_id ascending. Items without neighbours get no row here.
-    """
-    params = params or FeatureParams()
-    pos = visible_interactions(interactions, ds).where(F.coalesce(F.col("is_positive"), F.lit(False)))
-    if params.cooc_window_days is not None:
-        pos = pos.where(F.col("event_ts") >= _since(ds, params.cooc_window_days))
-    per_item = pos.groupBy("user_id", "item_id").agg(F.max("event_ts").alias("_ts"))
-    latest = Window.partitionBy("user_id").orderBy(F.col("_ts").desc(), F.col("item_id").asc())
-    history = (
-        per_item.withColumn("_rn", F.row_number().over(latest))
-        .where(F.col("_rn") <= params.cooc_history_len)
-        .select("user_id", "item_id", "_ts")
-    )
-    if params.cooc_max_users_per_item is not None:
-        recent_users = Window.partitionBy("item_id").orderBy(F.col("_ts").desc(), F.col("user_id").asc())
-        history = history.withColumn("_un", F.row_number().over(recent_users)).where(
-            F.col("_un") <= params.cooc_max_users_per_item
-        )
-    history = history.select("user_id", "item_id")
-    a, b = history.alias("a"), history.alias("b")
-    pairs = a.join(b, (F.col("a.user_id") == F.col("b.user_id")) & (F.col("a.item_id") != F.col("b.item_id")))
-    counts = pairs.groupBy(F.col("a.item_id").alias("item_id"), F.col("b.item_id").alias("other")).agg(
-        F.count(F.lit(1)).alias("n_users")
-    )
-    best = Window.partitionBy("item_id").orderBy(F.col("n_users").desc(), F.col("other").asc())
-    top = counts.withColumn("_rn", F.row_number().over(best)).where(F.col("_rn") <= params.cooc_neighbours)
-    return top.groupBy("item_id").agg(
-        F.transform(F.array_sort(F.collect_list(F.struct("_rn", "other"))), lambda s: s["other"]).alias(
-            "cooc_items"
-        )
-    )
-
-
 def item_features(
     interactions: DataFrame, items: DataFrame, ds: dt.date, params: FeatureParams | None = None
 ) -> DataFrame:
@@ -275,7 +217,6 @@ def item_features(
     out = (
         items.select("item_id", "genres", "year")
         .join(stats, "item_id", "left")
-        .join(cooc_neighbours(interactions, ds, params), "item_id", "left")
         .crossJoin(F.broadcast(global_mean))
         .select(
             "item_id",
@@ -288,7 +229,6 @@ def item_features(
             trending.alias("trending_score"),
             checked_genres().alias("genres"),
             F.coalesce(F.col("year"), F.lit(0)).alias("year"),
-            F.coalesce(F.col("cooc_items"), _empty_strings()).alias("cooc_items"),
         )
     )
     return _conform(out, item_features_schema())

@@ -49,7 +49,6 @@ ITEM_SCHEMA = pa.schema(
         ("trending_score", pa.float64()),
         ("genres", pa.list_(pa.string())),
         ("year", pa.int64()),
-        ("cooc_items", pa.list_(pa.string())),
     ]
 )
 EMBEDDING_SCHEMA = pa.schema(
@@ -98,7 +97,6 @@ def item_row(item_id: str, ds: str, n: int, genres: list[str], year: int) -> dic
         "trending_score": n / 8,
         "genres": genres,
         "year": year,
-        "cooc_items": ["i9", "i8"],
     }
 
 

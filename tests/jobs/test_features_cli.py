@@ -129,7 +129,6 @@ def test_cli_backfill_writes_point_in_time_snapshots(tmp_path):
         ("trending_score", "double"),
         ("genres", "list<string>"),
         ("year", "int64"),
-        ("cooc_items", "list<string>"),
     ]
 
     # As of the end of 2024-01-03 only u1's i2 rating and u2's i2 like are visible.
@@ -140,16 +139,14 @@ def test_cli_backfill_writes_point_in_time_snapshots(tmp_path):
     )  # fmt: skip
     assert u3["u2"]["genre_affinity"][GENRES.index("Drama")] == 1.0
     i3 = _by_id(feats / "item_features" / "ds=2024-01-03", "item_id")
-    assert {k: (v["n_interactions_total"], v["cooc_items"]) for k, v in i3.items()} == {
-        "i1": (0, []), "i2": (2, []), "i3": (0, [])
-    }  # fmt: skip
+    assert {k: v["n_interactions_total"] for k, v in i3.items()} == {"i1": 0, "i2": 2, "i3": 0}
     # As of the end of 2024-01-10 everything but u3's view is visible.
     u10 = _by_id(feats / "user_features" / "ds=2024-01-10", "user_id")
     assert u10["u2"]["recent_items"] == ["i1", "i2"] and u10["u2"]["recent_positive_items"] == ["i1", "i2"]
     assert u10["u1"]["last_active_ts"] == 1704931199
     i10 = _by_id(feats / "item_features" / "ds=2024-01-10", "item_id")
-    assert (i10["i1"]["rating_mean"], i10["i1"]["cooc_items"], i10["i1"]["year"]) == (4.5, ["i2"], 1995)
-    assert (i10["i2"]["year"], i10["i2"]["genres"], i10["i2"]["cooc_items"]) == (0, ["Drama"], ["i1"])
+    assert (i10["i1"]["rating_mean"], i10["i1"]["year"]) == (4.5, 1995)
+    assert (i10["i2"]["year"], i10["i2"]["genres"]) == (0, ["Drama"])
     # Ratings 3, 5, 4 -> C = 4; i3 unrated -> bayes C, trending 0.
     assert (i10["i3"]["bayes_rating"], i10["i3"]["trending_score"]) == (4.0, 0.0)
 

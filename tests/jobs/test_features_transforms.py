@@ -15,7 +15,6 @@ from pyspark.testing import assertDataFrameEqual
 from jobs.features.schemas import item_features_schema, user_features_schema
 from jobs.features.transforms import (
     FeatureParams,
-    cooc_neighbours,
     genre_affinity,
     item_features,
     user_features,
@@ -123,16 +122,15 @@ def test_item_features_hand_computed(spark, make_interactions, make_items):
     # i1: 7d 1, 30d 1, total 2, ratings [5];  i2: 7d 3, 30d 4, total 4, ratings [3, 4];
     # i3: 7d 1, 30d 2, total 2, ratings [4];  i4: unseen.
     # trending = (n7 - e) / sqrt(e + 1) with e = n30 * 7 / 30.
-    # Co-occurrence of positives: u1 liked {i1, i3}, u2 liked {i2, i3}.
     expected = spark.createDataFrame(
         [
             ("i1", SNAPSHOT, 1, 1, 2, 5.0, 45 / 11, (1 - 7 / 30) / math.sqrt(7 / 30 + 1),
-             ["Action", "Comedy"], 1995, ["i3"]),
+             ["Action", "Comedy"], 1995),
             ("i2", SNAPSHOT, 3, 4, 4, 3.5, 47 / 12, (3 - 28 / 30) / math.sqrt(28 / 30 + 1),
-             ["Drama"], 0, ["i3"]),
+             ["Drama"], 0),
             ("i3", SNAPSHOT, 1, 2, 2, 4.0, 44 / 11, (1 - 14 / 30) / math.sqrt(14 / 30 + 1),
-             ["Action"], 2000, ["i1", "i2"]),
-            ("i4", SNAPSHOT, 0, 0, 0, 0.0, 4.0, 0.0, ["Comedy"], 2001, []),
+             ["Action"], 2000),
+            ("i4", SNAPSHOT, 0, 0, 0, 0.0, 4.0, 0.0, ["Comedy"], 2001),
         ],
         item_features_schema(),
     )  # fmt: skip
@@ -149,45 +147,6 @@ def test_bayes_weight_is_configurable(spark, make_interactions, make_items):
     assert bayes == pytest.approx({"a": 11 / 3, "b": 10 / 4})
 
 
-def test_cooc_counts_users_and_breaks_ties_by_item_id(spark, make_interactions):
-    liked = {"uA": "abc", "uB": "ab", "uC": "ac", "uD": "ad", "uE": "bc", "uF": "ad", "uG": "ad"}
-    events = [(u, item, None, "like", "2024-01-02 00:00:00") for u, items in liked.items() for item in items]
-    events += [
-        ("uA", "e", None, "view", "2024-01-02 00:00:00"),
-        ("uB", "e", 2.0, "rating", "2024-01-02 00:00:00"),
-    ]
-    actual = cooc_neighbours(make_interactions(events), DS)
-    # a-d: uD, uF, uG = 3; a-b: uA, uB = 2; a-c: uA, uC = 2; b-c: uA, uE = 2; e is never positive.
-    expected = spark.createDataFrame(
-        [("a", ["d", "b", "c"]), ("b", ["a", "c"]), ("c", ["a", "b"]), ("d", ["a"])],
-        "item_id string, cooc_items array<string>",
-    )
-    assertDataFrameEqual(actual, expected)
-
-
-def test_cooc_history_cap_window_and_neighbour_limit(spark, make_interactions):
-    events = [
-        ("uH", "x1", 5.0, "rating", "2024-01-01 00:00:00"),
-        ("uH", "x2", 5.0, "rating", "2024-01-02 00:00:00"),
-        ("uH", "x3", 5.0, "rating", "2024-01-03 00:00:00"),
-        ("uJ", "x1", None, "like", "2023-11-01 00:00:00"),  # outside a 30-day window
-        ("uJ", "x3", None, "like", "2024-01-03 00:00:00"),
-    ]
-    frame = make_interactions(events)
-    # Only uH's 2 most recent positives (x3, x2) pair up; uJ's x1 is older than the window.
-    capped = cooc_neighbours(frame, DS, FeatureParams(cooc_history_len=2, cooc_window_days=30))
-    assertDataFrameEqual(
-        capped,
-        spark.createDataFrame([("x2", ["x3"]), ("x3", ["x2"])], "item_id string, cooc_items array<string>"),
-    )
-    # No cap, no window, one neighbour: x3 has x1 (uH, uJ) = 2 before x2 (uH) = 1.
-    top1 = {
-        r.item_id: r.cooc_items
-        for r in cooc_neighbours(frame, DS, FeatureParams(cooc_neighbours=1)).collect()
-    }
-    assert top1 == {"x1": ["x3"], "x2": ["x1"], "x3": ["x1"]}
-
-
 def test_snapshot_of_an_earlier_day_sees_less(spark, make_interactions, make_items):
     # ds = 2024-01-04: visible until 2024-01-05 00:00, so u2's events (01-05 12:00) are not.
     rows = user_features(make_interactions(EVENTS), make_items(ITEMS), dt.date(2024, 1, 4)).collect()
@@ -196,41 +155,6 @@ def test_snapshot_of_an_earlier_day_sees_less(spark, make_interactions, make_ite
     assert by_user == {"u1": (2, 4, 4)}
     # PySpark returns naive datetimes in the driver's local zone; astimezone() reads them as such.
     assert rows[0].event_timestamp.astimezone(dt.UTC) == dt.datetime(2024, 1, 5, tzinfo=dt.UTC)
-
-
-def test_cooc_per_item_user_cap_prunes_before_the_join(spark, make_interactions):
-    """Top-k users per item: with a cap of 2 only the two most recent likers of the blockbuster
-    pair it with anything; uncapped (None) every liker counts, and items under the cap are exact."""
-    events = [(f"v{u}", "hit", None, "like", f"2024-01-0{u} 10:00:00") for u in range(1, 6)]
-    events += [
-        ("v1", "a", None, "like", "2024-01-01 09:00:00"),
-        ("v2", "a", None, "like", "2024-01-02 09:00:00"),
-    ]
-    events += [
-        ("v4", "b", None, "like", "2024-01-04 09:00:00"),
-        ("v5", "b", None, "like", "2024-01-05 09:00:00"),
-    ]
-    events += [("v3", "b", None, "like", "2024-01-03 09:00:00")]
-    frame = make_interactions(events)
-    exact = {
-        r.item_id: r.cooc_items
-        for r in cooc_neighbours(frame, DS, FeatureParams(cooc_max_users_per_item=None)).collect()
-    }
-    # hit: liked with b by v3, v4, v5 (3 users) and with a by v1, v2 (2 users)
-    assert exact["hit"] == ["b", "a"]
-    capped = {
-        r.item_id: r.cooc_items
-        for r in cooc_neighbours(frame, DS, FeatureParams(cooc_max_users_per_item=2)).collect()
-    }
-    # hit keeps v5, v4 only: a is no longer reachable from it; b (3 likers) keeps v5, v4 too
-    assert capped["hit"] == ["b"]
-    assert "a" not in capped  # its likers were pruned from hit's side, its only neighbour
-    assert capped["b"] == ["hit"]
-    # the default cap (5000) changes nothing at this size
-    default = {r.item_id: r.cooc_items for r in cooc_neighbours(frame, DS).collect()}
-    assert default == exact
-    with pytest.raises(ValueError, match="cooc_max_users_per_item"):
-        FeatureParams(cooc_max_users_per_item=1)
 
 
 @pytest.mark.parametrize("ds", [DS, dt.date(2024, 1, 3), dt.date(2024, 1, 11), dt.date(2024, 2, 10)])
