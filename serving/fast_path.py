@@ -6,8 +6,8 @@ answers the route's common case itself, but only for query strings FastAPI has a
 validated: the route records each raw query string it accepted with the ``RecParams`` it built
 (``KnownQueries``). A request is answered here when its query string is known, its user id
 passes the route's own pattern, its read key passes the route's own check, and the
-recommender can answer on the event loop (``Recommender.answer_inline``: an in-process cache
-hit, or an uncached request that loads nothing in bulk). Anything else (unknown query string,
+recommender can answer on the event loop (``Recommender.answer``: an in-process cache
+hit, or an uncached request that loads nothing in bulk, its round trip awaited). Anything else (unknown query string,
 explain, a bad user id, missing or wrong read key, a pinned A/B bundle, a store error) goes on
 to FastAPI unchanged, which answers it as before.
 """
@@ -72,7 +72,7 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith(PREFIX):
-            body = self._answer(scope)
+            body = await self._answer(scope)
             if body is not None:
                 scope["route"] = _ROUTE
                 headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
@@ -81,7 +81,7 @@ class FastPath:
                 return
         await self.app(scope, receive, send)
 
-    def _answer(self, scope: Scope) -> bytes | None:
+    async def _answer(self, scope: Scope) -> bytes | None:
         params = self.known.get(scope["query_string"])
         user_id = scope["path"][len(PREFIX) :]
         if params is None or not user_id or "/" in user_id or scope.get("root_path"):
@@ -94,6 +94,6 @@ class FastPath:
         except (ValidationError, HTTPException):
             return None  # the route answers 422 / 401 / 403
         try:
-            return self.recommender.answer_inline(user_id, params)
+            return await self.recommender.answer(user_id, params)
         except (StoreUnavailable, redis.RedisError):
             return None  # should not escape (the recommender degrades); the route maps it to a 503

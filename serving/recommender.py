@@ -9,10 +9,11 @@ the pure ``serving.pipeline``. A failed store call never fails the request: it d
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from lambdarec_contracts import redis_keys
 
@@ -34,10 +35,9 @@ from .pipeline import (
     run_pipeline,
 )
 from .pipeline.context import pipeline_config
-from .pipeline.rank import intra_list_diversity
 from .pipeline.trace import TraceDetail
-from .response_cache import ResponseCache, ServedList, serve_list
-from .schemas import RecommendationResponse
+from .response_cache import ResponseCache, serve_list
+from .served import ServedLog, page_response
 from .settings import ServingSettings
 from .store import Store, StoreUnavailable
 from .trending import TrendingCache
@@ -78,8 +78,7 @@ class Recommender:
                 store, s.vector_ef_runtime, s.vector_text_neighbours, s.vector_retry_s
             )
         self._configs: dict[str, PipelineConfig] = {}
-        self._served: dict[str, set[str]] = {}  # bundle version -> items served (coverage)
-        self._served_lock = threading.Lock()
+        self.served = ServedLog(metrics, impressions, s.log_impressions)
         # Export every variant's click counter from the start (CTR panels need a series at zero).
         for variant in {"default", *(v.name for e in experiments.experiments for v in e.variants)}:
             metrics.clicks.labels(variant=variant)
@@ -100,20 +99,30 @@ class Recommender:
             trace.degrade("variant_bundle_unavailable")
         return current
 
-    def _load(self, user_id: str, trace: Trace) -> tuple[UserState, bool, bool]:
-        """(state, store ok, trending ok): the request's one round trip (+ trending when stale)."""
+    def _load_plan(self) -> tuple[float, Callable[[Any], None] | None]:
+        """(now, the trending refresh to queue on the load round trip, or None when fresh)."""
         now = time.time()
-        refresh = self.trending.stale(now)
-        with trace.stage("user_state"):
-            try:
-                extra = (lambda p: self.trending.queue(p, now)) if refresh else None
-                state, replies = self.loader.load(user_id, extra)
-            except StoreUnavailable:
-                trace.degrade("redis_unavailable")
-                return UserState(), False, not refresh
-        if refresh:
-            self.trending.absorb(replies, now)
-        return state, True, True
+        return now, (lambda p: self.trending.queue(p, now)) if self.trending.stale(now) else None
+
+    def _loaded(
+        self, p: _Pending, loaded: tuple[UserState, list[Any]] | None
+    ) -> tuple[UserState, bool, bool]:
+        """(state, store ok, trending ok) from the load's result (None: the store failed)."""
+        p.trace.timings.append(("user_state", time.perf_counter() - p.t0))
+        if loaded is None:
+            p.trace.degrade("redis_unavailable")
+            return UserState(), False, p.extra is None
+        if p.extra is not None:
+            self.trending.absorb(loaded[1], p.now)
+        return loaded[0], True, True
+
+    def _load(self, p: _Pending) -> tuple[UserState, bool, bool]:
+        """The request's one round trip (+ trending when stale), blocking."""
+        try:
+            loaded = self.loader.load(p.user_id, p.extra)
+        except StoreUnavailable:
+            loaded = None
+        return self._loaded(p, loaded)
 
     def _generation(self, user_id: str, trace: Trace) -> int | None:
         """The user's cache generation alone (None when the store cannot say)."""
@@ -148,15 +157,23 @@ class Recommender:
         if int(raw or 0) != entry[0]:  # type: ignore[arg-type]  # stale: the user's events (read-your-writes)
             return None
         self.cache.count_local(True)
-        return self._finish(user_id, entry[1], bundle, a, Trace(), True, uuid.uuid4().hex)
+        return self.served.finish(user_id, entry[1], bundle, a, Trace(), True, uuid.uuid4().hex)
 
-    def answer_inline(self, user_id: str, params: RecParams) -> bytes | None:
+    async def answer(self, user_id: str, params: RecParams) -> bytes | None:
         """The body when it can be computed on the event loop (a cache hit, or a request that loads
-        nothing in bulk); None: run ``recommend`` in a thread."""
+        nothing in bulk: its round trip is awaited, other requests run meanwhile); None: run
+        ``recommend`` in a thread."""
         body = self.recommend_cached(user_id, params)
-        if body is None and self.runs_inline(user_id):
-            body = self.recommend(user_id, params)
-        return body
+        if body is not None or not self.runs_inline(user_id):
+            return body
+        p = self._start(user_id, params)
+        if isinstance(p, bytes):
+            return p
+        try:
+            loaded = await self.loader.load_async(user_id, p.extra)
+        except StoreUnavailable:
+            loaded = None
+        return self._complete(p, self._loaded(p, loaded))
 
     def runs_inline(self, user_id: str) -> bool:
         """True when ``recommend`` loads nothing in bulk for this user (no pinned bundle, item
@@ -168,39 +185,56 @@ class Recommender:
         return bundle is None or self.features.loaded(bundle)
 
     def recommend(self, user_id: str, params: RecParams) -> bytes:
-        """The response body (JSON bytes) for one request."""
+        """The response body (JSON bytes) for one request (blocking: a thread's)."""
+        p = self._start(user_id, params)
+        return p if isinstance(p, bytes) else self._complete(p, self._load(p))
+
+    def _start(self, user_id: str, params: RecParams) -> bytes | _Pending:
+        """Up to the load: the body when no load is needed (no bundle, an in-process hit)."""
         request_id = uuid.uuid4().hex
         trace = Trace()
         a = assign(self.experiments, user_id)
         bundle = self._bundle_for(a, trace)
         if bundle is None:
             trace.degrade("no_bundle")
-            served = serve_list(self._response(user_id, [], None, a, trace))
-            return self._finish(user_id, served, None, a, trace, False, request_id)
+            served = serve_list(page_response(user_id, [], None, a, trace))
+            return self.served.finish(user_id, served, None, a, trace, False, request_id)
 
         lkey = self.cache.local_key(user_id, a.variant.name, bundle.version, params)
         entry = self.cache.peek(lkey)
         if entry is not None and entry[0] == self._generation(user_id, trace):
             self.cache.count_local(True)  # one GET, then stored bytes: no model or JSON work
             self.metrics.record_trace(trace)
-            return self._finish(user_id, entry[1], bundle, a, Trace(), True, request_id)
+            return self.served.finish(user_id, entry[1], bundle, a, Trace(), True, request_id)
+        now, extra = self._load_plan()
+        return _Pending(user_id, params, request_id, trace, a, bundle, lkey, now, extra, time.perf_counter())
 
-        state, store_ok, trending_ok = self._load(user_id, trace)
+    def _complete(self, p: _Pending, loaded: tuple[UserState, bool, bool]) -> bytes:
+        """After the load: the response cache, the pipeline, the response."""
+        state, store_ok, trending_ok = loaded
+        user_id, params, bundle, a, trace, request_id = (
+            p.user_id,
+            p.params,
+            p.bundle,
+            p.a,
+            p.trace,
+            p.request_id,
+        )
         key = None
         if store_ok:
             self.cache.count_local(False)
             key = self.cache.key(user_id, a.variant.name, bundle.version, state.generation, params)
-            hit = self.cache.get(lkey, key, state.generation)
+            hit = self.cache.get(p.lkey, key, state.generation)
             if hit is not None:
                 self.metrics.record_trace(trace)
-                return self._finish(user_id, hit, bundle, a, Trace(), True, request_id)
+                return self.served.finish(user_id, hit, bundle, a, Trace(), True, request_id)
 
         result = run_pipeline(self._input(user_id, params, bundle, a, state, trending_ok, trace), trace)
-        served = serve_list(self._response(user_id, result.items, bundle, a, trace))
+        served = serve_list(page_response(user_id, result.items, bundle, a, trace))
         if key is not None and not trace.reasons:
-            self.cache.set(lkey, key, state.generation, served)
+            self.cache.set(p.lkey, key, state.generation, served)
         self.metrics.record_trace(trace)
-        return self._finish(user_id, served, bundle, a, trace, False, request_id)
+        return self.served.finish(user_id, served, bundle, a, trace, False, request_id)
 
     def _input(
         self,
@@ -240,57 +274,26 @@ class Recommender:
         bundle = self._bundle_for(a, trace)
         if bundle is None:
             trace.degrade("no_bundle")
-            return Explained(self._response(user_id, [], None, a, trace), trace, None, None)
-        state, _, trending_ok = self._load(user_id, trace)
+            return Explained(page_response(user_id, [], None, a, trace), trace, None, None)
+        now, extra = self._load_plan()
+        pending = _Pending(user_id, params, "", trace, a, bundle, (), now, extra, time.perf_counter())
+        state, _, trending_ok = self._load(pending)
         inp = self._input(user_id, params, bundle, a, state, trending_ok, trace)
         result = run_pipeline(inp, trace)
-        return Explained(self._response(user_id, result.items, bundle, a, trace), trace, inp, result)
+        return Explained(page_response(user_id, result.items, bundle, a, trace), trace, inp, result)
 
-    @staticmethod
-    def _response(
-        user_id: str, items: Sequence, bundle: Bundle | None, a: Assignment, trace: Trace
-    ) -> RecommendationResponse:
-        # Validated, not model_construct: pydantic-core validates faster than model_construct builds.
-        return RecommendationResponse(
-            user_id=user_id,
-            items=list(items),
-            model_version=bundle.version if bundle else None,
-            variant=a.variant.name,
-            experiment=a.experiment,
-            degraded=bool(trace.reasons),
-            degraded_reasons=list(trace.reasons),
-            cached=False,
-            request_id="",
-        )
 
-    def _finish(
-        self,
-        user_id: str,
-        served: ServedList,
-        bundle: Bundle | None,
-        a: Assignment,
-        trace: Trace,
-        cached: bool,
-        request_id: str,
-    ) -> bytes:
-        m = self.metrics
-        variant = a.variant.name
-        m.record_served(variant, cached, served.items, trace.reasons)
-        if bundle is not None and served.items:
-            ids = [it["item_id"] for it in served.items]
-            with self._served_lock:
-                seen = self._served.setdefault(bundle.version, set())
-                seen.update(ids)
-                if len(self._served) > 4:  # keep only recent versions
-                    self._served.pop(next(iter(self._served)))
-                m.coverage.set(len(seen) / max(1, len(bundle.items)))
-            pos = bundle.position
-            if served.ild is None:  # once per served list, not per cache hit
-                served.ild = intra_list_diversity([bundle.genres_of[pos[i]] if i in pos else () for i in ids])
-            if served.ild is not None:
-                m.diversity.observe(served.ild)
-            if self.settings.log_impressions:
-                self.impressions.submit(
-                    request_id, user_id, served.items, bundle.version, variant, a.experiment
-                )
-        return served.body(cached, request_id)
+@dataclass
+class _Pending:
+    """A request between its start and its load (``recommend`` blocks on the load, ``answer`` awaits it)."""
+
+    user_id: str
+    params: RecParams
+    request_id: str
+    trace: Trace
+    a: Assignment
+    bundle: Bundle
+    lkey: tuple[object, ...]
+    now: float
+    extra: Callable[[Any], None] | None  # the trending refresh riding on the load, when stale
+    t0: float

@@ -15,6 +15,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .resp import Commands, RespClient
+
 T = TypeVar("T")
 
 
@@ -40,6 +42,8 @@ class Store:
             health_check_interval=0,
             max_connections=64,
         )
+        # The load step's round trips (awaited on the event loop); None: a URL it does not speak.
+        self.resp = RespClient.for_url(url, socket_timeout_s)
         self.backoff_s = backoff_s
         self._down_until = 0.0
         self._lock = threading.Lock()
@@ -55,7 +59,32 @@ class Store:
             raise StoreUnavailable("redis marked down (back-off)")
         try:
             return fn(self.client)
-        except _CONNECTION_ERRORS as e:
+        except (redis.RedisError, OSError) as e:
+            raise self._failed(e) from e
+
+    def commands(self, queue: Callable[[Any], None]) -> list[Any]:
+        """``queue``'s commands (``resp.Commands``' subset of a pipeline) in one blocking round trip."""
+        if self.resp is None:
+            return self.pipeline(queue)
+        cmds = Commands()
+        queue(cmds)
+        return self.run(lambda _: self.resp.execute(cmds))  # type: ignore[union-attr]
+
+    async def commands_async(self, queue: Callable[[Any], None]) -> list[Any]:
+        """The same round trip awaited on the running loop (blocking when ``resp`` is None)."""
+        if self.resp is None:
+            return self.pipeline(queue)
+        if not self.up:
+            raise StoreUnavailable("redis marked down (back-off)")
+        cmds = Commands()
+        queue(cmds)
+        try:
+            return await self.resp.execute_async(cmds)
+        except (redis.RedisError, OSError) as e:
+            raise self._failed(e) from e
+
+    def _failed(self, e: Exception) -> StoreUnavailable:
+        if isinstance(e, _CONNECTION_ERRORS):
             with self._lock:
                 self._down_until = time.monotonic() + self.backoff_s
             # Drop idle pooled sockets so the next attempt reconnects cleanly. Not the in-use ones:
@@ -63,13 +92,14 @@ class Store:
             # ValueError/EBADF there (a 500), not a ConnectionError. redis-py already closed the
             # connection that failed.
             self.client.connection_pool.disconnect(inuse_connections=False)
-            raise StoreUnavailable(f"redis unreachable ({type(e).__name__})") from e
-        except redis.RedisError as e:
-            # The server answered with an error (OOM, READONLY, MASTERDOWN, LOADING, BUSY, ...):
-            # no back-off (it is reachable), but the caller degrades all the same. Only the error
-            # code goes into the message, never the server's text.
-            code = str(e).split(" ", 1)[0] if isinstance(e, redis.ResponseError) else type(e).__name__
-            raise StoreUnavailable(f"redis refused the command ({code[:40]})") from e
+            if self.resp is not None:
+                self.resp.close()
+            return StoreUnavailable(f"redis unreachable ({type(e).__name__})")
+        # The server answered with an error (OOM, READONLY, MASTERDOWN, LOADING, BUSY, ...):
+        # no back-off (it is reachable), but the caller degrades all the same. Only the error
+        # code goes into the message, never the server's text.
+        code = str(e).split(" ", 1)[0] if isinstance(e, redis.ResponseError) else type(e).__name__
+        return StoreUnavailable(f"redis refused the command ({code[:40]})")
 
     def memo(self, key: Any, ttl_s: float, fn: Callable[[redis.Redis], T]) -> T:
         """``run(fn)``, reusing a result younger than ``ttl_s`` for the same key (global reads only).
@@ -115,3 +145,5 @@ class Store:
 
     def close(self) -> None:
         self.client.close()
+        if self.resp is not None:
+            self.resp.close()

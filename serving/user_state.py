@@ -59,16 +59,25 @@ class UserStateLoader:
             features=self.reader.decode([feats])[0],
         )
 
-    def load(self, user_id: str, extra: Callable[[Any], None] | None = None) -> tuple[UserState, list[Any]]:
-        """One pipelined round trip; returns the state and the replies of ``extra``'s commands.
-
-        Raises StoreUnavailable (the caller degrades).
-        """
-
+    def _queue_all(self, user_id: str, extra: Callable[[Any], None] | None) -> Callable[[Any], None]:
         def queue(p: Any) -> None:
             self._queue(p, user_id)
             if extra is not None:
                 extra(p)
 
-        replies = self.store.pipeline(queue)
+        return queue
+
+    def load(self, user_id: str, extra: Callable[[Any], None] | None = None) -> tuple[UserState, list[Any]]:
+        """One pipelined round trip; returns the state and the replies of ``extra``'s commands.
+
+        Raises StoreUnavailable (the caller degrades).
+        """
+        replies = self.store.commands(self._queue_all(user_id, extra))
+        return self._decode(replies[:_N_USER_COMMANDS]), replies[_N_USER_COMMANDS:]
+
+    async def load_async(
+        self, user_id: str, extra: Callable[[Any], None] | None = None
+    ) -> tuple[UserState, list[Any]]:
+        """``load`` with the round trip awaited on the event loop (other requests run meanwhile)."""
+        replies = await self.store.commands_async(self._queue_all(user_id, extra))
         return self._decode(replies[:_N_USER_COMMANDS]), replies[_N_USER_COMMANDS:]

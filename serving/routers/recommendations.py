@@ -83,9 +83,9 @@ async def recommend(
     # Later requests with this query string are answered before FastAPI (fast_path.py).
     request.app.state.known_queries.remember(request.scope["query_string"], params)
     # On the event loop when possible (a cache hit; an uncached request that loads nothing in
-    # bulk), else in a thread. Either way the body is already serialised (RecommendationResponse,
+    # bulk, its round trip awaited), else in a thread. Either way the body is already serialised (RecommendationResponse,
     # cached as bytes): FastAPI does no model work.
-    body = recommender.answer_inline(user_id, params)
+    body = await recommender.answer(user_id, params)
     if body is None:  # a pinned bundle or the item features may need loading: not on the loop
         body = await run_in_threadpool(recommender.recommend, user_id, params)
     return Response(content=body, media_type="application/json")
