@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -71,6 +72,10 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     def on_swap(b: Bundle) -> None:
         metrics.set_bundle(b.version)
         metrics.bundle_loads.labels(result="ok").inc()
+        # Long-lived objects (modules, the app, the bundle's dicts) out of the cyclic collector's
+        # reach: a full collection walked ~150,000 of them, tens of ms on the event loop (p99).
+        # Objects freed by reference counting (an old bundle) are still freed.
+        gc.freeze()
 
     def on_error(_: str) -> None:
         metrics.bundle_loads.labels(result="error").inc()
