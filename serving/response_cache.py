@@ -68,10 +68,7 @@ class ResponseCache:
         self.metrics = metrics
         self.local = LocalCache(size, local_ttl_s)
         self.ttl_s = ttl_s
-
-    @staticmethod
-    def _hash(parts: list[object]) -> str:
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+        self._params_json: dict[RecParams, str] = {}
 
     @staticmethod
     def _params(p: RecParams) -> list[object]:
@@ -86,7 +83,18 @@ class ResponseCache:
         return (variant, user_id, bundle_version, p)  # RecParams is frozen: hashable, no encoding
 
     def key(self, user_id: str, variant: str, bundle_version: str, generation: int, p: RecParams) -> str:
-        digest = self._hash([FORMAT, bundle_version, generation, *self._params(p)])
+        """The Redis key ("" when Redis caching is off: nothing reads it)."""
+        if self.ttl_s <= 0:
+            return ""
+        params = self._params_json.get(p)
+        if params is None:  # the parameters' JSON once per distinct RecParams (bounded)
+            if len(self._params_json) >= 1024:
+                self._params_json.clear()
+            params = self._params_json[p] = json.dumps(self._params(p))
+        # Exactly json.dumps([FORMAT, bundle_version, generation, *params]): keys are unchanged.
+        head = json.dumps([FORMAT, bundle_version, generation])
+        text = head if params == "[]" else f"{head[:-1]}, {params[1:]}"
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         return redis_keys.rec_cache(variant, user_id, digest)
 
     def peek(self, local_key: tuple[object, ...]) -> tuple[int, ServedList] | None:
