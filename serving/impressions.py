@@ -153,8 +153,8 @@ class ImpressionWriter:
         own = impression_fields(request_id, ts, "u", _ONE, None, "v", None)[0]  # one model per request
         rid, when = _bulk(own["request_id"].encode()), _bulk(own["ts"].encode())
         out = []
-        for row in hit[1]:
-            row = list(row)
+        for encoded in hit[1]:
+            row = list(encoded)
             row[self._rid_at], row[self._ts_at] = rid, when
             out.append(row)
         return out
