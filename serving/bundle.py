@@ -78,7 +78,7 @@ class Bundle:
         """Heads of the served-candidate ranker for a [N, F] input matrix (one ONNX call)."""
         if len(features) == 0:
             return {h: np.zeros(0, np.float32) for h in self.ranker_outputs}
-        outs = self.ranker.run(self.ranker_outputs, {"features": features.astype(np.float32)})
+        outs = self.ranker.run(self.ranker_outputs, {"features": features.astype(np.float32, copy=False)})
         return {
             h: np.asarray(o, np.float32).reshape(-1) for h, o in zip(self.ranker_outputs, outs, strict=True)
         }
@@ -127,10 +127,10 @@ class Bundle:
         n = len(item_idx)
         if n == 0:
             return {h: np.zeros(0, np.float32) for h in self.ranker_outputs}
-        feeds = {
-            "user_features": np.repeat(user_features.reshape(1, -1), n, axis=0).astype(np.float32),
-            "item_features": item_features.astype(np.float32),
-            "query_embedding": np.repeat(query_embedding.reshape(1, -1), n, axis=0).astype(np.float32),
+        feeds = {  # float32 already (the features stage): no copies beyond the repeats
+            "user_features": np.repeat(np.asarray(user_features, np.float32).reshape(1, -1), n, axis=0),
+            "item_features": item_features.astype(np.float32, copy=False),
+            "query_embedding": np.repeat(np.asarray(query_embedding, np.float32).reshape(1, -1), n, axis=0),
             "item_embedding": self.item_embeddings[self.embedding_rows[item_idx]],
         }
         outs = self.ranker.run(self.ranker_outputs, feeds)

@@ -48,18 +48,19 @@ def candidate_features(
     else:
         emb = bundle.item_embeddings[bundle.embedding_rows[idx]]
         tt = (emb @ np.asarray(query_embedding, np.float32)).astype(np.float64)
+    rows = item_features.matrix[idx]
     return CandidateFeatures(
         user_vec,
-        item_features.matrix[idx],
+        rows,
         item_features.present[idx],
         query_embedding,
         tt,
-        _ranker_matrix(bundle, cands, history, tt, item_features),
+        _ranker_matrix(bundle, cands, history, tt, rows),
     )
 
 
 def _ranker_matrix(
-    bundle: Bundle, cands: Candidates, h: UserHistory, tt: np.ndarray, item_features: ItemFeatures
+    bundle: Bundle, cands: Candidates, h: UserHistory, tt: np.ndarray, item_rows: np.ndarray
 ) -> np.ndarray | None:
     cf = bundle.collaborative
     if cf is None:
@@ -76,6 +77,6 @@ def _ranker_matrix(
         popularity_percentile=cf.popularity_pct[idx],
         history_len=len(h.idx),
         genre_fit=genre_affinity(genre_share(bundle.genre_matrix[h.idx]), bundle.genre_matrix[idx]),
-        recent_activity=item_features.matrix[idx][:, ITEM_ACTIVITY_COLUMNS],
+        recent_activity=item_rows[:, ITEM_ACTIVITY_COLUMNS],
         generator_ranks=ranks,
     )

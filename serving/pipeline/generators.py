@@ -9,6 +9,7 @@ back to the bundle's and flags the response when Redis cannot answer).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -146,19 +147,40 @@ def trending(ctx: GeneratorContext) -> Proposal:
     return Proposal(pop, 1.0 / (1.0 + np.arange(len(pop))), (Reason("Popular right now", 5),))
 
 
+# Per bundle: (genres, n) -> the popular proposal (a pure function of them; few distinct keys).
+_POPULAR: weakref.WeakKeyDictionary[Bundle, dict[tuple[tuple[str, ...], int], Proposal]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def popular(ctx: GeneratorContext) -> Proposal:
     """Popular in the preferred (or the user's favourite) genres first, then popular overall."""
-    b = ctx.bundle
-    genres = list(ctx.preferred_genres) or ctx.state.top_genres()
-    lists = [b.popular_by_genre.get(g, np.zeros(0, np.int64))[: ctx.n] for g in genres]
-    lists.append(b.popular_overall[: ctx.n])
+    genres = tuple(ctx.preferred_genres) or tuple(ctx.state.top_genres())
+    memo = _POPULAR.get(ctx.bundle)
+    if memo is None:
+        memo = _POPULAR.setdefault(ctx.bundle, {})
+    key = (genres, ctx.n)
+    hit = memo.get(key)
+    if hit is None:
+        if len(memo) >= 1024:  # many distinct genre lists asked for: start over
+            memo.clear()
+        hit = memo[key] = _popular(ctx.bundle, list(genres), ctx.n)
+    return hit
+
+
+def _popular(b: Bundle, genres: list[str], n: int) -> Proposal:
+    lists = [b.popular_by_genre.get(g, np.zeros(0, np.int64))[:n] for g in genres]
+    lists.append(b.popular_overall[:n])
     reasons = tuple([*(Reason(f"Popular in {g}", 1) for g in genres), Reason("Popular with everyone", 4)])
     idx = np.concatenate(lists)
     which = np.concatenate([np.full(len(x), k, np.int64) for k, x in enumerate(lists)])
     weight = np.where(which == len(genres), 0.5, 1.0)
     score = weight / (1.0 + np.concatenate([np.arange(len(x)) for x in lists]))
-    keep = first_occurrences(idx)[: ctx.n * max(1, len(genres) + 1)]
-    return Proposal(idx[keep], score[keep], reasons, which[keep])
+    keep = first_occurrences(idx)[: n * max(1, len(genres) + 1)]
+    arrays = idx[keep], score[keep], which[keep]
+    for a in arrays:  # shared by every request with these genres: read-only
+        a.setflags(write=False)
+    return Proposal(arrays[0], arrays[1], reasons, arrays[2])
 
 
 GENERATORS: dict[str, Generator] = {
