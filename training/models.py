@@ -10,59 +10,99 @@ from training.towers import CandidateTower, QueryTower, Ranker
 keras = tf.keras
 
 
-def retrieval_task(
-    candidates: tf.data.Dataset | None = None, temperature: float | None = None
-) -> tfrs.tasks.Retrieval:
-    """In-batch softmax retrieval task; top-k metrics over ``candidates`` (only computed when evaluating)."""
-    metrics = None
-    if candidates is not None:
-        metrics = tfrs.metrics.FactorizedTopK(candidates=candidates, ks=(10, 50, 100))
-    return tfrs.tasks.Retrieval(metrics=metrics, temperature=temperature, remove_accidental_hits=True)
+def in_batch_softmax_loss(
+    query: tf.Tensor,
+    candidates: tf.Tensor,
+    position: tf.Tensor,
+    sampling_probability: tf.Tensor | None,
+    temperature: float | None,
+) -> tf.Tensor:
+    """Summed in-batch softmax cross-entropy, computed over the batch's distinct items.
+
+    ``query`` [B, d]: one per row; ``candidates`` [U, d]: one per distinct item of the batch;
+    ``position`` [B]: the column of each row's own item; ``sampling_probability`` [U]: each distinct
+    item's share of the training rows (logQ correction: logits - log(p), so popular items,
+    over-represented as in-batch negatives, are not pushed down).
+
+    Exactly TFRS's ``Retrieval`` task with ``remove_accidental_hits`` over the B rows' candidates
+    (B columns, an item's copies all negatives of the other rows, and removed from the rows of the
+    same item): an item with n copies is one column whose logit carries + log(n) (n equal terms of
+    the softmax's sum), except in its own rows, where the other copies are accidental hits. The
+    candidate tower then runs on U <= B items and the logits are [B, U]: no [B, B] one-hot labels,
+    duplicate mask or per-copy embeddings.
+    """
+    scores = tf.linalg.matmul(query, candidates, transpose_b=True)
+    if temperature:
+        scores = scores / temperature
+    if sampling_probability is not None:
+        scores = scores - tf.math.log(tf.clip_by_value(sampling_probability, 1e-6, 1.0))[None, :]
+    n_distinct = tf.shape(candidates)[0]
+    log_copies = tf.math.log(
+        tf.math.unsorted_segment_sum(tf.ones_like(position, tf.float32), position, n_distinct)
+    )
+    scores = scores + log_copies[None, :]
+    own = tf.stack([tf.range(tf.shape(position)[0], dtype=position.dtype), position], axis=1)
+    scores = tf.tensor_scatter_nd_sub(scores, own, tf.gather(log_copies, position))
+    return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=position, logits=scores))
 
 
 def retrieval_loss(
-    task: tfrs.tasks.Retrieval,
     query: tf.Tensor,
-    candidates: tf.Tensor,
-    candidate_ids: tf.Tensor,
+    candidate_tower: CandidateTower,
+    item_ids: tf.Tensor,
     sampling_probability: tf.Tensor | None,
-    training: bool,
+    temperature: float | None,
 ) -> tf.Tensor:
-    """Sum over the batch of softmax cross-entropy of each query's own candidate among the batch's.
-
-    With ``sampling_probability`` (item frequency / total), logits are corrected by -log(p) so
-    popular items, over-represented as in-batch negatives, are not pushed down (logQ correction).
-    """
-    return task(
-        query,
-        candidates,
-        candidate_sampling_probability=sampling_probability,
-        candidate_ids=candidate_ids,
-        compute_metrics=not training,
-    )
+    """``in_batch_softmax_loss`` of the rows' queries against their items (``item_ids`` [B], with
+    ``sampling_probability`` [B] per row), the candidate tower run once per distinct item."""
+    distinct, position = tf.unique(tf.reshape(item_ids, [-1]))
+    prob = None
+    if sampling_probability is not None:
+        # every copy of an item carries the same probability: the first one's
+        first = tf.math.unsorted_segment_min(tf.range(tf.shape(position)[0]), position, tf.shape(distinct)[0])
+        prob = tf.gather(tf.reshape(sampling_probability, [-1]), first)
+    return in_batch_softmax_loss(query, candidate_tower(distinct), position, prob, temperature)
 
 
 class TwoTowerModel(tfrs.Model):
-    """Query tower + candidate tower + retrieval task."""
+    """Query tower + candidate tower, trained with the in-batch softmax (``retrieval_loss``)."""
 
     def __init__(
         self,
         query_tower: QueryTower,
         candidate_tower: CandidateTower,
-        task: tfrs.tasks.Retrieval,
+        temperature: float | None = None,
         sampling_bias_correction: bool = True,
     ) -> None:
         super().__init__()
         self.query_tower = query_tower
         self.candidate_tower = candidate_tower
-        self.task = task
+        self.temperature = temperature
         self.sampling_bias_correction = sampling_bias_correction
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         query = self.query_tower(features)
-        candidates = self.candidate_tower(features["item_idx"])
         prob = features["item_prob"] if self.sampling_bias_correction else None
-        return retrieval_loss(self.task, query, candidates, features["item_idx"], prob, training)
+        return retrieval_loss(query, self.candidate_tower, features["item_idx"], prob, self.temperature)
+
+    def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """``tfrs.Model.train_step`` with dense gradients: the embedding lookups' sparse gradients
+        (a row per looked-up index, 20 per example for the history) take Adam's sparse path,
+        which deduplicates and scatters them and still updates every row of its moments; summed
+        into one dense gradient per table first, the update is the same at a fraction of the cost
+        (the tables are thousands of rows, not millions)."""
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization_loss = tf.reduce_sum([tf.reduce_sum(x) for x in self.losses])
+            total_loss = loss + regularization_loss
+        gradients = tape.gradient(total_loss, self.trainable_variables)
+        dense = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
+        self.optimizer.apply_gradients(zip(dense, self.trainable_variables, strict=True))
+        metrics = {metric.name: metric.result() for metric in self.metrics}
+        metrics["loss"] = loss
+        metrics["regularization_loss"] = regularization_loss
+        metrics["total_loss"] = total_loss
+        return metrics
 
 
 class RankingModel(tfrs.Model):

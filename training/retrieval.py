@@ -15,7 +15,7 @@ import tensorflow as tf
 from .config import TrainConfig
 from .data import history_arrays, recent_lists, user_matrix
 from .log import log
-from .models import TwoTowerModel, retrieval_task
+from .models import TwoTowerModel
 from .prepare import Prepared
 from .retrieval_data import batches_per_epoch, dataset, write_shards
 from .towers import CandidateTower, QueryTower
@@ -82,9 +82,7 @@ def fit_retrieval(prep: Prepared, cfg: TrainConfig, rows: pd.DataFrame | None = 
             prep.user_vocab.n_trained, prep.item_vocab.n_trained, shards.n_user_features, dim=cfg.dim
         )
         candidate = CandidateTower(prep.item_vocab.n_trained, prep.content, dim=cfg.dim)
-        model = TwoTowerModel(
-            query, candidate, retrieval_task(None, cfg.temperature), cfg.sampling_bias_correction
-        )
+        model = TwoTowerModel(query, candidate, cfg.temperature, cfg.sampling_bias_correction)
         # Not XLA-compiled: on 2 CPU cores a compiled step cost more CPU time than the default one.
         model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
         log(f"retrieval: {cfg.epochs} epochs, batch {cfg.batch_size}, dim {cfg.dim}")

@@ -1,4 +1,5 @@
-"""Towers (shapes, OOV and empty-history handling) and the retrieval loss against a hand computation."""
+"""Towers (shapes, OOV and empty-history handling), the retrieval loss against a hand computation
+and against TFRS's ``Retrieval`` task, and the two-tower train step against TFRS's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from training.data import ItemContent
-from training.models import retrieval_loss, retrieval_task
+from training.models import TwoTowerModel, retrieval_loss
 from training.towers import CandidateTower, QueryTower, Ranker, RankerEnsemble
 
 
@@ -79,12 +80,17 @@ C = [[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]
 # scores = Q @ C.T = [[1, 0, 1], [0, 2, -1], [1, 2, 0]]; the positive of row i is column i.
 
 
-def _loss(probs=None, ids=(1, 2, 3)) -> float:  # noqa: ANN001
-    task = retrieval_task(candidates=None, temperature=None)
+def _table_tower(table: dict[int, list[float]]):  # noqa: ANN202 - a candidate tower: item id -> row
+    ids = sorted(table)
+    rows = tf.constant([table[i] for i in ids], tf.float32)
+    lookup = {i: k for k, i in enumerate(ids)}
+    return lambda item_ids: tf.gather(rows, [lookup[int(i)] for i in item_ids.numpy()])
+
+
+def _loss(probs=None, ids=(1, 2, 3), table=None) -> float:  # noqa: ANN001
+    tower = _table_tower(table or dict(zip(ids, C, strict=True)))
     p = None if probs is None else tf.constant(probs, tf.float32)
-    return float(
-        retrieval_loss(task, tf.constant(Q), tf.constant(C), tf.constant(ids, tf.int64), p, training=True)
-    )
+    return float(retrieval_loss(tf.constant(Q), tower, tf.constant(ids, tf.int64), p, None))
 
 
 def test_retrieval_loss_is_summed_softmax_cross_entropy() -> None:
@@ -112,9 +118,75 @@ def test_retrieval_loss_with_sampling_bias_correction() -> None:
 
 def test_retrieval_loss_ignores_accidental_hits() -> None:
     e = math.exp
-    # ids 7, 8, 7: rows 0 and 2 share an item, so each one's copy is not a negative of the other.
-    expected = (math.log(e(1) + e(0)) - 1) + (math.log(e(0) + e(2) + e(-1)) - 2) + (math.log(e(2) + e(0)) - 0)
-    assert _loss(ids=(7, 8, 7)) == pytest.approx(expected, rel=1e-5)
+    # ids 7, 8, 7 (item 7 = [1, 0], item 8 = [0, 2]): rows 0 and 2 share an item, so each one's
+    # copy is not a negative of the other; for row 1 both copies of item 7 are negatives.
+    expected = (math.log(e(1) + e(0)) - 1) + (math.log(e(0) + e(2) + e(0)) - 2) + (math.log(e(1) + e(2)) - 1)
+    got = _loss(ids=(7, 8, 7), table={7: [1.0, 0.0], 8: [0.0, 2.0]})
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [None, 0.2])
+@pytest.mark.parametrize("corrected", [False, True])
+def test_retrieval_loss_equals_tfrs_retrieval_task(temperature: float | None, corrected: bool) -> None:
+    """Over the batch's distinct items it is TFRS's in-batch softmax over every row's candidate
+    (remove_accidental_hits, logQ correction, temperature), on a batch full of repeated items."""
+    import tensorflow_recommenders as tfrs
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 40, 300)
+    assert len(np.unique(ids)) < len(ids) / 4
+    table = tf.constant(rng.normal(size=(40, 8)).astype(np.float32))
+    query = tf.constant(rng.normal(size=(300, 8)).astype(np.float32))
+    prob = tf.constant((rng.random(40) / 40).astype(np.float32)[ids]) if corrected else None
+    task = tfrs.tasks.Retrieval(temperature=temperature, remove_accidental_hits=True)
+    expected = task(
+        query,
+        tf.gather(table, ids),
+        candidate_sampling_probability=prob,
+        candidate_ids=tf.constant(ids, tf.int64),
+        compute_metrics=False,
+    )
+    got = retrieval_loss(
+        query, lambda idx: tf.gather(table, idx), tf.constant(ids, tf.int64), prob, temperature
+    )
+    assert float(got) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_train_step_makes_tfrs_update_with_dense_gradients() -> None:
+    """The embedding tables' gradients are summed into dense ones before Adam: after two steps the
+    weights are those of TFRS's own train step (sparse gradients)."""
+    import tensorflow_recommenders as tfrs
+
+    rng = np.random.default_rng(5)
+    n, users, items = 64, 10, 12
+    content = ItemContent(
+        rng.integers(0, 2, (items + 1, 3)).astype(np.float32),
+        rng.random((items + 1, 1)).astype(np.float32),
+        rng.normal(size=(items + 1, 4)).astype(np.float32),
+    )
+    hist = rng.integers(0, items + 1, (n, 5))
+    batch = {
+        "user_idx": tf.constant(rng.integers(0, users + 1, n), tf.int64),
+        "history_idx": tf.constant(hist, tf.int64),
+        "history_mask": tf.constant((hist > 0).astype(np.float32)),
+        "user_features": tf.constant(rng.random((n, 3)).astype(np.float32)),
+        "item_idx": tf.constant(rng.integers(1, items + 1, n), tf.int64),
+        "item_prob": tf.constant(rng.random(n).astype(np.float32) / items),
+    }
+    weights = []
+    for step in (TwoTowerModel.train_step, tfrs.Model.train_step):
+        tf.keras.utils.set_random_seed(9)
+        model = TwoTowerModel(QueryTower(users, items, 3, dim=8), CandidateTower(items, content, dim=8), 0.2)
+        model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
+        before = None
+        for _ in range(2):
+            step(model, batch)
+            before = before or [w.numpy() for w in model.trainable_variables]
+        weights.append([w.numpy() for w in model.trainable_variables])
+        assert all(np.abs(a - b).max() > 0 for a, b in zip(before, weights[-1], strict=True))  # all trained
+    assert len(weights[0]) == len(weights[1]) > 0
+    for mine, theirs in zip(*weights, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
 
 
 def test_ranker_ensemble_averages_its_members_heads() -> None:
