@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -23,16 +23,12 @@ import redis
 from redis.connection import parse_url
 
 
-def _arg(a: Any) -> bytes:
-    return a if isinstance(a, bytes) else str(a).encode()
-
-
-def pack(args: Iterable[Any]) -> bytes:
+def pack(args: Sequence[Any]) -> bytes:
     """One command as a RESP array of bulk strings."""
-    parts = [_arg(a) for a in args]
-    out = [b"*%d\r\n" % len(parts)]
-    for p in parts:
-        out += (b"$%d\r\n" % len(p), p, b"\r\n")
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a if type(a) is bytes else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
     return b"".join(out)
 
 
