@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -69,24 +69,15 @@ def _window_counts(ds: dt.date) -> list[Column]:
     ]
 
 
-def _empty_strings() -> Column:
-    return F.array().cast(T.ArrayType(T.StringType()))
+def _newest_first(ts: Column, limit: int) -> Column:
+    """Aggregation: the group's item_ids by ``ts`` newest first (ties by item_id), at most ``limit``.
 
-
-def latest_items(events: DataFrame, key: str, limit: int, out: str) -> DataFrame:
-    """(key, item_id, event_ts) rows -> (key, out): distinct items, most recent first.
-
-    An item appears once, at its latest event; equal timestamps are ordered by item_id
-    ascending so the list is deterministic.
+    Rows whose ``ts`` is null are left out (``collect_list`` skips nulls). One sort of the
+    group's own list, no window over the whole frame.
     """
-    per_item = events.groupBy(key, "item_id").agg(F.max("event_ts").alias("_ts"))
-    order = Window.partitionBy(key).orderBy(F.col("_ts").desc(), F.col("item_id").asc())
-    ranked = per_item.withColumn("_rn", F.row_number().over(order)).where(F.col("_rn") <= limit)
-    return ranked.groupBy(key).agg(
-        F.transform(F.array_sort(F.collect_list(F.struct("_rn", "item_id"))), lambda s: s["item_id"]).alias(
-            out
-        )
-    )
+    entry = F.when(ts.isNotNull(), F.struct((-F.unix_micros(ts)).alias("k"), F.col("item_id").alias("i")))
+    newest = F.slice(F.array_sort(F.collect_list(entry)), 1, limit)
+    return F.transform(newest, lambda s: s["i"])
 
 
 def checked_genres() -> Column:
@@ -113,25 +104,46 @@ def checked_genres() -> Column:
     return F.when(ok, genres).otherwise(F.raise_error(message))
 
 
+def _genre_votes(pairs: DataFrame, items: DataFrame) -> DataFrame:
+    """``pairs`` (user_id, item_id, _n_pos) plus ``_votes`` (the pair's positives on a known item)
+    and ``_genre_w`` (float[len(GENRES)]: each positive one vote split equally over the item's
+    genres). Items outside ``dim_items`` vote for nothing."""
+    item_genres = items.select("item_id", checked_genres().alias("_genres"))
+    joined = pairs.join(item_genres, "item_id", "left")
+    known = F.col("_genres").isNotNull()
+    votes = F.when(known, F.col("_n_pos")).otherwise(F.lit(0))
+    w = votes.cast("double") / F.when(known, F.size("_genres")).otherwise(F.lit(1))
+    per_genre = [F.when(F.array_contains(F.col("_genres"), g), w).otherwise(F.lit(0.0)) for g in GENRES]
+    return joined.withColumn("_votes", votes).withColumn("_genre_w", F.array(*per_genre))
+
+
+def _affinity_sums() -> list[Column]:
+    """Aggregations over ``_genre_votes`` rows: per-genre vote sums and their total."""
+    return [F.sum(F.col("_genre_w")[n]).alias(f"_g{n}") for n in range(len(GENRES))] + [
+        F.sum("_votes").alias("_votes")
+    ]
+
+
+def _affinity_vector() -> Column:
+    """The genre_affinity column from ``_affinity_sums``: shares summing to 1, or all zeros."""
+    total = F.col("_votes")
+    return F.array(
+        *[
+            F.when(total > 0, F.col(f"_g{n}") / total).otherwise(F.lit(0.0)).cast("float")
+            for n in range(len(GENRES))
+        ]
+    )
+
+
 def genre_affinity(positives: DataFrame, items: DataFrame) -> DataFrame:
     """(user_id, genre_affinity): share of the user's positive interactions per genre, GENRES order.
 
     Each positive interaction is one vote, split equally among its item's genres, so the
     vector sums to 1. Users without positives (on known items) get no row here.
     """
-    item_genres = items.select("item_id", checked_genres().alias("genres"))
-    votes = positives.join(item_genres, "item_id").select(
-        "user_id", F.explode("genres").alias("genre"), (F.lit(1.0) / F.size("genres")).alias("w")
-    )
-    per_genre = votes.groupBy("user_id", "genre").agg(F.sum("w").alias("w"))
-    per_user = per_genre.groupBy("user_id").agg(
-        F.map_from_entries(F.collect_list(F.struct("genre", "w"))).alias("_m"),
-        F.sum("w").alias("_total"),
-    )
-    vector = F.array(
-        *[(F.coalesce(F.col("_m")[g], F.lit(0.0)) / F.col("_total")).cast("float") for g in GENRES]
-    )
-    return per_user.select("user_id", vector.alias("genre_affinity"))
+    pairs = positives.groupBy("user_id", "item_id").agg(F.count(F.lit(1)).alias("_n_pos"))
+    per_user = _genre_votes(pairs, items).groupBy("user_id").agg(*_affinity_sums())
+    return per_user.where(F.col("_votes") > 0).select("user_id", _affinity_vector().alias("genre_affinity"))
 
 
 def _conform(df: DataFrame, schema: T.StructType) -> DataFrame:
@@ -151,35 +163,49 @@ def user_features(
         "event_ts",
         F.coalesce(F.col("is_positive"), F.lit(False)).alias("pos"),
     )
-    stats = vis.groupBy("user_id").agg(
+    # Two shuffles: events -> one row per (user, item), then -> one row per user. Every user
+    # feature is an aggregate of the first: counts and rating sums add up, the recent lists sort
+    # each user's distinct items by their latest (positive) event, the genre votes are per item.
+    rated = F.col("rating").isNotNull()
+    pairs = vis.groupBy("user_id", "item_id").agg(
         *_window_counts(ds),
-        F.avg("rating").alias("rating_mean"),
-        F.stddev_pop("rating").alias("rating_std"),  # population std: 0 for a single rating
-        F.max("event_ts").alias("_last_ts"),
+        F.sum("rating").alias("_r_sum"),
+        F.sum(F.col("rating") * F.col("rating")).alias("_r_sq"),
+        F.count(F.when(rated, 1)).alias("_r_n"),
+        F.max("event_ts").alias("_ts"),
+        F.max(F.when(F.col("pos"), F.col("event_ts"))).alias("_pos_ts"),
+        F.count(F.when(F.col("pos"), 1)).alias("_n_pos"),
     )
-    positives = vis.where(F.col("pos"))
-    affinity = genre_affinity(positives, items)
-    recent = latest_items(vis, "user_id", params.recent_len, "recent_items")
-    recent_pos = latest_items(positives, "user_id", params.recent_len, "recent_positive_items")
-
-    zeros = F.array(*[F.lit(0.0).cast("float") for _ in GENRES])
-    out = (
-        stats.join(affinity, "user_id", "left")
-        .join(recent, "user_id", "left")
-        .join(recent_pos, "user_id", "left")
-        .select(
-            "user_id",
-            _ts(snapshot_time(ds)).alias(EVENT_TIMESTAMP),
-            "n_interactions_7d",
-            "n_interactions_30d",
-            "n_interactions_total",
-            F.coalesce(F.col("rating_mean"), F.lit(0.0)).alias("rating_mean"),
-            F.coalesce(F.col("rating_std"), F.lit(0.0)).alias("rating_std"),
-            F.coalesce(F.col("genre_affinity"), zeros).alias("genre_affinity"),
-            F.coalesce(F.col("recent_items"), _empty_strings()).alias("recent_items"),
-            F.coalesce(F.col("recent_positive_items"), _empty_strings()).alias("recent_positive_items"),
-            F.unix_timestamp(F.col("_last_ts")).alias("last_active_ts"),
+    per_user = (
+        _genre_votes(pairs, items)
+        .groupBy("user_id")
+        .agg(
+            *[F.sum(c).alias(c) for c in ("n_interactions_7d", "n_interactions_30d", "n_interactions_total")],
+            F.sum("_r_sum").alias("_r_sum"),
+            F.sum("_r_sq").alias("_r_sq"),
+            F.sum("_r_n").alias("_r_n"),
+            F.max("_ts").alias("_last_ts"),
+            _newest_first(F.col("_ts"), params.recent_len).alias("recent_items"),
+            _newest_first(F.col("_pos_ts"), params.recent_len).alias("recent_positive_items"),
+            *_affinity_sums(),
         )
+    )
+    n = F.col("_r_n")
+    mean = F.col("_r_sum") / n
+    # Population variance from the sums (0 for one rating); clipped at 0 against rounding.
+    variance = F.greatest(F.col("_r_sq") / n - mean * mean, F.lit(0.0))
+    out = per_user.select(
+        "user_id",
+        _ts(snapshot_time(ds)).alias(EVENT_TIMESTAMP),
+        "n_interactions_7d",
+        "n_interactions_30d",
+        "n_interactions_total",
+        F.when(n > 0, mean).otherwise(F.lit(0.0)).alias("rating_mean"),
+        F.when(n > 0, F.sqrt(variance)).otherwise(F.lit(0.0)).alias("rating_std"),
+        _affinity_vector().alias("genre_affinity"),
+        "recent_items",
+        "recent_positive_items",
+        F.unix_timestamp(F.col("_last_ts")).alias("last_active_ts"),
     )
     return _conform(out, user_features_schema())
 
