@@ -3,6 +3,7 @@ intra-list diversity, the impression log, the body with this request's ``cached`
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 
@@ -34,10 +35,28 @@ class ServedLog:
         cached: bool,
         request_id: str,
     ) -> bytes:
-        """Record ``served`` as answered to this request; returns the response body."""
+        """The response body; ``served`` is recorded as answered to this request: counted at once
+        (``/metrics`` of any worker counts every answered request); on the event loop the rest runs
+        once the response is written (the request's task does not yield before that): coverage,
+        diversity and the impression queue are not on its latency."""
+        self.metrics.record_served(a.variant.name, cached, served.items, trace.reasons)
+        args = (user_id, served, bundle, a, request_id)
+        try:
+            asyncio.get_running_loop().call_soon(self._record, *args)
+        except RuntimeError:  # a thread-pool request (no loop in this thread): record now
+            self._record(*args)
+        return served.body(cached, request_id)
+
+    def _record(
+        self,
+        user_id: str,
+        served: ServedList,
+        bundle: Bundle | None,
+        a: Assignment,
+        request_id: str,
+    ) -> None:
         m = self.metrics
         variant = a.variant.name
-        m.record_served(variant, cached, served.items, trace.reasons)
         if bundle is not None and served.items:
             ids = [it["item_id"] for it in served.items]
             with self._lock:
@@ -55,7 +74,6 @@ class ServedLog:
                 self.impressions.submit(
                     request_id, user_id, served.items, bundle.version, variant, a.experiment
                 )
-        return served.body(cached, request_id)
 
 
 def page_response(
