@@ -36,7 +36,7 @@ from .pipeline import (
 )
 from .pipeline.context import pipeline_config
 from .pipeline.trace import TraceDetail
-from .response_cache import ResponseCache, serve_list
+from .response_cache import ResponseCache, ServedList, serve_list
 from .served import ServedLog, page_response
 from .settings import ServingSettings
 from .store import Store, StoreUnavailable
@@ -170,10 +170,11 @@ class Recommender:
         if isinstance(p, bytes):
             return p
         try:
-            loaded = await self.loader.load_async(user_id, p.extra)
+            done = self._loaded(p, await self.loader.load_async(user_id, p.extra))
         except StoreUnavailable:
-            loaded = None
-        return self._complete(p, self._loaded(p, loaded))
+            done = self._loaded(p, None)
+        key = self._cache_key(p, done)
+        return self._complete(p, done, key, await self.cache.get_async(p.lkey, key, done[0].generation))
 
     def runs_inline(self, user_id: str) -> bool:
         """True when ``recommend`` loads nothing in bulk for this user (no pinned bundle, item
@@ -187,7 +188,11 @@ class Recommender:
     def recommend(self, user_id: str, params: RecParams) -> bytes:
         """The response body (JSON bytes) for one request (blocking: a thread's)."""
         p = self._start(user_id, params)
-        return p if isinstance(p, bytes) else self._complete(p, self._load(p))
+        if isinstance(p, bytes):
+            return p
+        done = self._load(p)
+        key = self._cache_key(p, done)
+        return self._complete(p, done, key, self.cache.get(p.lkey, key, done[0].generation))
 
     def _start(self, user_id: str, params: RecParams) -> bytes | _Pending:
         """Up to the load: the body when no load is needed (no bundle, an in-process hit)."""
@@ -199,7 +204,6 @@ class Recommender:
             trace.degrade("no_bundle")
             served = serve_list(page_response(user_id, [], None, a, trace))
             return self.served.finish(user_id, served, None, a, trace, False, request_id)
-
         lkey = self.cache.local_key(user_id, a.variant.name, bundle.version, params)
         entry = self.cache.peek(lkey)
         if entry is not None and entry[0] == self._generation(user_id, trace):
@@ -209,26 +213,23 @@ class Recommender:
         now, extra = self._load_plan()
         return _Pending(user_id, params, request_id, trace, a, bundle, lkey, now, extra, time.perf_counter())
 
-    def _complete(self, p: _Pending, loaded: tuple[UserState, bool, bool]) -> bytes:
-        """After the load: the response cache, the pipeline, the response."""
-        state, store_ok, trending_ok = loaded
-        user_id, params, bundle, a, trace, request_id = (
-            p.user_id,
-            p.params,
-            p.bundle,
-            p.a,
-            p.trace,
-            p.request_id,
-        )
-        key = None
-        if store_ok:
-            self.cache.count_local(False)
-            key = self.cache.key(user_id, a.variant.name, bundle.version, state.generation, params)
-            hit = self.cache.get(p.lkey, key, state.generation)
-            if hit is not None:
-                self.metrics.record_trace(trace)
-                return self.served.finish(user_id, hit, bundle, a, Trace(), True, request_id)
+    def _cache_key(self, p: _Pending, loaded: tuple[UserState, bool, bool]) -> str | None:
+        """The Redis cache key ("" when Redis caching is off); None: the load failed (no caching)."""
+        if not loaded[1]:
+            return None
+        self.cache.count_local(False)
+        return self.cache.key(p.user_id, p.a.variant.name, p.bundle.version, loaded[0].generation, p.params)
 
+    def _complete(
+        self, p: _Pending, loaded: tuple[UserState, bool, bool], key: str | None, hit: ServedList | None
+    ) -> bytes:
+        """After the load and the Redis cache read: the pipeline, the response."""
+        state, _, trending_ok = loaded
+        user_id, params, bundle, a = p.user_id, p.params, p.bundle, p.a
+        trace, request_id = p.trace, p.request_id
+        if hit is not None:
+            self.metrics.record_trace(trace)
+            return self.served.finish(user_id, hit, bundle, a, Trace(), True, request_id)
         result = run_pipeline(self._input(user_id, params, bundle, a, state, trending_ok, trace), trace)
         served = serve_list(page_response(user_id, result.items, bundle, a, trace))
         if key is not None and not trace.reasons:

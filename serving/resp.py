@@ -50,6 +50,9 @@ class Commands:
     def get(self, key: Any) -> None:
         self._add(None, "GET", key)
 
+    def set(self, key: Any, value: Any, px: int | None = None) -> None:
+        self._add(None, "SET", key, value, *(("PX", px) if px is not None else ()))
+
     def lrange(self, key: Any, start: int, end: int) -> None:
         self._add(None, "LRANGE", key, start, end)
 

@@ -7,6 +7,7 @@ user bumps, so a user's own events make their cached lists unreachable (read-you
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -69,6 +70,7 @@ class ResponseCache:
         self.local = LocalCache(size, local_ttl_s)
         self.ttl_s = ttl_s
         self._params_json: dict[RecParams, str] = {}
+        self._writes: set[asyncio.Task[None]] = set()
 
     @staticmethod
     def _params(p: RecParams) -> list[object]:
@@ -104,14 +106,29 @@ class ResponseCache:
     def count_local(self, hit: bool) -> None:
         self.metrics.child(self.metrics.cache, "local", "hit" if hit else "miss").inc()
 
-    def get(self, local_key: tuple[object, ...], key: str, generation: int) -> ServedList | None:
+    def get(self, local_key: tuple[object, ...], key: str | None, generation: int) -> ServedList | None:
         """After an in-process miss: the Redis entry (kept in-process from then on)."""
-        if self.ttl_s <= 0:
+        if self.ttl_s <= 0 or not key:
             return None
         try:
             raw: bytes | None = self.store.run(lambda c: c.get(key))  # type: ignore[assignment]
         except StoreUnavailable:
             return None
+        return self._got(local_key, raw, generation)
+
+    async def get_async(
+        self, local_key: tuple[object, ...], key: str | None, generation: int
+    ) -> ServedList | None:
+        """``get`` with the round trip awaited on the event loop."""
+        if self.ttl_s <= 0 or not key:
+            return None
+        try:
+            raw = (await self.store.commands_async(lambda p: p.get(key)))[0]
+        except StoreUnavailable:
+            return None
+        return self._got(local_key, raw, generation)
+
+    def _got(self, local_key: tuple[object, ...], raw: bytes | None, generation: int) -> ServedList | None:
         self.metrics.child(self.metrics.cache, "redis", "hit" if raw else "miss").inc()
         if not raw:
             return None
@@ -120,9 +137,21 @@ class ResponseCache:
         return served
 
     def set(self, local_key: tuple[object, ...], key: str, generation: int, served: ServedList) -> None:
+        """In-process now; the Redis write (best effort) after the response when on the event loop."""
         self.local.set(local_key, (generation, served))
         if self.ttl_s <= 0:
             return
         ttl_ms = max(1, int(jittered(self.ttl_s) * 1000))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a thread-pool request: write now
+            with suppress(StoreUnavailable):  # caching is best effort
+                self.store.run(lambda c: c.set(key, served.prefix, px=ttl_ms))
+            return
+        task = loop.create_task(self._write(key, served.prefix, ttl_ms))
+        self._writes.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, key: str, value: bytes, ttl_ms: int) -> None:
         with suppress(StoreUnavailable):  # caching is best effort
-            self.store.run(lambda c: c.set(key, served.prefix, px=ttl_ms))
+            await self.store.commands_async(lambda p: p.set(key, value, px=ttl_ms))

@@ -281,3 +281,24 @@ def test_slow_generator_is_cut_off_and_response_degrades(client_for, published, 
     assert body["degraded"] is True and body["degraded_reasons"] == ["generator_timeout:slow"]
     assert len(body["items"]) == 3 and {it["source"] for it in body["items"]} == {"popular"}
     print(f"request with a timed-out generator took {elapsed * 1000:.0f} ms")
+
+
+def test_another_worker_answers_from_the_redis_entry_and_events_still_invalidate(client_for, published, r):
+    # The Redis entry is written after the response (a background write on the event loop) and
+    # read by a worker whose in-process cache is empty; the user's events make it unreachable.
+    a, b = client_for(), client_for()
+    first = a.get("/v1/recommendations/u1", params={"k": 4}).json()
+    deadline = time.monotonic() + 5
+    while not r.keys("lambdarec:rec:*:u1:*") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = b.get("/v1/recommendations/u1", params={"k": 4}).json()
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert second["items"] == first["items"]
+    resp = a.post(
+        "/v1/events", json={"events": [ev("e-9", "u1", first["items"][0]["item_id"])]}, headers=AUTH
+    )
+    assert resp.status_code == 202
+    third = b.get("/v1/recommendations/u1", params={"k": 4}).json()
+    assert third["cached"] is False and first["items"][0]["item_id"] not in [
+        it["item_id"] for it in third["items"]
+    ]
