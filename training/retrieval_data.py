@@ -6,8 +6,7 @@ item, the user features -> ``user_vector``) and each row goes to a shard drawn a
 whole-set input arrays, tensors or shuffle buffer are ever built. An epoch reads the shards in a
 fresh order, permutes each shard's rows and cuts batches from them: every batch is a uniform
 sample of all rows (what a full shuffle gives) and the input pipeline holds about one shard.
-Python prepares a whole shard at a time (vectorised numpy) and tf.data's ``rebatch`` cuts the
-batches: per-batch work in C++, no per-example work, no Python call per batch.
+Batches are numpy slices, so tf.data does per-batch work, never per-example work.
 """
 
 from __future__ import annotations
@@ -169,31 +168,26 @@ def _as_inputs(part: Batch, item_prob: np.ndarray, keep: np.ndarray) -> Batch:
     }
 
 
-def epoch_parts(shards: Shards, user_id_dropout: float, rng: np.random.Generator) -> Iterator[Batch]:
-    """One pass over every row as model inputs, a shard at a time (the shards in a random order,
-    each one's rows permuted, ``user_id_dropout`` of them with the user id hidden)."""
-    for i in rng.permutation(len(shards.paths)):
-        part = _read(shards.paths[i])
-        order = rng.permutation(len(part["item_idx"]))
-        keep = rng.random(len(order)) >= user_id_dropout
-        yield _as_inputs({k: v[order] for k, v in part.items()}, shards.item_prob, keep)
-
-
 def epoch_batches(
     shards: Shards, batch_size: int, user_id_dropout: float, rng: np.random.Generator
 ) -> Iterator[Batch]:
-    """The epoch's rows (``epoch_parts``) in batches of ``batch_size`` across the shards' bounds
-    (the last one may be smaller): the batches ``dataset`` cuts with tf.data."""
+    """One pass over every row in batches of ``batch_size`` (the last one may be smaller)."""
     carry: Batch | None = None
-    for part in epoch_parts(shards, user_id_dropout, rng):
+    for i in rng.permutation(len(shards.paths)):
+        part = _read(shards.paths[i])
+        order = rng.permutation(len(part["item_idx"]))
+        part = {k: v[order] for k, v in part.items()}
         if carry is not None:
             part = {k: np.concatenate([carry[k], v]) for k, v in part.items()}
-        full = len(part["item_idx"]) - len(part["item_idx"]) % batch_size
+        n = len(part["item_idx"])
+        full = n - n % batch_size
         for s in range(0, full, batch_size):
-            yield {k: v[s : s + batch_size] for k, v in part.items()}
+            keep = rng.random(batch_size) >= user_id_dropout
+            yield _as_inputs({k: v[s : s + batch_size] for k, v in part.items()}, shards.item_prob, keep)
         carry = {k: v[full:] for k, v in part.items()}
     if carry is not None and len(carry["item_idx"]):
-        yield carry
+        keep = rng.random(len(carry["item_idx"])) >= user_id_dropout
+        yield _as_inputs(carry, shards.item_prob, keep)
 
 
 def batches_per_epoch(shards: Shards, batch_size: int) -> int:
@@ -208,7 +202,7 @@ def dataset(shards: Shards, batch_size: int, user_id_dropout: float, seed: int, 
 
     def one_epoch(epoch: np.int64) -> Iterator[Batch]:
         rng = np.random.default_rng([seed, int(epoch)])
-        return epoch_parts(shards, user_id_dropout, rng)
+        return epoch_batches(shards, batch_size, user_id_dropout, rng)
 
     signature = {
         "user_idx": tf.TensorSpec([None], tf.int64),
@@ -220,11 +214,6 @@ def dataset(shards: Shards, batch_size: int, user_id_dropout: float, seed: int, 
     }
     return (
         tf.data.Dataset.range(epochs)
-        .flat_map(
-            # A shard per Python call; tf.data cuts the batches (``epoch_batches``' cut, in C++).
-            lambda e: tf.data.Dataset.from_generator(
-                one_epoch, args=(e,), output_signature=signature
-            ).rebatch(batch_size)
-        )
+        .flat_map(lambda e: tf.data.Dataset.from_generator(one_epoch, args=(e,), output_signature=signature))
         .prefetch(tf.data.AUTOTUNE)
     )
