@@ -113,12 +113,15 @@ def because_you_liked(ctx: GeneratorContext) -> Proposal:
     if not anchors or not sum(len(p[0]) for p in parts):
         return Proposal.empty()
     idx = np.concatenate([p[0] for p in parts])
-    anchor_of = np.concatenate([np.full(len(p[0]), k, np.int64) for k, p in enumerate(parts)])
+    anchor_of = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
     # Fresher likes count more: weight 1 / (1 + the anchor's rank).
-    score = np.concatenate([(1.0 / (1.0 + k)) * s for k, (_, s) in enumerate(parts)])
+    score = (1.0 / (1.0 + anchor_of)) * np.concatenate([s for _, s in parts])
     # Best score per neighbour; among equal scores the first proposed (fresher anchor) wins.
     by = np.lexsort((np.arange(len(idx)), -score, idx))
-    best = by[np.r_[True, idx[by][1:] != idx[by][:-1]]]
+    sorted_idx = idx[by]
+    first = np.ones(len(by), bool)
+    first[1:] = sorted_idx[1:] != sorted_idx[:-1]
+    best = by[first]
     best = best[np.lexsort((b.id_order[idx[best]], -score[best]))][: ctx.n]
     reasons = tuple(Reason(f"Because you liked {b.titles[a] or b.item_ids[a]}", 0) for a in anchors)
     return Proposal(idx[best], score[best], reasons, anchor_of[best])
