@@ -58,6 +58,12 @@ class TrainConfig(BaseModel):
         ge=1000,
         description="examples per ensemble member (a random sample of users above it)",
     )
+    ranker_max_users: int = Field(
+        default=12_000,
+        ge=100,
+        description="users whose served-like candidates become ranker examples (a seeded sample above it: "
+        "memory grows with users x candidates)",
+    )
     ranker_ensemble: int = Field(
         default=3, ge=1, le=8, description="rankers from different seeds, their heads averaged"
     )

@@ -50,9 +50,22 @@ def fit_generators(prep: Prepared, interactions, cfg: TrainConfig) -> CandidateM
     return dataclasses.replace(models, genres=prep.content.genres)
 
 
+def _sample_users(users: list[str], cap: int, seed: int) -> list[str]:
+    """All ``users`` up to ``cap``; above it a seeded sample of ``cap`` of them, in their order.
+
+    Examples are every candidate of every user (memory grows with users x candidates, ~250 each);
+    the ensemble's bags draw far fewer than a capped pool still holds.
+    """
+    if len(users) <= cap:
+        return users
+    keep = np.sort(np.random.default_rng(seed).choice(len(users), cap, replace=False))
+    log(f"ranker: examples from a seeded sample of {cap} of the ranker split's {len(users)} users")
+    return [users[i] for i in keep]
+
+
 def _examples(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> Examples:  # noqa: ANN001
     rs = prep.ranker_split
-    users = sorted(rs.heldout["user_id"].unique().tolist())
+    users = _sample_users(sorted(rs.heldout["user_id"].unique().tolist()), cfg.ranker_max_users, cfg.seed)
     base = fit_generators(prep, rs.train, cfg)
     queries = None
     if retrieval is not None:

@@ -93,3 +93,14 @@ def test_ranker_members_bag_whole_users_when_the_examples_exceed_the_cap() -> No
         assert len(bag) == 90 and len(users) == 3 and 9 not in users  # whole users, at most the cap
         assert sorted(bag.tolist()) == sorted(np.flatnonzero(np.isin(group, users)).tolist())
     assert set(group[a]) != set(group[b])  # each member draws its own sample
+
+
+def test_ranker_examples_come_from_a_seeded_sample_of_users_above_the_cap() -> None:
+    from training.ranker_fit import _sample_users
+
+    users = [f"u{n:02d}" for n in range(20)]
+    assert _sample_users(users, 20, seed=1) == users  # at the cap: everyone, in order
+    a, again, other = (_sample_users(users, 5, seed=s) for s in (1, 1, 2))
+    assert len(a) == len(set(a)) == 5 and set(a) <= set(users)
+    assert a == sorted(a)  # the split's order is kept
+    assert a == again and a != other  # seeded: the same run samples the same users
