@@ -166,7 +166,7 @@ class Recommender:
         body = self.recommend_cached(user_id, params)
         if body is not None or not self.runs_inline(user_id):
             return body
-        p = self._start(user_id, params)
+        p = self._start(user_id, params, local_checked=True)  # recommend_cached just asked Redis
         if isinstance(p, bytes):
             return p
         try:
@@ -194,8 +194,8 @@ class Recommender:
         key = self._cache_key(p, done)
         return self._complete(p, done, key, self.cache.get(p.lkey, key, done[0].generation))
 
-    def _start(self, user_id: str, params: RecParams) -> bytes | _Pending:
-        """Up to the load: the body when no load is needed (no bundle, an in-process hit)."""
+    def _start(self, user_id: str, params: RecParams, local_checked: bool = False) -> bytes | _Pending:
+        """Up to the load: the body when none is needed (no bundle, an in-process hit, unless checked)."""
         request_id = uuid.uuid4().hex
         trace = Trace()
         a = assign(self.experiments, user_id)
@@ -205,7 +205,7 @@ class Recommender:
             served = serve_list(page_response(user_id, [], None, a, trace))
             return self.served.finish(user_id, served, None, a, trace, False, request_id)
         lkey = self.cache.local_key(user_id, a.variant.name, bundle.version, params)
-        entry = self.cache.peek(lkey)
+        entry = None if local_checked else self.cache.peek(lkey)
         if entry is not None and entry[0] == self._generation(user_id, trace):
             self.cache.count_local(True)  # one GET, then stored bytes: no model or JSON work
             self.metrics.record_trace(trace)
