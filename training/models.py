@@ -1,4 +1,4 @@
-"""TFRS models: they only wire towers and tasks (the towers live in ``towers.py``)."""
+"""TFRS models (they wire the towers of ``towers.py``) and the two-tower in-batch softmax loss."""
 
 from __future__ import annotations
 
