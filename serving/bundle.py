@@ -44,6 +44,7 @@ class Bundle:
     query_tower: ort.InferenceSession
     ranker: ort.InferenceSession
     ranker_outputs: list[str]
+    query_outputs: list[str]  # the query tower's output names (first: the embedding)
     item_embeddings: np.ndarray  # [V, dim], row = vocabulary position
     user_index: dict[str, int]
     item_vocab: list[str]
@@ -61,6 +62,7 @@ class Bundle:
     genres_of: list[tuple[str, ...]]  # position -> the item's genres (catalogue)
     genre_names: list[str]
     genre_matrix: np.ndarray  # bool [U, len(genre_names)]
+    genre_bits: list[int]  # position -> its genres as bits (bit j: genre_names[j]; list diversity)
     titles: list[str | None]  # position -> "Title (year)"
     popular_overall: np.ndarray  # int64 positions, most popular first
     popular_by_genre: dict[str, np.ndarray]
@@ -78,7 +80,7 @@ class Bundle:
         """Heads of the served-candidate ranker for a [N, F] input matrix (one ONNX call)."""
         if len(features) == 0:
             return {h: np.zeros(0, np.float32) for h in self.ranker_outputs}
-        outs = self.ranker.run(self.ranker_outputs, {"features": features.astype(np.float32, copy=False)})
+        outs = _run(self.ranker, self.ranker_outputs, {"features": features.astype(np.float32, copy=False)})
         return {
             h: np.asarray(o, np.float32).reshape(-1) for h, o in zip(self.ranker_outputs, outs, strict=True)
         }
@@ -114,7 +116,7 @@ class Bundle:
             "history_mask": mask,
             "user_features": user_features.reshape(1, -1).astype(np.float32),
         }
-        return np.asarray(self.query_tower.run(None, feeds)[0][0], dtype=np.float32)
+        return np.asarray(_run(self.query_tower, self.query_outputs, feeds)[0][0], dtype=np.float32)
 
     def score(
         self,
@@ -133,7 +135,7 @@ class Bundle:
             "query_embedding": np.repeat(np.asarray(query_embedding, np.float32).reshape(1, -1), n, axis=0),
             "item_embedding": self.item_embeddings[self.embedding_rows[item_idx]],
         }
-        outs = self.ranker.run(self.ranker_outputs, feeds)
+        outs = _run(self.ranker, self.ranker_outputs, feeds)
         return {
             h: np.asarray(o, dtype=np.float32).reshape(-1)
             for h, o in zip(self.ranker_outputs, outs, strict=True)
@@ -147,6 +149,14 @@ def _read_json(path: Path) -> Any:
         raise BundleError(f"bundle file missing: {path.name}") from e
     except json.JSONDecodeError as e:
         raise BundleError(f"bundle file {path.name} is not valid JSON: {e}") from e
+
+
+def _run(sess: ort.InferenceSession, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[Any]:
+    """``sess.run`` without the Python wrapper's per-call checks (graph capture, input names, OrtValue
+    ownership: ~20 us of a cache-cold request per call). The inputs were checked at load, the feeds
+    are complete numpy arrays, and the C++ session still rejects missing or mistyped ones."""
+    inner = getattr(sess, "_sess", None)  # onnxruntime's binding; a version without it: the wrapper
+    return sess.run(outputs, feeds) if inner is None else inner.run(outputs, feeds, None)
 
 
 def _session(path: Path, expected: tuple[str, ...]) -> ort.InferenceSession:
@@ -237,6 +247,7 @@ def load_bundle(
     genre_matrix = np.zeros((n, len(genre_names)), bool)
     for p, gs in enumerate(genres_of):
         genre_matrix[p, [gcol[g] for g in gs]] = True
+    genre_bits = [sum(1 << j for j in {gcol[g] for g in gs}) for gs in genres_of]
     id_order = np.empty(n, np.int64)
     id_order[np.asarray(sorted(range(n), key=item_ids.__getitem__), np.int64)] = np.arange(n)
     available = np.zeros(n, bool)
@@ -247,10 +258,12 @@ def load_bundle(
         raise BundleError(f"cannot read the item-to-item arrays: {e}") from e
     if served and collaborative is None:
         raise BundleError("the manifest names ranker features but item_cf/item_knn/popularity are missing")
+    query_tower = _session(path / contract.QUERY_TOWER_FILE, QUERY_TOWER_INPUTS)
     return Bundle(
         path=path,
         manifest=manifest,
-        query_tower=_session(path / contract.QUERY_TOWER_FILE, QUERY_TOWER_INPUTS),
+        query_tower=query_tower,
+        query_outputs=[o.name for o in query_tower.get_outputs()],
         ranker=ranker,
         ranker_outputs=ranker_outputs,
         item_embeddings=emb,
@@ -269,6 +282,7 @@ def load_bundle(
         genres_of=genres_of,
         genre_names=genre_names,
         genre_matrix=genre_matrix,
+        genre_bits=genre_bits,
         titles=[_title(items.get(i)) for i in item_ids],
         popular_overall=np.asarray([position[i] for i in pop_overall], np.int64),
         popular_by_genre={g: np.asarray([position[i] for i in v], np.int64) for g, v in pop_by_genre.items()},

@@ -11,7 +11,7 @@ from .bundle import Bundle
 from .experiments import Assignment
 from .impressions import ImpressionWriter
 from .metrics import Metrics
-from .pipeline.rank import intra_list_diversity
+from .pipeline.rank import intra_list_diversity_bits
 from .pipeline.trace import Trace
 from .response_cache import ServedList
 from .schemas import RecommendationResponse
@@ -67,7 +67,8 @@ class ServedLog:
                 m.coverage.set(len(seen) / max(1, len(bundle.items)))
             pos = bundle.position
             if served.ild is None:  # once per served list, not per cache hit
-                served.ild = intra_list_diversity([bundle.genres_of[pos[i]] if i in pos else () for i in ids])
+                bits = bundle.genre_bits
+                served.ild = intra_list_diversity_bits([bits[pos[i]] if i in pos else 0 for i in ids])
             if served.ild is not None:
                 m.diversity.observe(served.ild)
             if self.log_impressions:

@@ -123,15 +123,20 @@ def rank(
 
 def intra_list_diversity(genre_sets: Sequence[Sequence[str]]) -> float | None:
     """1 - mean pairwise Jaccard similarity of the items' genre sets (None below two items)."""
-    # Plain loops over frozensets: once per served list, and numpy's per-call overhead on 45
-    # pairs cost more than the arithmetic.
-    sets = [frozenset(g) for g in genre_sets]
-    n = len(sets)
+    bit = {g: 1 << j for j, g in enumerate({g for gs in genre_sets for g in gs})}
+    return intra_list_diversity_bits([sum(bit[g] for g in set(gs)) for gs in genre_sets])
+
+
+def intra_list_diversity_bits(genre_bits: Sequence[int]) -> float | None:
+    """``intra_list_diversity`` of genre sets given as bit masks (``Bundle.genre_bits``)."""
+    # Plain loops over ints (& | and a popcount per pair): once per served list, and numpy's
+    # per-call overhead on 45 pairs cost more than the arithmetic; frozensets cost ~2x the ints.
+    n = len(genre_bits)
     if n < 2:
         return None
     total = 0.0
-    for i, a in enumerate(sets):
-        for b in sets[i + 1 :]:
-            union = len(a | b)
-            total += len(a & b) / union if union else 1.0
+    for i, a in enumerate(genre_bits):
+        for b in genre_bits[i + 1 :]:
+            union = (a | b).bit_count()
+            total += (a & b).bit_count() / union if union else 1.0
     return 1.0 - total / (n * (n - 1) // 2)

@@ -83,3 +83,19 @@ def test_holder_swaps_only_on_change(tmp_path):
     publish(models, b)
     assert holder.refresh() is True
     assert swaps == ["a", "b"] and first is not None and first.version == "a"  # old object untouched
+
+
+def test_genre_bits_and_model_runs_match_the_catalogue_and_onnxruntime(tmp_path):
+    b = load_bundle(build_bundle(tmp_path))
+    for p, genres in enumerate(b.genres_of):  # bit j: genre_names[j]
+        assert {g for j, g in enumerate(b.genre_names) if b.genre_bits[p] >> j & 1} == set(genres)
+    assert any(b.genre_bits)
+    # The sessions are run without onnxruntime's Python wrapper: same outputs as through it.
+    uf = np.linspace(0, 1, b.query_tower.get_inputs()[3].shape[1], dtype=np.float32)
+    q = b.query_embedding(b.item_ids[1], [b.item_ids[2], b.item_ids[1]], uf)
+    idx = np.zeros((1, b.manifest.history_len), np.int64)
+    idx[0, :2] = [b.item_index[b.item_ids[2]], b.item_index[b.item_ids[1]]]
+    mask = (idx > 0).astype(np.float32)
+    user = np.asarray([b.user_index.get(b.item_ids[1], 0)], np.int64)
+    feeds = {"user_idx": user, "history_idx": idx, "history_mask": mask, "user_features": uf[None]}
+    np.testing.assert_array_equal(q, b.query_tower.run(None, feeds)[0][0])

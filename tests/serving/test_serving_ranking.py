@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from serving.pipeline.candidates import Proposal, Reason, first_occurrences, merge
-from serving.pipeline.rank import apply_boosts, diversify, explore, intra_list_diversity
+from serving.pipeline.rank import apply_boosts, diversify, explore, intra_list_diversity, intra_list_diversity_bits
 from serving.pipeline.score import value_model
 
 
@@ -107,3 +107,13 @@ def test_intra_list_diversity_by_hand():
     assert intra_list_diversity([["Action"]]) is None
     assert intra_list_diversity([[], [], ["Drama"]]) == pytest.approx(1 - 1 / 3)  # two empty sets: 1
     assert intra_list_diversity([["Action", "Crime"]] * 4) == 0.0
+
+
+def test_intra_list_diversity_of_bit_masks_equals_the_sets():
+    # bit 0 Action, bit 1 Comedy, bit 2 Drama (Bundle.genre_bits' encoding)
+    assert intra_list_diversity_bits([0b001, 0b011, 0b100]) == intra_list_diversity(
+        [["Action"], ["Action", "Comedy"], ["Drama"]]
+    )
+    assert intra_list_diversity_bits([0, 0, 0b100]) == pytest.approx(1 - 1 / 3)  # two empty sets: 1
+    assert intra_list_diversity_bits([0b101]) is None
+    assert intra_list_diversity_bits([0b11] * 4) == 0.0
