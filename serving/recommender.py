@@ -128,7 +128,7 @@ class Recommender:
         """The user's cache generation alone (None when the store cannot say)."""
         with trace.stage("user_state"):
             try:
-                raw = self.store.run(lambda c: c.get(redis_keys.rec_cache_generation(user_id)))
+                raw = self.store.commands(lambda p: p.get(redis_keys.rec_cache_generation(user_id)))[0]
             except StoreUnavailable:
                 return None
         return int(raw or 0)  # type: ignore[arg-type]
@@ -136,7 +136,7 @@ class Recommender:
     def recommend_cached(self, user_id: str, params: RecParams) -> bytes | None:
         """An in-process cache hit: one GET of the user's generation, then stored bytes.
 
-        Blocking client on the loop: hiredis and no hand-off cost less than redis.asyncio; the
+        Blocking on the loop (resp's connections, hiredis): one GET costs less so than awaited; the
         socket timeout bounds a slow store, then the back-off answers at once (``recommend`` degrades).
         """
         a = assign(self.experiments, user_id)
@@ -150,7 +150,7 @@ class Recommender:
         t = time.perf_counter()
         key = redis_keys.rec_cache_generation(user_id)
         try:
-            raw = self.store.run(lambda c: c.get(key))
+            raw = self.store.commands(lambda p: p.get(key))[0]  # resp: no redis-py per-command work
         except StoreUnavailable:
             return None
         self.metrics.observe_stages((("user_state", time.perf_counter() - t),))

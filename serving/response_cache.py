@@ -111,7 +111,7 @@ class ResponseCache:
         if self.ttl_s <= 0 or not key:
             return None
         try:
-            raw: bytes | None = self.store.run(lambda c: c.get(key))  # type: ignore[assignment]
+            raw: bytes | None = self.store.commands(lambda p: p.get(key))[0]
         except StoreUnavailable:
             return None
         return self._got(local_key, raw, generation)
@@ -146,7 +146,7 @@ class ResponseCache:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a thread-pool request: write now
             with suppress(StoreUnavailable):  # caching is best effort
-                self.store.run(lambda c: c.set(key, served.prefix, px=ttl_ms))
+                self.store.commands(lambda p: p.set(key, served.prefix, px=ttl_ms))
             return
         task = loop.create_task(self._write(key, served.prefix, ttl_ms))
         self._writes.add(task)  # the loop keeps only weak references to tasks

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from serving.pipeline.candidates import Proposal, Reason, first_occurrences, merge
-from serving.pipeline.rank import apply_boosts, diversify, explore, intra_list_diversity, intra_list_diversity_bits
+from serving.pipeline.rank import (
+    apply_boosts,
+    diversify,
+    explore,
+    intra_list_diversity,
+    intra_list_diversity_bits,
+)
 from serving.pipeline.score import value_model
 
 
