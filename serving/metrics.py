@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import threading
 from bisect import bisect_left
-from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import prometheus_client as prom
@@ -187,10 +187,11 @@ class Metrics:
             self.child(self.filter_drops, name).inc(n)
 
     def record_served(
-        self, variant: str, cached: bool, items: Sequence[Mapping[str, str]], reasons: Sequence[str]
+        self, variant: str, cached: bool, sources: Iterable[tuple[str, int]], reasons: Sequence[str]
     ) -> None:
+        """One answered request: ``sources`` are the list's (source, items) counts."""
         for reason in reasons:
             self.degraded.labels(reason=reason.split(":")[0]).inc()
         self.child(self.recommendations, variant, "true" if cached else "false").inc()
-        for source, n in Counter(it["source"] for it in items).items():
+        for source, n in sources:
             self.child(self.impressions, variant, source).inc(n)

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -33,6 +34,13 @@ class ServedList:
     prefix: bytes
     items: tuple[dict[str, str], ...]  # [{"item_id", "source"}] in served order
     ild: float | None = None  # intra-list diversity, computed once when first served
+    _sources: tuple[tuple[str, int], ...] | None = None
+
+    def sources(self) -> tuple[tuple[str, int], ...]:
+        """(source, items) of the list, counted once: a cache hit counts by them again."""
+        if self._sources is None:
+            self._sources = tuple(Counter(it["source"] for it in self.items).items())
+        return self._sources
 
     def body(self, cached: bool, request_id: str) -> bytes:
         flag = b"true" if cached else b"false"

@@ -39,7 +39,7 @@ class ServedLog:
         (``/metrics`` of any worker counts every answered request); on the event loop the rest runs
         once the response is written (the request's task does not yield before that): coverage,
         diversity and the impression queue are not on its latency."""
-        self.metrics.record_served(a.variant.name, cached, served.items, trace.reasons)
+        self.metrics.record_served(a.variant.name, cached, served.sources(), trace.reasons)
         args = (user_id, served, bundle, a, request_id)
         try:
             asyncio.get_running_loop().call_soon(self._record, *args)

@@ -153,6 +153,22 @@ def test_answers_are_timed_under_the_route_template(client_for, published):
     assert 'lambdarec_recommendations_total{cached="false",variant="default"} 2.0' in text
 
 
+def test_served_items_are_counted_by_source_on_hits_too(client_for, published):
+    c = client_for(LAMBDAREC_GENERATORS="two_tower,because_you_liked,popular")
+    bodies = [c.get("/v1/recommendations/u1?k=6").json() for _ in range(3)]
+    assert [b["cached"] for b in bodies] == [False, True, True]
+    want: dict[str, int] = {}
+    for it in bodies[0]["items"]:
+        want[it["source"]] = want.get(it["source"], 0) + 3
+    text = c.get("/metrics").text
+    got = {
+        line.split('source="')[1].split('"')[0]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("lambdarec_impressions_total{")
+    }
+    assert got == want and sum(want.values()) == 18
+
+
 def test_known_queries_are_bounded():
     known = KnownQueries(max_size=2)
     p = RecParams(k=1)
