@@ -151,7 +151,7 @@ def _read_json(path: Path) -> Any:
         raise BundleError(f"bundle file {path.name} is not valid JSON: {e}") from e
 
 
-def _run(sess: ort.InferenceSession, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[Any]:
+def _run(sess: ort.InferenceSession, outputs: list[str], feeds: dict[str, Any]) -> list[Any]:
     """``sess.run`` without the Python wrapper's per-call checks (graph capture, input names, OrtValue
     ownership: ~20 us of a cache-cold request per call). The inputs were checked at load, the feeds
     are complete numpy arrays, and the C++ session still rejects missing or mistyped ones."""

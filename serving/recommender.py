@@ -136,7 +136,7 @@ class Recommender:
     def recommend_cached(self, user_id: str, params: RecParams) -> bytes | None:
         """An in-process cache hit: one GET of the user's generation, then stored bytes.
 
-        Blocking on the loop (resp's connections, hiredis): one GET costs less so than awaited; the
+        Blocking on the loop (resp's connections, hiredis): one GET costs less blocking than awaited; the
         socket timeout bounds a slow store, then the back-off answers at once (``recommend`` degrades).
         """
         a = assign(self.experiments, user_id)
