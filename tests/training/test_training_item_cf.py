@@ -80,3 +80,21 @@ def test_cf_restricted_to_the_most_popular_items_keeps_full_indices() -> None:
     np.testing.assert_array_equal(small.popularity, full.popularity)
     pct = popularity_percentile(np.array([0.0, 5, 1, 9]))
     np.testing.assert_allclose(pct, [0, 2 / 3, 1 / 3, 1.0])
+
+
+def test_cosine_and_prune_give_the_same_result_in_any_row_blocking(monkeypatch: pytest.MonkeyPatch) -> None:
+    u, i, nu, ni = _random_interactions(3, users=60, items=30, n=500)
+    g = item_cf.gram(u, i, nu, ni)
+    norms = np.sqrt(np.diag(g))
+    norms[norms == 0] = 1.0
+    expected_cos = (g / np.outer(norms, norms)).astype(np.float32)
+    np.fill_diagonal(expected_cos, 0.0)
+    whole = item_cf.cosine(g), item_cf.prune(item_cf.ease(g, 2.0), 5, "ease")
+    monkeypatch.setattr(item_cf, "ROW_BLOCK", 7)  # 30 rows: 5 blocks, the last one short
+    blocked = item_cf.cosine(g), item_cf.prune(item_cf.ease(g, 2.0), 5, "ease")
+    np.testing.assert_allclose(whole[0], expected_cos, rtol=1e-6)
+    np.testing.assert_array_equal(blocked[0], whole[0])
+    for a, b in zip((whole[1].indptr, whole[1].indices, whole[1].weights),
+                    (blocked[1].indptr, blocked[1].indices, blocked[1].weights), strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+    assert whole[1].row(0)[0].tolist() == [] and len(whole[1].indices) > 0
