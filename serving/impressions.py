@@ -80,12 +80,18 @@ def impression_fields(
 
 class ImpressionWriter:
     def __init__(
-        self, store: Store, metrics: Metrics, flush_s: float = 0.05, max_pending: int = 20_000
+        self,
+        store: Store,
+        metrics: Metrics,
+        flush_s: float = 0.05,
+        max_pending: int = 20_000,
+        max_lists_per_call: int = 4,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.flush_s = flush_s
         self.max_pending = max_pending
+        self.max_lists_per_call = max(1, max_lists_per_call)
         self._pending: deque[tuple[Any, ...]] = deque()
         self._flush_lock = threading.Lock()  # one writer at a time: stream order = queue order
         self._stop = threading.Event()
@@ -160,41 +166,52 @@ class ImpressionWriter:
         return out
 
     def flush(self) -> int:
-        """Write everything queued so far in one script call; returns how many lists were written."""
+        """Write everything queued so far, ``max_lists_per_call`` lists per script call; returns how
+        many lists were written.
+
+        A script blocks Redis while it runs (~6 us per XADD): one call for a 50 ms batch of a busy
+        worker (2,000 XADDs) held every other client for ~12 ms, the cache hits' GETs included.
+        Bounded calls let their commands in between.
+        """
         with self._flush_lock:
             batch = []
             while self._pending:
                 batch.append(self._pending.popleft())
-            if not batch:
-                return 0
-            values = [b for args in batch for row in self._entries(args) for b in row]
-            head = [
-                b"EVAL",
-                _XADD_MANY,
-                b"1",
-                redis_keys.IMPRESSIONS_STREAM.encode(),
-                str(len(self.names)).encode(),
-            ]
-            head += [n.encode() for n in self.names]
-            payload = b"*%d\r\n" % (len(head) + len(values)) + b"".join(map(_bulk, head)) + b"".join(values)
-
-            def send(client: Any) -> Any:
-                conn = client.connection_pool.get_connection()
+            written = 0
+            for lo in range(0, len(batch), self.max_lists_per_call):
+                chunk = batch[lo : lo + self.max_lists_per_call]
                 try:
-                    conn.send_packed_command([payload])
-                    return conn.read_response()
-                except BaseException:
-                    conn.disconnect()  # a half-read reply must not go back to the pool
-                    raise
-                finally:
-                    client.connection_pool.release(conn)
+                    self.store.run(self._sender(chunk))
+                except StoreUnavailable:
+                    self.metrics.degraded.labels(reason="impressions_not_logged").inc(len(batch) - lo)
+                    return written
+                written += len(chunk)
+            return written
 
+    def _sender(self, chunk: list[tuple[Any, ...]]) -> Any:
+        values = [b for args in chunk for row in self._entries(args) for b in row]
+        head = [
+            b"EVAL",
+            _XADD_MANY,
+            b"1",
+            redis_keys.IMPRESSIONS_STREAM.encode(),
+            str(len(self.names)).encode(),
+        ]
+        head += [n.encode() for n in self.names]
+        payload = b"*%d\r\n" % (len(head) + len(values)) + b"".join(map(_bulk, head)) + b"".join(values)
+
+        def send(client: Any) -> Any:
+            conn = client.connection_pool.get_connection()
             try:
-                self.store.run(send)
-            except StoreUnavailable:
-                self.metrics.degraded.labels(reason="impressions_not_logged").inc(len(batch))
-                return 0
-            return len(batch)
+                conn.send_packed_command([payload])
+                return conn.read_response()
+            except BaseException:
+                conn.disconnect()  # a half-read reply must not go back to the pool
+                raise
+            finally:
+                client.connection_pool.release(conn)
+
+        return send
 
     def start(self) -> None:
         if self._thread is not None or self.flush_s <= 0:

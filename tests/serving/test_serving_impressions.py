@@ -22,7 +22,7 @@ def writer(redis_server, metrics: Metrics, max_pending: int = 100) -> tuple[Impr
     return ImpressionWriter(store, metrics, flush_s=3600, max_pending=max_pending), store
 
 
-def test_many_lists_one_round_trip_in_order(redis_server, r):
+def test_many_lists_few_bounded_script_calls_in_order(redis_server, r):
     metrics = Metrics()
     w, store = writer(redis_server, metrics)
     w._thread = object()  # type: ignore[assignment]  # as if started: submit only queues
@@ -32,7 +32,8 @@ def test_many_lists_one_round_trip_in_order(redis_server, r):
     calls = []
     real = store.run
     store.run = lambda fn: calls.append(1) or real(fn)  # type: ignore[method-assign]
-    assert w.flush() == 30 and len(calls) == 1
+    # 4 lists per script call (a call blocks Redis while it runs): 30 lists in 8 calls, in order
+    assert w.max_lists_per_call == 4 and w.flush() == 30 and len(calls) == 8
     got = [stream_fields_to_record(f) for _, f in r.xrange(redis_keys.IMPRESSIONS_STREAM)]
     assert [(g["request_id"], g["position"]) for g in got] == [
         (f"req{n}", p) for n in range(30) for p in range(3)
