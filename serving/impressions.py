@@ -25,6 +25,7 @@ from lambdarec_contracts import redis_keys
 from lambdarec_contracts.events import Impression, impression_to_stream_fields
 
 from .metrics import Metrics
+from .resp import bulk
 from .store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,6 @@ for base = 2 + nf, #ARGV, nf do
 end
 return n
 """
-
-
-def _bulk(b: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(b), b)
 
 
 def impression_fields(
@@ -135,12 +132,12 @@ class ImpressionWriter:
         if not items:
             return ()
         row = impression_fields("", _EPOCH, user_id, items[:1], model_version, variant, experiment)[0]
-        base = [_bulk(v.encode()) for v in row.values()]
+        base = [bulk(v.encode()) for v in row.values()]
         out = []
         for pos, it in enumerate(items):
             r = list(base)
-            r[self._item_at], r[self._source_at] = _bulk(it["item_id"].encode()), _bulk(it["source"].encode())
-            r[self._pos_at] = _bulk(str(pos).encode())
+            r[self._item_at], r[self._source_at] = bulk(it["item_id"].encode()), bulk(it["source"].encode())
+            r[self._pos_at] = bulk(str(pos).encode())
             out.append(tuple(r))
         # Tuples of bytes, not lists: the cyclic GC stops tracking them, so up to 10,000 cached lists
         # do not make every full collection walk ~100,000 more objects on the event loop.
@@ -157,7 +154,7 @@ class ImpressionWriter:
                 self._encoded.clear()
             self._encoded[key] = hit
         own = impression_fields(request_id, ts, "u", _ONE, None, "v", None)[0]  # one model per request
-        rid, when = _bulk(own["request_id"].encode()), _bulk(own["ts"].encode())
+        rid, when = bulk(own["request_id"].encode()), bulk(own["ts"].encode())
         out = []
         for encoded in hit[1]:
             row = list(encoded)
@@ -198,7 +195,7 @@ class ImpressionWriter:
             str(len(self.names)).encode(),
         ]
         head += [n.encode() for n in self.names]
-        payload = b"*%d\r\n" % (len(head) + len(values)) + b"".join(map(_bulk, head)) + b"".join(values)
+        payload = b"*%d\r\n" % (len(head) + len(values)) + b"".join(map(bulk, head)) + b"".join(values)
 
         def send(client: Any) -> Any:
             conn = client.connection_pool.get_connection()
