@@ -74,7 +74,8 @@ def baseline_scorers(
     }
     if n_items <= cfg.max_cf_items + 1:
         g = item_cf.gram(u_idx[i_idx > 0], i_idx[i_idx > 0], int(u_idx.max()) + 1, n_items)
-        knn, ease = item_cf.cosine(g), item_cf.ease(g, cfg.ease_lambda)
+        knn = item_cf.cosine(g)
+        ease = item_cf.ease(g, cfg.ease_lambda, overwrite_g=True)  # g is not read again
         # A tiny popularity term orders items with equal (often zero) similarity.
         scorers["item_knn"] = lambda rows: _history_matrix(ev, rows, n_items) @ knn + 1e-9 * pop
         scorers["ease"] = lambda rows: _history_matrix(ev, rows, n_items) @ ease + 1e-9 * pop

@@ -65,9 +65,12 @@ def fit_candidate_models(
     sel = local[item_idx] > 0
     g = item_cf.gram(user_idx[sel], local[item_idx[sel]], n_users, len(cf_items) + 1)
     to_full = np.concatenate([[0], cf_items])
+    knn = item_cf.widen(item_cf.prune(item_cf.cosine(g), keep, "item_knn"), to_full, n_items)
+    ease = item_cf.ease(g, lam, overwrite_g=True)  # g is not read again
+    del g
     return CandidateModels(
-        item_cf=item_cf.widen(item_cf.prune(item_cf.ease(g, lam), keep, "ease"), to_full, n_items),
-        item_knn=item_cf.widen(item_cf.prune(item_cf.cosine(g), keep, "item_knn"), to_full, n_items),
+        item_cf=item_cf.widen(item_cf.prune(ease, keep, "ease"), to_full, n_items),
+        item_knn=knn,
         popularity=pop,
         popularity_percentile=popularity_percentile(pop),
     )

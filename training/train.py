@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, build_parser
-from .log import log
+from .log import log, rss_mb
 
 SERVED = "served"
 
@@ -70,6 +70,8 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:
         t = time.perf_counter()
         out = fn(*args)
         timings[f"{name}_s"] = round(time.perf_counter() - t, 2)
+        now, peak = rss_mb()
+        log(f"step {name}: {timings[f'{name}_s']:.1f} s, RSS {now:,.0f} MB (peak so far {peak:,.0f} MB)")
         return out
 
     prep = step("prepare", prepare, inputs, cfg)
@@ -169,6 +171,7 @@ def _write_and_judge(
         "value_model_weights": ranker.value_weights,
         "parity": parity,
         "timings": timings,
+        "peak_rss_mb": round(rss_mb()[1]),
         "losses": {"retrieval": retrieval.losses, "ranker": ranker.losses},
         "config": json.loads(cfg.model_dump_json()),
     }
@@ -178,7 +181,7 @@ def _write_and_judge(
     final = staging / version
     os.replace(work, final)
     log(report.served_table(rep))
-    log(f"bundle {version}: total {timings['total_s']:.1f} s")
+    log(f"bundle {version}: total {timings['total_s']:.1f} s, peak RSS {rep['peak_rss_mb']:,} MB")
     return final
 
 

@@ -98,3 +98,17 @@ def test_cosine_and_prune_give_the_same_result_in_any_row_blocking(monkeypatch: 
                     (blocked[1].indptr, blocked[1].indices, blocked[1].weights), strict=True):  # fmt: skip
         np.testing.assert_array_equal(a, b)
     assert whole[1].row(0)[0].tolist() == [] and len(whole[1].indices) > 0
+
+
+def test_ease_in_place_equals_the_dense_inverse_and_may_reuse_the_gram_matrix() -> None:
+    u, i, nu, ni = _random_interactions(2)
+    g = item_cf.gram(u, i, nu, ni)
+    a = g + 5.0 * np.eye(ni)
+    p = np.linalg.inv(a)
+    expected = -p / np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    kept = g.copy()
+    b = item_cf.ease(g, 5.0)
+    np.testing.assert_array_equal(g, kept)  # not overwritten unless asked
+    np.testing.assert_allclose(b, expected, atol=1e-6)
+    np.testing.assert_array_equal(item_cf.ease(g, 5.0, overwrite_g=True), b)
