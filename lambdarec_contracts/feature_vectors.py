@@ -96,12 +96,8 @@ ITEM_VECTOR_FEATURE_REFS = [
 
 def user_vector(f: Mapping[str, Any]) -> np.ndarray:
     """User feature vector (float32, len(USER_VECTOR_NAMES)) from full-feature-name values."""
-    affinity = np.zeros(len(GENRES), dtype=np.float32)
-    raw = f.get(_USER["genre_affinity"])
-    if raw is not None and len(raw) == len(GENRES):
-        affinity = np.asarray(raw, dtype=np.float32)
-        if not np.isfinite(affinity).all():  # the check costs a fraction of nan_to_num (per request)
-            affinity = np.nan_to_num(affinity)
+    # The finiteness check costs a fraction of nan_to_num (per request).
+    affinity = genre_affinity_slots(f.get(_USER["genre_affinity"]))
     head = [
         _log1p(f.get(_USER["n_interactions_7d"])),
         _log1p(f.get(_USER["n_interactions_30d"])),
@@ -110,6 +106,41 @@ def user_vector(f: Mapping[str, Any]) -> np.ndarray:
         _num(f.get(_USER["rating_std"])),
     ]
     return np.concatenate([np.asarray(head, np.float32), affinity])
+
+
+def genre_affinity_slots(raw: Any) -> np.ndarray:
+    """The genre part of ``user_vector`` from a raw ``genre_affinity`` value (zeros unless it has
+    one finite-or-cleaned float per genre)."""
+    if raw is None or len(raw) != len(GENRES):
+        return np.zeros(len(GENRES), dtype=np.float32)
+    affinity = np.asarray(raw, dtype=np.float32)
+    return affinity if np.isfinite(affinity).all() else np.nan_to_num(affinity)
+
+
+def user_matrix(columns: Mapping[str, Any], affinity: np.ndarray) -> np.ndarray:
+    """``user_vector`` of many rows at once (float32 [N, len(USER_VECTOR_NAMES)]): ``columns`` maps
+    the scalar features' full names to arrays (NaN = null; an absent name counts as 0) and
+    ``affinity`` is the rows' ``genre_affinity_slots`` [N, len(GENRES)]."""
+    n = len(affinity)
+
+    def num(name: str) -> np.ndarray:
+        v = columns.get(_USER[name])
+        if v is None:
+            return np.zeros(n)
+        v = np.asarray(v, dtype=np.float64)
+        return np.where(np.isnan(v), 0.0, v)
+
+    head = np.stack(
+        [
+            np.log1p(np.maximum(num("n_interactions_7d"), 0.0)),
+            np.log1p(np.maximum(num("n_interactions_30d"), 0.0)),
+            np.log1p(np.maximum(num("n_interactions_total"), 0.0)),
+            num("rating_mean") / 5.0,
+            num("rating_std"),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return np.concatenate([head, np.asarray(affinity, np.float32).reshape(n, len(GENRES))], axis=1)
 
 
 def item_vector(f: Mapping[str, Any]) -> np.ndarray:

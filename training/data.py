@@ -14,19 +14,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lambdarec_contracts.bundle import OOV_TOKEN
-from lambdarec_contracts.feature_vectors import (
-    USER_VECTOR_FEATURE_REFS,
-    genre_multi_hot,
-    user_vector,
-)
+from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS, genre_multi_hot
+from lambdarec_contracts.feature_vectors import user_matrix as _user_matrix
 from lambdarec_contracts.features import (
     ITEM_REALTIME_VIEW,
     ITEM_STATS_VIEW,
     ITEM_TEXT_VIEW,
     USER_RECENT_ITEMS,
+    USER_STATS_VIEW,
+    full_name,
     ref_to_full_name,
 )
 from lambdarec_contracts.tables import (
@@ -37,7 +37,12 @@ from lambdarec_contracts.tables import (
     TRAINING_SET_FILE,
 )
 
+from .user_columns import UserLists, read_user_lists
+
 RECENT_ITEMS_COL = ref_to_full_name(USER_RECENT_ITEMS)
+AFFINITY_COL = full_name(USER_STATS_VIEW, "genre_affinity")
+# The training set's list-valued columns stay out of the frame (``user_columns``).
+LIST_COLUMNS = (RECENT_ITEMS_COL, AFFINITY_COL, full_name(USER_STATS_VIEW, "recent_positive_items"))
 NOT_INTERESTED = "not_interested"
 
 
@@ -49,7 +54,11 @@ class InputError(Exception):
 class Inputs:
     """Everything training reads for one ``ds``."""
 
+    # The training set's scalar columns (row positions as index) and, by the same positions, its
+    # list-valued user features; ``training_set_path`` for the raw values of a few rows.
     training_set: pd.DataFrame
+    user_lists: UserLists
+    training_set_path: Path
     dim_items: pd.DataFrame
     interactions: pd.DataFrame
     text_embeddings: pd.DataFrame | None
@@ -68,13 +77,18 @@ ITEM_VIEW_PREFIXES = tuple(f"{view}__" for view in (ITEM_STATS_VIEW, ITEM_TEXT_V
 
 
 def _read(
-    path: Path, what: str, skip_prefixes: tuple[str, ...] = (), columns: list[str] | None = None
+    path: Path,
+    what: str,
+    skip_prefixes: tuple[str, ...] = (),
+    columns: list[str] | None = None,
+    skip: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"missing {what}: {path}")
     try:
-        if skip_prefixes:
-            columns = [c for c in pq.read_schema(path).names if not c.startswith(skip_prefixes)]
+        if skip_prefixes or skip:
+            names = pq.read_schema(path).names
+            columns = [c for c in names if not c.startswith(skip_prefixes) and c not in skip]
         return pd.read_parquet(path, columns=columns)
     except Exception as exc:  # pyarrow raises many types; say which file is bad
         raise InputError(f"cannot read {what} at {path}: {exc}") from exc
@@ -83,14 +97,19 @@ def _read(
 def load_inputs(data_dir: Path, ds: str) -> Inputs:
     """Read the training set, marts, text embeddings and the latest item features for ``ds``."""
     ts_path = data_dir / "training_sets" / f"ds={ds}" / TRAINING_SET_FILE
-    training_set = _read(ts_path, "training set", skip_prefixes=ITEM_VIEW_PREFIXES)
+    training_set = _read(ts_path, "training set", skip_prefixes=ITEM_VIEW_PREFIXES, skip=LIST_COLUMNS)
     required = {"user_id", "item_id", "event_timestamp", "rating", "event_type", "label"}
-    missing = required - set(training_set.columns)
+    missing = (required | {RECENT_ITEMS_COL, AFFINITY_COL}) - set(pq.read_schema(ts_path).names)
     if missing:
         raise InputError(f"training set {ts_path} lacks columns {sorted(missing)}")
     if training_set.empty:
         raise InputError(f"training set {ts_path} is empty")
     training_set["event_timestamp"] = pd.to_datetime(training_set["event_timestamp"], utc=True)
+    training_set = training_set.reset_index(drop=True)  # the index is the row position (user_lists)
+    try:
+        user_lists = read_user_lists(ts_path, RECENT_ITEMS_COL, AFFINITY_COL)
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        raise InputError(f"cannot read the user lists of training set {ts_path}: {exc}") from exc
     dim_items = _read(data_dir / "marts" / f"{DIM_ITEMS}.parquet", "dim_items mart")
     # Not interaction_id or event_date: unused here, and as one Python object per row they were
     # about a third of the process's memory on the 10m preset.
@@ -115,7 +134,18 @@ def load_inputs(data_dir: Path, ds: str) -> Inputs:
     if feat_dir.exists():
         item_features = pd.read_parquet(feat_dir)
         sources["item_features"] = str(feat_dir)
-    return Inputs(training_set, dim_items, interactions, text, item_features, model_name, dim, sources)
+    return Inputs(
+        training_set,
+        user_lists,
+        ts_path,
+        dim_items,
+        interactions,
+        text,
+        item_features,
+        model_name,
+        dim,
+        sources,
+    )
 
 
 # --- vocabularies ------------------------------------------------------------------------------
@@ -184,31 +214,14 @@ def item_content(vocab: Vocab, dim_items: pd.DataFrame, text: pd.DataFrame | Non
 # --- feature vectors and histories ---------------------------------------------------------------
 
 
-def _records(df: pd.DataFrame, feature_refs: Sequence[str]) -> list[dict[str, Any]]:
-    # Only the columns the shared transform reads ("<view>:<feature>" -> "<view>__<feature>").
-    wanted = {ref_to_full_name(ref) for ref in feature_refs}
-    cols = [c for c in df.columns if c in wanted]
-    records = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records")
-    # Parquet list columns arrive as numpy arrays; the shared transform expects sequences that
-    # are falsy when empty (``genres or ()``), so hand it plain lists like serving does.
-    list_cols = [
-        c
-        for c in cols
-        if len(df) and isinstance(df[c].dropna().iloc[0] if df[c].notna().any() else None, np.ndarray)
-    ]
-    for r in records:
-        for c in list_cols:
-            if r[c] is not None:
-                r[c] = r[c].tolist()
-    return records
-
-
-def user_matrix(df: pd.DataFrame) -> np.ndarray:
-    """user_vector() of every row (float32 [N, F_u])."""
-    rows = _records(df, USER_VECTOR_FEATURE_REFS)
-    if not rows:
-        return np.zeros((0, len(user_vector({}))), np.float32)
-    return np.stack([user_vector(r) for r in rows]).astype(np.float32)
+def user_matrix(df: pd.DataFrame, affinity: np.ndarray) -> np.ndarray:
+    """user_vector() of every row (float32 [N, F_u]): the frame's scalar user features and the
+    rows' genre-affinity slots (``UserLists.affinity`` at the rows' positions)."""
+    wanted = {ref_to_full_name(ref) for ref in USER_VECTOR_FEATURE_REFS}
+    columns = {
+        c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in df.columns if c in wanted
+    }
+    return _user_matrix(columns, affinity)
 
 
 def history_arrays(
@@ -232,8 +245,14 @@ def history_arrays(
     return idx, (idx > 0).astype(np.float32)
 
 
-def recent_lists(df: pd.DataFrame) -> list[list[str]]:
-    """The rows' point-in-time recent-item lists (empty when the column is absent or null)."""
-    if RECENT_ITEMS_COL not in df.columns:
-        return [[] for _ in range(len(df))]
-    return [[str(x) for x in h] if h is not None else [] for h in df[RECENT_ITEMS_COL]]
+def last_rows_before(
+    training_set: pd.DataFrame, users: list[str], before: pd.Series, inclusive: bool
+) -> pd.DataFrame:
+    """Each user's last training-set row at (``inclusive``) or before ``before[user]`` (user ids as
+    strings; the index keeps the rows' positions). Only the users' rows are copied."""
+    uid = training_set["user_id"].astype(str)
+    mine = uid.isin(set(users)).to_numpy()
+    ts = training_set.loc[mine].assign(user_id=uid[mine])
+    limit = ts["user_id"].map(before)
+    ts = ts[ts["event_timestamp"] <= limit] if inclusive else ts[ts["event_timestamp"] < limit]
+    return ts.sort_values("event_timestamp", kind="stable").groupby("user_id").tail(1)

@@ -25,6 +25,7 @@ from lambdarec_contracts.item_activity import ItemActivity, day_number
 from .config import TrainConfig
 from .data import Inputs, ItemContent, Vocab, build_vocab, item_content
 from .split import NOT_INTERESTED, UserSplit, per_user_split
+from .user_columns import UserLists
 
 ROW = "_row"
 
@@ -45,6 +46,7 @@ class Prepared:
     interactions: pd.DataFrame  # everything (the published generators are refit on it)
     training_set: pd.DataFrame  # as loaded (not copied)
     activity: ItemActivity  # every interaction by (item, day): item_stats' windows at any past moment
+    user_lists: UserLists  # the training set's list-valued user features, by row position
 
     def histories(self, df: pd.DataFrame, users: list[str]) -> list[np.ndarray]:
         """Item indices each user interacted with in ``df`` (unknown items dropped), in ``users`` order."""
@@ -97,7 +99,7 @@ def prepare(inputs: Inputs, cfg: TrainConfig) -> Prepared:
     activity = ItemActivity(item_vocab.lookup(inter["item_id"]), day_number(inter["event_ts"]))
     return Prepared(
         split, ranker_split, user_vocab, item_vocab, content, rows, _rows_of(ts, train_pairs),
-        inter, inputs.training_set, activity,
+        inter, inputs.training_set, activity, inputs.user_lists,
     )  # fmt: skip
 
 

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from lambdarec_contracts.feature_vectors import USER_VECTOR_NAMES
+
 from .config import TrainConfig
-from .data import history_arrays, recent_lists, user_matrix
+from .data import history_arrays, last_rows_before, user_matrix
 from .log import log
 from .models import TwoTowerModel
 from .prepare import Prepared
@@ -72,7 +74,8 @@ def fit_retrieval(prep: Prepared, cfg: TrainConfig, rows: pd.DataFrame | None = 
     with tempfile.TemporaryDirectory(prefix="lambdarec-retrieval-") as tmp:
         t = time.perf_counter()
         shards = write_shards(
-            prep.retrieval_rows if rows is None else rows, prep.training_set, prep.user_vocab, prep.item_vocab,
+            prep.retrieval_rows if rows is None else rows, prep.training_set, prep.user_lists,
+            prep.user_vocab, prep.item_vocab,
             cfg.history_len, Path(tmp), cfg.seed,
         )  # fmt: skip
         log(
@@ -123,14 +126,13 @@ def user_state_at(
     users without one get an empty history and zero features, as a user without online features does.
     """
     last_ts = history[history["event_type"] != "not_interested"].groupby("user_id")["event_ts"].max()
-    ts = training_set.assign(user_id=training_set["user_id"].astype(str))
-    ts = ts[ts["user_id"].isin(set(users))]
-    ts = ts[ts["event_timestamp"] <= ts["user_id"].map(last_ts)]
-    last_rows = ts.sort_values("event_timestamp", kind="stable").groupby("user_id").tail(1)
-    feats_by_user = dict(zip(last_rows["user_id"], user_matrix(last_rows), strict=True))
-    recent_by_user = dict(zip(last_rows["user_id"], recent_lists(last_rows), strict=True))
-    n_uf = user_matrix(training_set.head(1)).shape[1]
-    zeros = np.zeros(n_uf, np.float32)
+    last_rows = last_rows_before(training_set, users, last_ts, inclusive=True)
+    positions = last_rows.index.to_numpy()
+    feats_by_user = dict(
+        zip(last_rows["user_id"], user_matrix(last_rows, prep.user_lists.affinity[positions]), strict=True)
+    )
+    recent_by_user = dict(zip(last_rows["user_id"], prep.user_lists.recent.lists(positions), strict=True))
+    zeros = np.zeros(len(USER_VECTOR_NAMES), np.float32)
     recent = [list(recent_by_user.get(u, []))[: cfg.history_len] for u in users]
-    feats = np.stack([feats_by_user.get(u, zeros) for u in users]) if users else np.zeros((0, n_uf))
+    feats = np.stack([feats_by_user.get(u, zeros) for u in users]) if users else np.zeros((0, len(zeros)))
     return recent, feats.astype(np.float32)

@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 
 from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS
 
-from .data import RECENT_ITEMS_COL, Vocab, history_arrays, recent_lists, user_matrix
+from .data import Vocab, user_matrix
 from .prepare import ROW
+from .user_columns import UserLists
 
 # Rows per shard (at most MAX_SHARDS shards: larger sets get larger shards), rows converted at a
 # time, rows per Parquet row group: the memory of writing is a chunk plus a row group per shard.
@@ -48,15 +49,20 @@ class Shards:
 
 
 def _columns(
-    part: pd.DataFrame, user_vocab: Vocab, item_vocab: Vocab, history_len: int
+    part: pd.DataFrame,
+    positions: np.ndarray,
+    lists: UserLists,
+    user_vocab: Vocab,
+    item_vocab: Vocab,
+    history_len: int,
 ) -> dict[str, np.ndarray]:
     items = part["item_id"].astype(str).tolist()
-    hist, _ = history_arrays(recent_lists(part), item_vocab, history_len, drop=items)
+    hist = lists.recent.history(positions, item_vocab.index, history_len, drop=items)
     return {
         "user_idx": user_vocab.lookup(part["user_id"]).astype(np.int32),
         "item_idx": item_vocab.lookup(items).astype(np.int32),
         "history_idx": hist.astype(np.int32),
-        "user_features": user_matrix(part),
+        "user_features": user_matrix(part, lists.affinity[positions]),
     }
 
 
@@ -106,18 +112,19 @@ class _ShardWriter:
 def write_shards(
     rows: pd.DataFrame,
     training_set: pd.DataFrame,
+    lists: UserLists,
     user_vocab: Vocab,
     item_vocab: Vocab,
     history_len: int,
     directory: Path,
     seed: int,
 ) -> Shards:
-    """Model inputs of the ``training_set`` rows at ``rows[ROW]`` (string ids in ``rows``), as shards
-    in ``directory``."""
+    """Model inputs of the ``training_set`` rows at ``rows[ROW]`` (string ids in ``rows``; their
+    list-valued features in ``lists``, by the same positions), as shards in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     n = len(rows)
     n_shards = max(1, min(MAX_SHARDS, math.ceil(n / SHARD_ROWS)))
-    read = {ref.replace(":", "__") for ref in USER_VECTOR_FEATURE_REFS} | {RECENT_ITEMS_COL}
+    read = {ref.replace(":", "__") for ref in USER_VECTOR_FEATURE_REFS}
     wanted = [i for i, c in enumerate(training_set.columns) if c in read]
     rng = np.random.default_rng(seed)
     writer = _ShardWriter(directory, n_shards)
@@ -125,9 +132,10 @@ def write_shards(
     n_features = 0
     for start in range(0, n, CHUNK_ROWS):
         ids = rows.iloc[start : start + CHUNK_ROWS]
-        part = training_set.iloc[ids[ROW].to_numpy(), wanted].reset_index(drop=True)
+        positions = ids[ROW].to_numpy()
+        part = training_set.iloc[positions, wanted].reset_index(drop=True)
         part["user_id"], part["item_id"] = ids["user_id"].to_numpy(), ids["item_id"].to_numpy()
-        cols = _columns(part, user_vocab, item_vocab, history_len)
+        cols = _columns(part, positions, lists, user_vocab, item_vocab, history_len)
         n_features = cols["user_features"].shape[1]
         counts += np.bincount(cols["item_idx"], minlength=len(item_vocab))
         shard = rng.integers(n_shards, size=len(part))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from lambdarec_contracts.features import FULL_NAME_SEPARATOR, USER_STATS_VIEW
 from lambdarec_contracts.item_activity import ItemActivity
@@ -25,6 +26,8 @@ from lambdarec_contracts.ranker_features import ITEM_ACTIVITY_COLUMNS
 
 from . import evaluation
 from .baselines import EvalUsers
+from .data import last_rows_before
+from .user_columns import raw_rows
 
 SERVED_DEPTH = 100  # served list length scored (Recall@50/100 need more than a page)
 
@@ -40,21 +43,17 @@ class ServedEval:
     examples: list[dict] = field(default_factory=list)  # a few users' served lists (report)
 
 
-def user_states(ev: EvalUsers, training_set: pd.DataFrame, cut: pd.Series) -> list[dict]:
-    """Feast user features (full names) per evaluation user, from their last row before the cut."""
-    ts = training_set.assign(user_id=training_set["user_id"].astype(str))
-    ts = ts[ts["user_id"].isin(set(ev.user_ids))]
-    ts = ts[ts["event_timestamp"] < ts["user_id"].map(cut)]
-    last = ts.sort_values("event_timestamp", kind="stable").groupby("user_id").tail(1).set_index("user_id")
-    cols = [c for c in last.columns if c.startswith(USER_STATS_VIEW + FULL_NAME_SEPARATOR)]
+def user_states(ev: EvalUsers, training_set: pd.DataFrame, cut: pd.Series, path: Path) -> list[dict]:
+    """Feast user features (full names) per evaluation user, from their last row before the cut:
+    the raw values of those rows, read back from the training set's file at ``path``."""
+    last = last_rows_before(training_set, ev.user_ids, cut, inclusive=False)
+    cols = [c for c in pq.read_schema(path).names if c.startswith(USER_STATS_VIEW + FULL_NAME_SEPARATOR)]
+    raw = raw_rows(path, last.index.to_numpy(), cols).to_pylist()
+    by_user = dict(zip(last["user_id"], raw, strict=True))
     out = []
     for u in ev.user_ids:
-        feats: dict = {}
-        if u in last.index:
-            for c in cols:
-                v = last.at[u, c]
-                feats[c] = v.tolist() if isinstance(v, np.ndarray) else (None if _isnull(v) else v)
-        out.append(feats)
+        row = by_user.get(u, {})
+        out.append({c: (None if _isnull(v) else v) for c, v in row.items()})
     return out
 
 

@@ -129,7 +129,7 @@ def _write_and_judge(
         work,
         ev,
         prep.item_vocab.ids,
-        user_states(ev, inputs.training_set, cut),
+        user_states(ev, inputs.training_set, cut, inputs.training_set_path),
         prep.activity,
         day_number(cut),
     )

@@ -13,9 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from lambdarec_contracts.feature_vectors import user_vector
+from lambdarec_contracts.tables import GENRES
 from training import retrieval_data as rd
-from training.data import RECENT_ITEMS_COL, Vocab, build_vocab
+from training.data import AFFINITY_COL, RECENT_ITEMS_COL, Vocab, build_vocab
 from training.prepare import ROW
+from training.user_columns import read_user_lists
 
 N = 1000
 HISTORY_LEN = 4
@@ -42,6 +44,17 @@ def _training_set() -> pd.DataFrame:
             RECENT_ITEMS_COL: [
                 None if k % 7 == 0 else np.array([str(x) for x in rng.integers(1, 18, 6)]) for k in range(N)
             ],
+            # null, NaN-holding and wrong-length lists too (user_vector makes zeros / cleans them)
+            AFFINITY_COL: [
+                None
+                if k % 9 == 0
+                else [0.5, 0.5]
+                if k % 13 == 0
+                else [float("nan"), *rng.random(len(GENRES) - 1)]
+                if k % 17 == 0
+                else rng.random(len(GENRES)).tolist()
+                for k in range(N)
+            ],
             "item_stats__n_interactions_total": 1.0,  # not a query-tower input
         }
     )
@@ -52,6 +65,10 @@ class Case:
 
     def __init__(self, directory: Path, seed: int = 1) -> None:
         self.ts = _training_set()
+        # As training loads it: the lists from the file, the frame without them.
+        directory.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pandas(self.ts, preserve_index=False), directory / "set.parquet")
+        self.lists = read_user_lists(directory / "set.parquet", RECENT_ITEMS_COL, AFFINITY_COL)
         keep = np.arange(1, N, 3)[::-1]
         self.rows = pd.DataFrame(
             {
@@ -63,7 +80,14 @@ class Case:
         self.users: Vocab = build_vocab(self.rows["user_id"])
         self.items: Vocab = build_vocab(self.rows["item_id"], extra_ids=["999"])
         self.shards = rd.write_shards(
-            self.rows, self.ts, self.users, self.items, HISTORY_LEN, directory, seed
+            self.rows,
+            self.ts.drop(columns=[RECENT_ITEMS_COL, AFFINITY_COL]),
+            self.lists,
+            self.users,
+            self.items,
+            HISTORY_LEN,
+            directory / "shards",
+            seed,
         )
 
     def key(self, user_idx: int, item_idx: int) -> tuple[str, str]:
@@ -93,6 +117,7 @@ def test_every_row_once_per_epoch_with_its_own_inputs(tmp_path: Path) -> None:
             np.testing.assert_array_equal(b["history_idx"][n], hist)  # the row's own item never in it
             np.testing.assert_array_equal(b["history_mask"][n], (hist > 0).astype(np.float32))
             raw = {k: (None if pd.isna(src[k]) else src[k]) for k in SCALAR_FEATURES}
+            raw[AFFINITY_COL] = src[AFFINITY_COL]
             np.testing.assert_allclose(b["user_features"][n], user_vector(raw), rtol=1e-6)
             seen.append(key)
     assert sorted(seen) == sorted(by_key.index)
@@ -161,15 +186,20 @@ def test_tf_dataset_reads_the_epochs_in_order(tmp_path: Path) -> None:
 def test_training_reads_the_sets_user_side_only(tiny_data_dir: Path, tmp_path: Path) -> None:
     from lambdarec_contracts.tables import TRAINING_SET_FILE
     from tests.training.conftest import TINY_DS
-    from training.data import ITEM_VIEW_PREFIXES, load_inputs
+    from training.data import ITEM_VIEW_PREFIXES, LIST_COLUMNS, load_inputs
 
     path = tiny_data_dir / "training_sets" / f"ds={TINY_DS}" / TRAINING_SET_FILE
     on_disk = pq.read_table(path)
     # jobs.training_set writes the user side only by default ...
     assert not [c for c in on_disk.column_names if c.startswith(ITEM_VIEW_PREFIXES)]
-    loaded = load_inputs(tiny_data_dir, TINY_DS).training_set
-    assert list(loaded.columns) == on_disk.column_names
-    assert RECENT_ITEMS_COL in loaded.columns and "user_stats__genre_affinity" in loaded.columns
+    inputs = load_inputs(tiny_data_dir, TINY_DS)
+    loaded = inputs.training_set
+    # the list-valued user features come from the file separately (user_columns), by row position
+    assert list(loaded.columns) == [c for c in on_disk.column_names if c not in LIST_COLUMNS]
+    assert len(inputs.user_lists.recent) == len(inputs.user_lists.affinity) == on_disk.num_rows == len(loaded)
+    recent = on_disk.column(RECENT_ITEMS_COL).to_pylist()
+    for r in (0, len(loaded) // 2, len(loaded) - 1):
+        assert inputs.user_lists.recent.lists([r]) == [[str(x) for x in recent[r] or []]]
     # ... and a set with the item side (``--item-views``) loads the same columns
     wide_dir = tmp_path / "training_sets" / f"ds={TINY_DS}"
     wide_dir.mkdir(parents=True)
@@ -179,4 +209,4 @@ def test_training_reads_the_sets_user_side_only(tiny_data_dir: Path, tmp_path: P
     pq.write_table(
         on_disk.append_column("item_text_embedding__embedding", embedding), wide_dir / TRAINING_SET_FILE
     )
-    assert list(load_inputs(tmp_path, TINY_DS).training_set.columns) == on_disk.column_names
+    assert list(load_inputs(tmp_path, TINY_DS).training_set.columns) == list(loaded.columns)
