@@ -24,6 +24,7 @@ from lambdarec_contracts.features import (
     ITEM_REALTIME_VIEW,
     ITEM_STATS_VIEW,
     ITEM_TEXT_VIEW,
+    USER_REALTIME_VIEW,
     USER_RECENT_ITEMS,
     USER_STATS_VIEW,
     full_name,
@@ -74,6 +75,8 @@ class Inputs:
 # The interaction log's columns training reads (the mart has more: FCT_INTERACTIONS_COLUMNS)
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "event_type", "event_ts", "is_positive"]
 ITEM_VIEW_PREFIXES = tuple(f"{view}__" for view in (ITEM_STATS_VIEW, ITEM_TEXT_VIEW, ITEM_REALTIME_VIEW))
+# Real-time features are no model input (always null offline): left on disk too.
+UNREAD_PREFIXES = (*ITEM_VIEW_PREFIXES, f"{USER_REALTIME_VIEW}__")
 
 
 def _read(
@@ -97,7 +100,7 @@ def _read(
 def load_inputs(data_dir: Path, ds: str) -> Inputs:
     """Read the training set, marts, text embeddings and the latest item features for ``ds``."""
     ts_path = data_dir / "training_sets" / f"ds={ds}" / TRAINING_SET_FILE
-    training_set = _read(ts_path, "training set", skip_prefixes=ITEM_VIEW_PREFIXES, skip=LIST_COLUMNS)
+    training_set = _read(ts_path, "training set", skip_prefixes=UNREAD_PREFIXES, skip=LIST_COLUMNS)
     required = {"user_id", "item_id", "event_timestamp", "rating", "event_type", "label"}
     missing = (required | {RECENT_ITEMS_COL, AFFINITY_COL}) - set(pq.read_schema(ts_path).names)
     if missing:

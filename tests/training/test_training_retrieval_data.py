@@ -186,7 +186,7 @@ def test_tf_dataset_reads_the_epochs_in_order(tmp_path: Path) -> None:
 def test_training_reads_the_sets_user_side_only(tiny_data_dir: Path, tmp_path: Path) -> None:
     from lambdarec_contracts.tables import TRAINING_SET_FILE
     from tests.training.conftest import TINY_DS
-    from training.data import ITEM_VIEW_PREFIXES, LIST_COLUMNS, load_inputs
+    from training.data import ITEM_VIEW_PREFIXES, LIST_COLUMNS, UNREAD_PREFIXES, load_inputs
 
     path = tiny_data_dir / "training_sets" / f"ds={TINY_DS}" / TRAINING_SET_FILE
     on_disk = pq.read_table(path)
@@ -195,7 +195,8 @@ def test_training_reads_the_sets_user_side_only(tiny_data_dir: Path, tmp_path: P
     inputs = load_inputs(tiny_data_dir, TINY_DS)
     loaded = inputs.training_set
     # the list-valued user features come from the file separately (user_columns), by row position
-    assert list(loaded.columns) == [c for c in on_disk.column_names if c not in LIST_COLUMNS]
+    kept = [c for c in on_disk.column_names if c not in LIST_COLUMNS and not c.startswith(UNREAD_PREFIXES)]
+    assert list(loaded.columns) == kept and "user_stats__rating_mean" in kept
     assert len(inputs.user_lists.recent) == len(inputs.user_lists.affinity) == on_disk.num_rows == len(loaded)
     recent = on_disk.column(RECENT_ITEMS_COL).to_pylist()
     for r in (0, len(loaded) // 2, len(loaded) - 1):
