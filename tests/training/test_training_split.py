@@ -104,3 +104,32 @@ def test_ranker_examples_come_from_a_seeded_sample_of_users_above_the_cap() -> N
     assert len(a) == len(set(a)) == 5 and set(a) <= set(users)
     assert a == sorted(a)  # the split's order is kept
     assert a == again and a != other  # seeded: the same run samples the same users
+
+
+def test_ranker_validation_measure_is_recall_plus_ndcg_at_10_per_user() -> None:
+    from training.ranker_data import Examples
+    from training.ranker_fit import _served_quality
+
+    # User 0: 12 candidates, positives at rows 0 and 5; user 1: no positive (skipped); user 2: 3
+    # candidates, one positive ranked second.
+    group = np.array([0] * 12 + [1] * 4 + [2] * 3)
+    label = np.zeros((len(group), 1), np.float32)
+    label[[0, 5, 17], 0] = 1.0
+    ex = Examples(np.zeros((len(group), 2), np.float32), label, label, label, group, 1.0)
+    score = np.zeros(len(group))
+    score[:12] = np.arange(12)[::-1]  # user 0: row 0 first ... row 11 last -> positives at ranks 1 and 6
+    score[16:] = [3.0, 2.0, 1.0]  # user 2: its positive (row 17) at rank 2
+    rows = np.arange(len(group))
+    d = 1.0 / np.log2(np.arange(2, 12))
+    recall = (2 / 2 + 1 / 1) / 2
+    ndcg = ((d[0] + d[5]) / (d[0] + d[1]) + d[1] / d[0]) / 2
+    assert _served_quality(score, ex, rows) == pytest.approx(recall + ndcg)
+    score[0] = -1.0  # user 0's first positive drops to the last rank (12th): outside the top 10
+    assert _served_quality(score, ex, rows) == pytest.approx(
+        (1 / 2 + 1) / 2 + (d[4] / (d[0] + d[1]) + d[1] / d[0]) / 2
+    )
+    assert np.isnan(_served_quality(score, ex, np.arange(12, 16)))  # only a user without positives
+    # Ties keep the rows' order (as a stable sort would): all-equal scores rank rows 0..11 in order.
+    assert _served_quality(np.zeros(len(group)), ex, np.arange(12)) == pytest.approx(
+        1.0 + (d[0] + d[5]) / (d[0] + d[1])
+    )
