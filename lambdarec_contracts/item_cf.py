@@ -48,10 +48,11 @@ class SparseNeighbours:
         total = int(lengths.sum())
         if not total:
             return out
-        # Positions of all history rows' entries, concatenated without a Python loop.
+        # Positions of all history rows' entries, concatenated without a Python loop; bincount sums
+        # them (in float64, ~10x faster than np.add.at, the ranker's example building spent 2/3 there).
         pos = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        np.add.at(out, self.indices[pos], self.weights[pos])
-        return out
+        summed = np.bincount(self.indices[pos], weights=self.weights[pos], minlength=self.n_items)
+        return summed.astype(np.float32)
 
     def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = int(self.indptr[i]), int(self.indptr[i + 1])

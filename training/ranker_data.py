@@ -179,8 +179,11 @@ def served_like_examples(
         q = None if queries is None else queries[u]
         day = 0 if request_days is None else int(request_days[u])
         uc = user_candidates(models, hist, q, item_emb, n_per_generator, activity, day)
-        r = np.array([tgt.get(int(i), np.nan) if int(i) in tgt else np.nan for i in uc.item_idx])
-        lab = np.isin(uc.item_idx, np.fromiter(tgt.keys(), dtype=np.int64))
+        keys = np.fromiter(tgt.keys(), dtype=np.int64, count=len(tgt))
+        order = np.argsort(keys)
+        at = np.minimum(np.searchsorted(keys[order], uc.item_idx), len(keys) - 1)
+        lab = keys[order][at] == uc.item_idx
+        r = np.where(lab, np.fromiter(tgt.values(), dtype=np.float64, count=len(tgt))[order][at], np.nan)
         hit += int(lab.sum())
         total += len(tgt)
         feats.append(uc.features)
