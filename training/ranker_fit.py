@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -66,7 +67,9 @@ def _sample_users(users: list[str], cap: int, seed: int) -> list[str]:
 def _examples(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> Examples:  # noqa: ANN001
     rs = prep.ranker_split
     users = _sample_users(sorted(rs.heldout["user_id"].unique().tolist()), cfg.ranker_max_users, cfg.seed)
+    t = time.perf_counter()
     base = fit_generators(prep, rs.train, cfg)
+    log(f"ranker: generators at the ranker cut-off fit in {time.perf_counter() - t:.1f} s")
     queries = None
     if retrieval is not None:
         recent, feats = user_state_at(prep, rs.train, users, cfg, training_set)
@@ -191,19 +194,23 @@ def _fit_member(ex: Examples, tr: np.ndarray, va: np.ndarray, cfg: TrainConfig, 
 def fit_ranker(prep: Prepared, retrieval: Retrieval | None, cfg: TrainConfig, training_set) -> RankerFit:  # noqa: ANN001
     """Fit ``ranker_ensemble`` rankers on 90 % of the ranker users, choose the value weights and report
     AUCs on the other 10 %."""
+    t = time.perf_counter()
     ex = _examples(prep, retrieval, cfg, training_set)
     log(
-        f"ranker: {len(ex)} served-like examples, {ex.label.mean():.4f} positive, candidate recall {ex.candidate_recall:.3f}"
+        f"ranker: {len(ex)} served-like examples, {ex.label.mean():.4f} positive, candidate recall "
+        f"{ex.candidate_recall:.3f} ({time.perf_counter() - t:.1f} s)"
     )
     rng = np.random.default_rng(cfg.seed)
     groups = np.unique(ex.group)
     val_groups = rng.choice(groups, size=max(1, len(groups) // 10), replace=False)
     is_val = np.isin(ex.group, val_groups)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    t = time.perf_counter()
     fits = [
         _fit_member(ex, _bag(ex, tr, cfg.ranker_max_examples, cfg.seed + m), va, cfg, cfg.seed + m)
         for m in range(cfg.ranker_ensemble)
     ]
+    log(f"ranker: {len(fits)} members fit in {time.perf_counter() - t:.1f} s")
     ranker = fits[0].ranker if len(fits) == 1 else RankerEnsemble([f.ranker for f in fits])
     heads = _heads(ranker, ex.features[va])
     p, rating = np.zeros(len(ex)), np.zeros(len(ex))
