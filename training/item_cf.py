@@ -27,15 +27,21 @@ def gram(
     """XᵀX of the binary (deduplicated) user x item matrix, float64 [n_items, n_items]."""
     if n_items > DENSE_MAX_ITEMS:
         raise ValueError(f"{n_items} items: a dense Gram matrix needs n_items <= {DENSE_MAX_ITEMS}")
-    pairs = np.unique(np.stack([user_idx, item_idx], axis=1).astype(np.int64), axis=0)
+    # One int64 key per (user, item): unique and sorted by user, so each chunk is a slice.
+    keys = np.unique(np.asarray(user_idx, np.int64) * n_items + np.asarray(item_idx, np.int64))
+    bounds = np.searchsorted(keys, np.arange(0, n_users + chunk, chunk) * n_items)
     g = np.zeros((n_items, n_items), dtype=np.float64)
-    for lo in range(0, n_users, chunk):
-        sel = pairs[(pairs[:, 0] >= lo) & (pairs[:, 0] < lo + chunk)]
+    x = np.zeros((chunk, n_items), dtype=np.float32)
+    for c in range(len(bounds) - 1):
+        sel = keys[bounds[c] : bounds[c + 1]]
         if not len(sel):
             continue
-        x = np.zeros((chunk, n_items), dtype=np.float32)
-        x[sel[:, 0] - lo, sel[:, 1]] = 1.0
-        g += (x.T @ x).astype(np.float64)
+        x[...] = 0.0
+        x[sel // n_items - c * chunk, sel % n_items] = 1.0
+        # A block of G's rows at a time (counts <= chunk are exact in float32), added in place:
+        # the temporaries stay O(block x n_items), not n_items² in float32 and float64.
+        for lo in range(0, n_items, ROW_BLOCK):
+            g[lo : lo + ROW_BLOCK] += x[:, lo : lo + ROW_BLOCK].T @ x
     return g
 
 
