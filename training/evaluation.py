@@ -35,8 +35,16 @@ def top_k_from_scores(scores: np.ndarray, exclude: Sequence[np.ndarray], k: int)
         if len(ex):
             s[u, ex] = -np.inf
     k = min(k, s.shape[1] - 1)
-    # A stable sort of the negated scores: best first, the lower index wins ties.
-    return np.argsort(-s, axis=1, kind="stable")[:, :k].astype(np.int64)
+    if k <= 0 or not len(s):
+        return np.zeros((len(s), max(k, 0)), dtype=np.int64)
+    # What a stable sort of the negated scores gives (best first, the lower index wins ties), without
+    # sorting whole rows: every item scoring at least the row's k-th best value, ordered by
+    # (row, -score, index), of which each row keeps its first k.
+    kth = -np.partition(-s, k - 1, axis=1)[:, k - 1]
+    rows, cols = np.nonzero(s >= kth[:, None])
+    order = np.lexsort((cols, -s[rows, cols], rows))
+    starts = np.searchsorted(rows, np.arange(len(s)))  # ``rows`` is sorted: each row's first entry
+    return cols[order][starts[:, None] + np.arange(k)].astype(np.int64)
 
 
 def rank_in_chunks(

@@ -51,6 +51,21 @@ def test_top_k_excludes_oov_and_seen_and_breaks_ties_by_index() -> None:
     np.testing.assert_array_equal(top, [[2, 4, 1], [3, 1, 2]])
 
 
+def test_top_k_equals_a_stable_sort_of_whole_rows_when_ties_straddle_the_cut() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 3, size=(40, 30)).astype(np.float64)  # many ties at every k
+    scores[5] = 1.0  # a row of one value
+    exclude = [rng.choice(30, rng.integers(0, 30), replace=False) for _ in range(40)]
+    exclude[7] = np.arange(30)  # everything excluded: -inf ties, the lower index still first
+    for k in (1, 4, 10, 29, 50):
+        s = scores.copy()
+        s[:, 0] = -np.inf
+        for u, ex_u in enumerate(exclude):
+            s[u, ex_u] = -np.inf
+        want = np.argsort(-s, axis=1, kind="stable")[:, : min(k, 29)]
+        np.testing.assert_array_equal(ev.top_k_from_scores(scores, exclude, k), want)
+
+
 def test_rank_in_chunks_matches_one_shot() -> None:
     rng = np.random.default_rng(0)
     scores = rng.normal(size=(7, 6))
