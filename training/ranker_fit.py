@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from lambdarec_contracts.item_activity import day_number
@@ -35,8 +36,9 @@ class RankerFit:
 def fit_generators(prep: Prepared, interactions, cfg: TrainConfig) -> CandidateModels:  # noqa: ANN001 - a DataFrame
     """EASE, item-kNN and popularity over ``interactions`` (not-interested events excluded)."""
     df = interactions[interactions["event_type"] != "not_interested"]
-    users = {u: i for i, u in enumerate(sorted(df["user_id"].astype(str).unique()))}
-    u_idx = df["user_id"].astype(str).map(users).to_numpy(dtype=np.int64)
+    # Any one index per user will do: the Gram matrix sums over users, whatever their order.
+    u_idx, users = pd.factorize(df["user_id"])
+    u_idx = u_idx.astype(np.int64)
     i_idx = prep.item_vocab.lookup(df["item_id"])
     keep = i_idx > 0
     models = fit_candidate_models(
