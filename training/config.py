@@ -52,7 +52,11 @@ class TrainConfig(BaseModel):
     min_ranker_steps: int = Field(
         default=400, ge=1, description="at least this many ranker updates (small data)"
     )
-    ranker_batch_size: int = Field(default=1024, ge=8)
+    ranker_batch_size: int = Field(
+        default=4096,
+        ge=8,
+        description="ranker batch (large: a step of the small MLP costs mostly its fixed per-step overhead)",
+    )
     ranker_max_examples: int = Field(
         default=400_000,
         ge=1000,
@@ -67,7 +71,7 @@ class TrainConfig(BaseModel):
     ranker_ensemble: int = Field(
         default=3, ge=1, le=8, description="rankers from different seeds, their heads averaged"
     )
-    ranker_learning_rate: float = Field(default=0.003, gt=0.0)
+    ranker_learning_rate: float = Field(default=0.01, gt=0.0)
     rating_loss_weight: float = Field(default=0.1, ge=0.0)
     value_weights: dict[str, float] | None = Field(
         default=None,
