@@ -10,6 +10,27 @@ from training.towers import CandidateTower, QueryTower, Ranker
 keras = tf.keras
 
 
+def softmax_cross_entropy_sum(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """``sum(sparse_softmax_cross_entropy_with_logits(labels, logits))`` with its exact gradient
+    (softmax - one-hot), from one softmax: TF's fused cross-entropy kernel is plain Eigen and costs
+    five times the oneDNN softmax on a [2048, 1000] batch. The loss value is
+    ``-log(softmax[label])``, capped at -log(float32's smallest normal) = 87.3 per row should
+    the label's probability underflow (a logit 87 below the row's largest); the gradient is not."""
+    idx = tf.stack([tf.range(tf.shape(labels)[0], dtype=labels.dtype), labels], axis=1)
+
+    @tf.custom_gradient
+    def ce(x: tf.Tensor) -> tuple[tf.Tensor, object]:
+        p = tf.nn.softmax(x)
+        loss = -tf.reduce_sum(tf.math.log(tf.maximum(tf.gather_nd(p, idx), 1.1754944e-38)))
+
+        def grad(dy: tf.Tensor) -> tf.Tensor:
+            return tf.tensor_scatter_nd_sub(p * dy, idx, tf.fill(tf.shape(labels), dy))
+
+        return loss, grad
+
+    return ce(logits)
+
+
 def in_batch_softmax_loss(
     query: tf.Tensor,
     candidates: tf.Tensor,
@@ -29,21 +50,23 @@ def in_batch_softmax_loss(
     same item): an item with n copies is one column whose logit carries + log(n) (n equal terms of
     the softmax's sum), except in its own rows, where the other copies are accidental hits. The
     candidate tower then runs on U <= B items and the logits are [B, U]: no [B, B] one-hot labels,
-    duplicate mask or per-copy embeddings.
+    duplicate mask or per-copy embeddings. The [B, U] work is one matmul with its column bias
+    (temperature applied to the [B, d] queries, log(n) - log(p) summed per column), one scatter
+    and one softmax (``softmax_cross_entropy_sum``).
     """
-    scores = tf.linalg.matmul(query, candidates, transpose_b=True)
     if temperature:
-        scores = scores / temperature
-    if sampling_probability is not None:
-        scores = scores - tf.math.log(tf.clip_by_value(sampling_probability, 1e-6, 1.0))[None, :]
+        query = query * (1.0 / temperature)
     n_distinct = tf.shape(candidates)[0]
     log_copies = tf.math.log(
         tf.math.unsorted_segment_sum(tf.ones_like(position, tf.float32), position, n_distinct)
     )
-    scores = scores + log_copies[None, :]
+    bias = log_copies
+    if sampling_probability is not None:
+        bias = bias - tf.math.log(tf.clip_by_value(sampling_probability, 1e-6, 1.0))
+    scores = tf.nn.bias_add(tf.linalg.matmul(query, candidates, transpose_b=True), bias)
     own = tf.stack([tf.range(tf.shape(position)[0], dtype=position.dtype), position], axis=1)
     scores = tf.tensor_scatter_nd_sub(scores, own, tf.gather(log_copies, position))
-    return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=position, logits=scores))
+    return softmax_cross_entropy_sum(scores, position)
 
 
 def retrieval_loss(
@@ -64,6 +87,12 @@ def retrieval_loss(
     return in_batch_softmax_loss(query, candidate_tower(distinct), position, prob, temperature)
 
 
+def retrieval_optimizer(learning_rate: float) -> keras.optimizers.Optimizer:
+    """Adam as ``keras.optimizers.Adam`` computes it (same update, same epsilon), in TF's fused
+    kernel (one op per variable instead of a handful): a third of the optimizer's time per step."""
+    return keras.optimizers.legacy.Adam(learning_rate)
+
+
 class TwoTowerModel(tfrs.Model):
     """Query tower + candidate tower, trained with the in-batch softmax (``retrieval_loss``)."""
 
@@ -81,7 +110,7 @@ class TwoTowerModel(tfrs.Model):
         self.sampling_bias_correction = sampling_bias_correction
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        query = self.query_tower(features)
+        query = self.query_tower(features, training=training)
         prob = features["item_prob"] if self.sampling_bias_correction else None
         return retrieval_loss(query, self.candidate_tower, features["item_idx"], prob, self.temperature)
 

@@ -17,7 +17,7 @@ from lambdarec_contracts.feature_vectors import USER_VECTOR_NAMES
 from .config import TrainConfig
 from .data import history_arrays, last_rows_before, user_matrix
 from .log import log
-from .models import TwoTowerModel
+from .models import TwoTowerModel, retrieval_optimizer
 from .prepare import Prepared
 from .retrieval_data import batches_per_epoch, dataset, write_shards
 from .towers import CandidateTower, QueryTower
@@ -87,7 +87,7 @@ def fit_retrieval(prep: Prepared, cfg: TrainConfig, rows: pd.DataFrame | None = 
         candidate = CandidateTower(prep.item_vocab.n_trained, prep.content, dim=cfg.dim)
         model = TwoTowerModel(query, candidate, cfg.temperature, cfg.sampling_bias_correction)
         # Not XLA-compiled: on 2 CPU cores a compiled step cost more CPU time than the default one.
-        model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
+        model.compile(optimizer=retrieval_optimizer(cfg.learning_rate))
         log(f"retrieval: {cfg.epochs} epochs, batch {cfg.batch_size}, dim {cfg.dim}")
         timer = _EpochTimer()
         hist = model.fit(

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from training.data import ItemContent
-from training.models import TwoTowerModel, retrieval_loss
+from training.models import TwoTowerModel, retrieval_loss, retrieval_optimizer
+from training.retrieval_data import history_order
 from training.towers import CandidateTower, QueryTower, Ranker, RankerEnsemble
 
 
@@ -44,6 +45,49 @@ def test_query_tower_shape_oov_and_empty_history() -> None:
     # A real history and a known user both change the query.
     assert np.abs(out[4] - out[0]).max() > 1e-4
     assert np.abs(out[5] - out[0]).max() > 1e-4
+
+
+@pytest.mark.parametrize("given_order", [False, True])
+def test_query_tower_training_path_has_the_same_output_and_gradients(given_order: bool) -> None:
+    """training=True pools the history with its own (sorted segment sum) gradient: the query and
+    every weight's gradient equal TF's autograd of the serving path, on histories with padding,
+    OOV and beyond-vocabulary entries, repeated items and entries the caller masked out."""
+    tf.keras.utils.set_random_seed(4)
+    rng = np.random.default_rng(4)
+    users, items, n, h = 9, 30, 64, 6
+    tower = QueryTower(n_users=users, n_items=items, n_user_features=3, dim=8)
+    hist = rng.integers(0, items + 1, (n, h))
+    hist[rng.random((n, h)) < 0.15] = items + 5  # beyond the trained items
+    hist[:, 1] = hist[:, 0]  # a repeated item in every row
+    hist[0] = 0  # an empty history
+    mask = (hist > 0).astype(np.float32)
+    mask[rng.random((n, h)) < 0.1] = 0.0  # known items the caller masks out
+    inputs = _query_inputs(rng.integers(0, users + 3, n), hist, mask)
+    if given_order:
+        inputs["history_order"] = tf.constant(history_order(hist))
+    upstream = tf.constant(rng.normal(size=(n, 8)).astype(np.float32))
+    results = []
+    for training in (False, True):
+        with tf.GradientTape() as tape:
+            out = tower(inputs, training=training)
+            loss = tf.reduce_sum(out * upstream)
+        grads = [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, tower.trainable_variables)]
+        results.append((out.numpy(), grads))
+    (out_serving, g_serving), (out_training, g_training) = results
+    np.testing.assert_allclose(out_training, out_serving, atol=1e-6)
+    assert len(g_serving) == len(g_training) == len(tower.trainable_variables)
+    hist_grad = tower.trainable_variables.index(tower.history_embedding.embeddings)
+    assert np.abs(g_training[hist_grad]).max() > 0
+    for a, b in zip(g_training, g_serving, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_history_order_sorts_the_flattened_history() -> None:
+    for high in (50, 1 << 17):  # the 16-bit radix sort and the general one
+        hist = np.random.default_rng(1).integers(0, high, (40, 7))
+        order = history_order(hist)
+        assert order.dtype == np.int32 and sorted(order) == list(range(hist.size))
+        assert (np.diff(hist.reshape(-1)[order]) >= 0).all()
 
 
 def test_candidate_tower_untrained_items_use_the_oov_id_row() -> None:
@@ -139,17 +183,24 @@ def test_retrieval_loss_equals_tfrs_retrieval_task(temperature: float | None, co
     query = tf.constant(rng.normal(size=(300, 8)).astype(np.float32))
     prob = tf.constant((rng.random(40) / 40).astype(np.float32)[ids]) if corrected else None
     task = tfrs.tasks.Retrieval(temperature=temperature, remove_accidental_hits=True)
-    expected = task(
-        query,
-        tf.gather(table, ids),
-        candidate_sampling_probability=prob,
-        candidate_ids=tf.constant(ids, tf.int64),
-        compute_metrics=False,
-    )
-    got = retrieval_loss(
-        query, lambda idx: tf.gather(table, idx), tf.constant(ids, tf.int64), prob, temperature
-    )
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([query, table])
+        expected = task(
+            query,
+            tf.gather(table, ids),
+            candidate_sampling_probability=prob,
+            candidate_ids=tf.constant(ids, tf.int64),
+            compute_metrics=False,
+        )
+        got = retrieval_loss(
+            query, lambda idx: tf.gather(table, idx), tf.constant(ids, tf.int64), prob, temperature
+        )
     assert float(got) == pytest.approx(float(expected), rel=1e-5)
+    # and so are the gradients (the cross-entropy's is written by hand: softmax - one-hot)
+    for theirs, mine in zip(*(tape.gradient(x, [query, table]) for x in (expected, got)), strict=True):
+        theirs, mine = tf.convert_to_tensor(theirs).numpy(), tf.convert_to_tensor(mine).numpy()
+        assert np.abs(theirs).max() > 0
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_train_step_makes_tfrs_update_with_dense_gradients() -> None:
@@ -174,19 +225,35 @@ def test_train_step_makes_tfrs_update_with_dense_gradients() -> None:
         "item_prob": tf.constant(rng.random(n).astype(np.float32) / items),
     }
     weights = []
-    for step in (TwoTowerModel.train_step, tfrs.Model.train_step):
+    # ours: dense gradients and the batch's history order, as the input pipeline gives it
+    ours = {**batch, "history_order": tf.constant(history_order(hist))}
+    for step, inputs in ((TwoTowerModel.train_step, ours), (tfrs.Model.train_step, batch)):
         tf.keras.utils.set_random_seed(9)
         model = TwoTowerModel(QueryTower(users, items, 3, dim=8), CandidateTower(items, content, dim=8), 0.2)
         model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
         before = None
         for _ in range(2):
-            step(model, batch)
+            step(model, inputs)
             before = before or [w.numpy() for w in model.trainable_variables]
         weights.append([w.numpy() for w in model.trainable_variables])
         assert all(np.abs(a - b).max() > 0 for a, b in zip(before, weights[-1], strict=True))  # all trained
     assert len(weights[0]) == len(weights[1]) > 0
     for mine, theirs in zip(*weights, strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_retrieval_optimizer_is_keras_adam() -> None:
+    """TF's fused Adam kernel makes Keras Adam's updates (to float32 rounding of the bias corrections)."""
+    rng = np.random.default_rng(6)
+    grads = [rng.normal(size=(20, 3)).astype(np.float32) * 10.0**-k for k in range(5)]
+    out = []
+    for opt in (retrieval_optimizer(0.05), tf.keras.optimizers.Adam(0.05)):
+        var = tf.Variable(np.zeros((20, 3), np.float32))
+        for g in grads:
+            opt.apply_gradients([(tf.constant(g), var)])
+        out.append(var.numpy())
+    assert np.abs(out[1]).min() > 1e-3  # every entry moved
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-7)
 
 
 def test_ranker_ensemble_averages_its_members_heads() -> None:
