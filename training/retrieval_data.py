@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,13 @@ class _ShardWriter:
             return
         table = _table({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
         if self._writers[shard] is None:
-            self._writers[shard] = pq.ParquetWriter(self.paths[shard], table.schema, compression="none")
+            self._writers[shard] = pq.ParquetWriter(
+                self.paths[shard],
+                table.schema,
+                compression="none",
+                use_dictionary=False,
+                write_statistics=False,
+            )
         self._writers[shard].write_table(table)  # type: ignore[union-attr]
         self._pending[shard], self._n_pending[shard] = [], 0
 
@@ -161,6 +168,17 @@ def _read(path: Path) -> Batch:
     return out
 
 
+def _read_ahead(paths: list[Path]) -> Iterator[Batch]:
+    """The shards in turn, the next one read in the background (pyarrow releases the GIL) while
+    the caller cuts batches from this one: training does not wait for a shard's read."""
+    with ThreadPoolExecutor(1) as pool:
+        ahead = [pool.submit(_read, p) for p in paths[:1]]
+        for k in range(len(paths)):
+            part = ahead.pop().result()
+            ahead += [pool.submit(_read, p) for p in paths[k + 1 : k + 2]]
+            yield part
+
+
 def history_order(history_idx: np.ndarray) -> np.ndarray:
     """int32 [B * H]: the flattened history's entries in ascending index order (the ``order`` of
     ``towers.pooled_embeddings``), a radix sort in numpy for indices below 2**16 (a fraction of TF's sort)."""
@@ -170,17 +188,18 @@ def history_order(history_idx: np.ndarray) -> np.ndarray:
 
 
 def _as_inputs(part: Batch, item_prob: np.ndarray, keep: np.ndarray) -> Batch:
-    """The model's input dict (the keys and dtypes the towers and the task read)."""
-    hist = part["history_idx"].astype(np.int64)
+    """The model's input dict (the keys and dtypes the towers and the task read; indices stay
+    int32, the towers widen them)."""
+    hist = part["history_idx"]
     return {
         # Hidden ids (keep False) teach the OOV row a cold-start user: the tower then leans on
         # history + features, which is all serving has for users unseen at training time.
-        "user_idx": np.where(keep, part["user_idx"], 0).astype(np.int64),
+        "user_idx": np.where(keep, part["user_idx"], 0),
         "history_idx": hist,
         "history_mask": (hist > 0).astype(np.float32),
         "history_order": history_order(hist),
         "user_features": part["user_features"],
-        "item_idx": part["item_idx"].astype(np.int64),
+        "item_idx": part["item_idx"],
         "item_prob": item_prob[part["item_idx"]],
     }
 
@@ -188,20 +207,28 @@ def _as_inputs(part: Batch, item_prob: np.ndarray, keep: np.ndarray) -> Batch:
 def epoch_batches(
     shards: Shards, batch_size: int, user_id_dropout: float, rng: np.random.Generator
 ) -> Iterator[Batch]:
-    """One pass over every row in batches of ``batch_size`` (the last one may be smaller)."""
+    """One pass over every row in batches of ``batch_size`` (the last one may be smaller).
+
+    Each batch is gathered from its shard by a slice of the shard's permutation (one copy per
+    row); a shard's last rows are carried into the next shard's first batch."""
     carry: Batch | None = None
-    for i in rng.permutation(len(shards.paths)):
-        part = _read(shards.paths[i])
+    for part in _read_ahead([shards.paths[i] for i in rng.permutation(len(shards.paths))]):
         order = rng.permutation(len(part["item_idx"]))
-        part = {k: v[order] for k, v in part.items()}
+        start = 0
         if carry is not None:
-            part = {k: np.concatenate([carry[k], v]) for k, v in part.items()}
-        n = len(part["item_idx"])
-        full = n - n % batch_size
-        for s in range(0, full, batch_size):
+            start = min(batch_size - len(carry["item_idx"]), len(order))
+            head = order[:start]
+            carry = {k: np.concatenate([carry[k], v[head]]) for k, v in part.items()}
+            if len(carry["item_idx"]) < batch_size:
+                continue
             keep = rng.random(batch_size) >= user_id_dropout
-            yield _as_inputs({k: v[s : s + batch_size] for k, v in part.items()}, shards.item_prob, keep)
-        carry = {k: v[full:] for k, v in part.items()}
+            yield _as_inputs(carry, shards.item_prob, keep)
+        full = start + (len(order) - start) // batch_size * batch_size
+        for s in range(start, full, batch_size):
+            keep = rng.random(batch_size) >= user_id_dropout
+            rows = order[s : s + batch_size]
+            yield _as_inputs({k: v[rows] for k, v in part.items()}, shards.item_prob, keep)
+        carry = {k: v[order[full:]] for k, v in part.items()}
     if carry is not None and len(carry["item_idx"]):
         keep = rng.random(len(carry["item_idx"])) >= user_id_dropout
         yield _as_inputs(carry, shards.item_prob, keep)
@@ -222,12 +249,12 @@ def dataset(shards: Shards, batch_size: int, user_id_dropout: float, seed: int, 
         return epoch_batches(shards, batch_size, user_id_dropout, rng)
 
     signature = {
-        "user_idx": tf.TensorSpec([None], tf.int64),
-        "history_idx": tf.TensorSpec([None, shards.history_len], tf.int64),
+        "user_idx": tf.TensorSpec([None], tf.int32),
+        "history_idx": tf.TensorSpec([None, shards.history_len], tf.int32),
         "history_mask": tf.TensorSpec([None, shards.history_len], tf.float32),
         "history_order": tf.TensorSpec([None], tf.int32),
         "user_features": tf.TensorSpec([None, shards.n_user_features], tf.float32),
-        "item_idx": tf.TensorSpec([None], tf.int64),
+        "item_idx": tf.TensorSpec([None], tf.int32),
         "item_prob": tf.TensorSpec([None], tf.float32),
     }
     return (
