@@ -21,35 +21,42 @@ def _clip_to_trained(idx: tf.Tensor, n_trained: int) -> tf.Tensor:
     return tf.where((idx > n_trained) | (idx < 0), tf.zeros_like(idx), idx)
 
 
-def pooled_embeddings(
-    table: tf.Tensor, idx: tf.Tensor, weights: tf.Tensor, order: tf.Tensor | None = None
+def mean_embedding(
+    table: tf.Tensor, idx: tf.Tensor, valid: tf.Tensor, order: tf.Tensor | None = None
 ) -> tf.Tensor:
-    """``sum_h weights[b, h] * table[idx[b, h]]`` ([B, d]) with a dense gradient for ``table``.
+    """Per row b, the mean of ``table[idx[b, h]]`` over the entries with ``valid[b, h]`` (zeros if
+    none), ``idx`` [B, H] int64, ``valid`` [B, H] bool; entries whose index is outside the table
+    must be invalid.
 
-    The gradient is one sorted segment sum over the B * H entries, in ``order`` (ascending ``idx``,
-    ``retrieval_data.history_order``, computed by the input pipeline; sorted here if None): TF's own path, a
-    gather's sparse rows made dense by an unsorted segment sum, costs five times as much. Entries
-    whose index is outside the table must have weight 0: their gradient rows are dropped.
-    """
+    Both ways are sorted segment sums that never build the [B, H, d] gathered rows: the forward
+    sums each row's valid entries, the table's gradient (dense) sums, per table row, the scaled
+    upstream rows of the entries pointing at it, visited in ``order`` (ascending ``idx``: the input
+    pipeline's ``retrieval_data.history_order``; sorted here if None), invalid entries reading a
+    zero row. TF's own path (gather, mask, sum; the gather's sparse gradient made dense by an
+    unsorted segment sum) costs twice as much per step."""
     table = tf.convert_to_tensor(table)
     n_rows, dim = tf.shape(table)[0], tf.shape(table)[1]
-    flat = tf.reshape(idx, [-1])
+    n, width = tf.shape(idx)[0], tf.shape(idx)[1]
+    flat, ok = tf.reshape(idx, [-1]), tf.reshape(valid, [-1])
+    rows = tf.repeat(tf.range(n), width)
+    keep = tf.where(ok)[:, 0]
+    inv_count = 1.0 / tf.maximum(tf.reduce_sum(tf.cast(valid, tf.float32), axis=1, keepdims=True), 1.0)
 
     @tf.custom_gradient
-    def pool(tab: tf.Tensor) -> tuple[tf.Tensor, object]:
-        rows = tf.gather(tab, tf.clip_by_value(idx, 0, tf.cast(n_rows - 1, idx.dtype)))
-        out = tf.reduce_sum(rows * weights[..., None], axis=1)
+    def mean_of(tab: tf.Tensor) -> tuple[tf.Tensor, object]:
+        total = tf.sparse.segment_sum(tab, tf.gather(flat, keep), tf.gather(rows, keep), num_segments=n)
 
         def grad(dy: tf.Tensor) -> tf.Tensor:
             o = tf.argsort(flat) if order is None else tf.cast(order, tf.int32)
             ids = tf.maximum(tf.gather(flat, o), 0)  # still ascending
+            src = tf.gather(tf.where(ok, rows, n), o)  # invalid entries: the zero row n
+            data = tf.concat([dy * inv_count, tf.zeros([1, dim], dy.dtype)], axis=0)
             n_seg = tf.maximum(tf.cast(n_rows, ids.dtype), tf.reduce_max(ids) + 1)
-            vals = tf.reshape(weights[..., None] * dy[:, None, :], [-1, dim])
-            return tf.sparse.segment_sum(vals, o, ids, num_segments=n_seg)[:n_rows]
+            return tf.sparse.segment_sum(data, src, ids, num_segments=n_seg)[:n_rows]
 
-        return out, grad
+        return total * inv_count, grad
 
-    return pool(table)
+    return mean_of(table)
 
 
 class QueryTower(keras.Model):
@@ -75,19 +82,22 @@ class QueryTower(keras.Model):
     def call(self, inputs: dict[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         user = self.user_embedding(_clip_to_trained(inputs["user_idx"], self.n_users))
         hist_idx = _clip_to_trained(inputs["history_idx"], self.n_items)
-        # Only known items count, whatever the caller's mask says about OOV entries.
-        mask = tf.cast(inputs["history_mask"], tf.float32) * tf.cast(hist_idx > 0, tf.float32)
-        weights = mask / tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
+        # Only known items count, whatever the caller's mask says about OOV entries (a mask
+        # entry counts when > 0).
+        valid = (tf.cast(inputs["history_mask"], tf.float32) > 0.0) & (hist_idx > 0)
         if training:
-            # The same mean, its table gradient a sorted segment sum (``pooled_embeddings``).
+            # The same mean, its table gradient a sorted segment sum (``mean_embedding``).
             if not self.history_embedding.built:
                 self.history_embedding.build(None)
+            # Raw indices (the pipeline's order sorts them); the invalid entries are never read.
             raw = tf.cast(inputs["history_idx"], tf.int64)
-            pooled = pooled_embeddings(
-                self.history_embedding.embeddings, raw, weights, inputs.get("history_order")
+            pooled = mean_embedding(
+                self.history_embedding.embeddings, raw, valid, inputs.get("history_order")
             )
         else:
-            pooled = tf.reduce_sum(self.history_embedding(hist_idx) * weights[..., None], axis=1)
+            mask = tf.cast(valid, tf.float32)
+            hist = self.history_embedding(hist_idx) * mask[..., None]
+            pooled = tf.reduce_sum(hist, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
         feats = self.feature_proj(tf.cast(inputs["user_features"], tf.float32))
         x = self.hidden(tf.concat([user, pooled, feats], axis=-1))
         return tf.math.l2_normalize(self.out(x), axis=-1)

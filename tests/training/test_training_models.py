@@ -62,6 +62,7 @@ def test_query_tower_training_path_has_the_same_output_and_gradients(given_order
     hist[0] = 0  # an empty history
     mask = (hist > 0).astype(np.float32)
     mask[rng.random((n, h)) < 0.1] = 0.0  # known items the caller masks out
+    hist[:, -1] = -3  # a negative index, masked or not, is OOV
     inputs = _query_inputs(rng.integers(0, users + 3, n), hist, mask)
     if given_order:
         inputs["history_order"] = tf.constant(history_order(hist))
