@@ -1,4 +1,5 @@
-"""The two-tower model's training examples as Parquet shards, streamed to Keras by tf.data.
+"""The two-tower model's training examples as shards (Arrow IPC files, uncompressed: a shard's
+read is a copy, not a decode), streamed to Keras by tf.data.
 
 The base-period rows of the Feast training set become model inputs a chunk at a time (ids ->
 vocabulary indices, the point-in-time ``recent_items`` -> padded history without the row's own
@@ -20,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS
 
@@ -29,7 +29,7 @@ from .prepare import ROW
 from .user_columns import UserLists
 
 # Rows per shard (at most MAX_SHARDS shards: larger sets get larger shards), rows converted at a
-# time, rows per Parquet row group: the memory of writing is a chunk plus a row group per shard.
+# time, rows per record batch (row group) of a shard file: the memory of writing is a chunk plus a row group per shard.
 SHARD_ROWS = 1 << 17
 MAX_SHARDS = 64
 CHUNK_ROWS = 1 << 16
@@ -75,11 +75,11 @@ def _table(cols: dict[str, np.ndarray]) -> pa.Table:
 
 
 class _ShardWriter:
-    """Rows scattered over ``n`` Parquet files, flushed a row group at a time per file."""
+    """Rows scattered over ``n`` Arrow IPC files, flushed a record batch at a time per file."""
 
     def __init__(self, directory: Path, n: int) -> None:
-        self.paths = [directory / f"part-{i:05d}.parquet" for i in range(n)]
-        self._writers: list[pq.ParquetWriter | None] = [None] * n
+        self.paths = [directory / f"part-{i:05d}.arrow" for i in range(n)]
+        self._writers: list[pa.ipc.RecordBatchFileWriter | None] = [None] * n
         self._pending: list[list[dict[str, np.ndarray]]] = [[] for _ in range(n)]
         self._n_pending = [0] * n
 
@@ -95,13 +95,7 @@ class _ShardWriter:
             return
         table = _table({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
         if self._writers[shard] is None:
-            self._writers[shard] = pq.ParquetWriter(
-                self.paths[shard],
-                table.schema,
-                compression="none",
-                use_dictionary=False,
-                write_statistics=False,
-            )
+            self._writers[shard] = pa.ipc.new_file(self.paths[shard], table.schema)
         self._writers[shard].write_table(table)  # type: ignore[union-attr]
         self._pending[shard], self._n_pending[shard] = [], 0
 
@@ -157,7 +151,8 @@ def write_shards(
 
 
 def _read(path: Path) -> Batch:
-    table = pq.read_table(path)
+    with pa.OSFile(str(path)) as f:
+        table = pa.ipc.open_file(f).read_all()
     out: Batch = {}
     for name in table.column_names:
         col = table.column(name).combine_chunks()
