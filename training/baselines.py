@@ -62,9 +62,12 @@ def baseline_scorers(
 ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Full-catalogue score functions (rows of ``ev``) of every baseline; dense CF up to ``max_cf_items``."""
     n_items = len(prep.item_vocab)
-    train = prep.split.train[prep.split.train["event_type"] != "not_interested"]
-    i_idx = prep.item_vocab.lookup(train["item_id"])
-    u_idx = train["user_id"].astype("category").cat.codes.to_numpy().astype(np.int64)
+    train = prep.split.train
+    keep = (train["event_type"] != "not_interested").to_numpy()
+    i_idx = prep.item_vocab.lookup(train["item_id"].to_numpy()[keep])
+    # Users in order of appearance (G does not depend on the users' order); no filtered copy of
+    # the log stays alive through the dense fits.
+    u_idx = pd.factorize(train["user_id"].to_numpy()[keep])[0].astype(np.int64)
     pop = evaluation.popularity_scores(i_idx, n_items)
     scorers: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "most_popular": lambda rows: np.broadcast_to(pop, (len(rows), n_items)),

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, build_parser
-from .log import log, rss_mb
+from .log import log, release_free_memory, rss_mb
 
 SERVED = "served"
 
@@ -70,6 +70,7 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:
         t = time.perf_counter()
         out = fn(*args)
         timings[f"{name}_s"] = round(time.perf_counter() - t, 2)
+        release_free_memory()
         now, peak = rss_mb()
         log(f"step {name}: {timings[f'{name}_s']:.1f} s, RSS {now:,.0f} MB (peak so far {peak:,.0f} MB)")
         return out
@@ -84,6 +85,8 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:
     # (as fresh at the hold-out point as the item-to-item generators it is blended with).
     base_retrieval = step("retrieval_base", fit_retrieval, prep, cfg)
     ranker = step("ranker", fit_ranker, prep, base_retrieval, cfg, inputs.training_set)
+    prep.drop_ranker_inputs()
+    del base_retrieval
     retrieval = step("retrieval", fit_retrieval, prep, cfg, prep.served_retrieval_rows)
     ev = eval_users(prep, cfg)
     recent, feats = user_state_at(prep, prep.split.train, ev.user_ids, cfg, inputs.training_set)
