@@ -35,11 +35,14 @@ class RankerFit:
 
 def fit_generators(prep: Prepared, interactions, cfg: TrainConfig) -> CandidateModels:  # noqa: ANN001 - a DataFrame
     """EASE, item-kNN and popularity over ``interactions`` (not-interested events excluded)."""
-    df = interactions[interactions["event_type"] != "not_interested"]
+    # Only the two id columns of the kept rows (a filtered copy of the whole log stayed alive
+    # through the dense fits: ~0.5 GB at 10M interactions).
+    rows = (interactions["event_type"] != "not_interested").to_numpy()
     # Any one index per user will do: the Gram matrix sums over users, whatever their order.
-    u_idx, users = pd.factorize(df["user_id"])
+    u_idx, users = pd.factorize(interactions["user_id"].to_numpy()[rows])
     u_idx = u_idx.astype(np.int64)
-    i_idx = prep.item_vocab.lookup(df["item_id"])
+    i_idx = prep.item_vocab.lookup(interactions["item_id"].to_numpy()[rows])
+    del rows
     keep = i_idx > 0
     models = fit_candidate_models(
         u_idx[keep],
