@@ -25,14 +25,3 @@ def release_free_memory() -> None:
     the RSS between steps is what is alive, not what an earlier step freed."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-M_ARENA_MAX = -8  # glibc mallopt parameter
-
-
-def limit_malloc_arenas(n: int = 2) -> None:
-    """Cap glibc's malloc arenas (default: 8 per core) before TensorFlow and BLAS start their
-    threads: freed memory in per-thread arenas is rarely handed back, which grew the 10m preset's
-    training RSS by gigabytes across steps. Nothing elsewhere than glibc."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, n)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, build_parser
-from .log import limit_malloc_arenas, log, release_free_memory, rss_mb
+from .log import log, release_free_memory, rss_mb
 
 SERVED = "served"
 
@@ -53,7 +53,6 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:
     """The whole run; every step is a function of the previous steps' results."""
     from .data import load_inputs
 
-    limit_malloc_arenas()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     # Inputs first: a missing partition fails in a second, before TensorFlow is even imported.
