@@ -15,6 +15,7 @@ import pandas as pd
 from . import evaluation, item_cf
 from .config import TrainConfig
 from .prepare import Prepared
+from .ranker_data import CandidateModels, fit_generators
 
 
 @dataclass
@@ -49,46 +50,57 @@ def eval_users(prep: Prepared, cfg: TrainConfig) -> EvalUsers:
     return EvalUsers(users, exclude, heldout, counts, int(train["user_id"].nunique()))
 
 
-def _history_matrix(ev: EvalUsers, rows: np.ndarray, n_items: int) -> np.ndarray:
-    x = np.zeros((len(rows), n_items), dtype=np.float32)
+def _history_matrix(ev: EvalUsers, rows: np.ndarray, local: np.ndarray, n_local: int) -> np.ndarray:
+    """Binary [rows, n_local] of the users' training histories over the CF items (``local``: full
+    index -> local index, 0 = not in the dense matrices)."""
+    x = np.zeros((len(rows), n_local), dtype=np.float32)
     for n, u in enumerate(rows):
-        h = ev.exclude[u]
+        h = local[ev.exclude[u]]
         x[n, h[h > 0]] = 1.0
     return x
 
 
-def baseline_scorers(
-    prep: Prepared, ev: EvalUsers, cfg: TrainConfig, queries: np.ndarray | None, item_emb: np.ndarray | None
-) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Full-catalogue score functions (rows of ``ev``) of every baseline; dense CF up to ``max_cf_items``."""
-    n_items = len(prep.item_vocab)
-    train = prep.split.train
-    keep = (train["event_type"] != "not_interested").to_numpy()
-    i_idx = prep.item_vocab.lookup(train["item_id"].to_numpy()[keep])
-    # Users in order of appearance (G does not depend on the users' order); no filtered copy of
-    # the log stays alive through the dense fits.
-    u_idx = pd.factorize(train["user_id"].to_numpy()[keep])[0].astype(np.int64)
-    pop = evaluation.popularity_scores(i_idx, n_items)
-    scorers: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "most_popular": lambda rows: np.broadcast_to(pop, (len(rows), n_items)),
-    }
-    if n_items <= cfg.max_cf_items + 1:
-        g = item_cf.gram(u_idx[i_idx > 0], i_idx[i_idx > 0], int(u_idx.max()) + 1, n_items)
-        knn = item_cf.cosine(g)
-        ease = item_cf.ease(g, cfg.ease_lambda, overwrite_g=True)  # g is not read again
-        # A tiny popularity term orders items with equal (often zero) similarity.
-        scorers["item_knn"] = lambda rows: _history_matrix(ev, rows, n_items) @ knn + 1e-9 * pop
-        scorers["ease"] = lambda rows: _history_matrix(ev, rows, n_items) @ ease + 1e-9 * pop
-    if queries is not None and item_emb is not None:
-        scorers["two_tower"] = lambda rows: queries[rows] @ item_emb.T
-    return scorers
-
-
 def evaluate_baselines(
     prep: Prepared, ev: EvalUsers, cfg: TrainConfig, queries: np.ndarray | None, item_emb: np.ndarray | None
-) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
-    """Metrics and recall curves of every baseline on the evaluation users."""
-    scorers = baseline_scorers(prep, ev, cfg, queries, item_emb)
-    return evaluation.compare_retrieval(
-        scorers, ev.exclude, ev.heldout, ev.item_user_counts, ev.n_train_users
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray], CandidateModels]:
+    """Metrics and recall curves of every baseline on the evaluation users, and the generators
+    fit on the same training split (one fit: the dense item-kNN and EASE matrices the baselines
+    rank with exist one after the other in a single buffer, and are pruned into the generators).
+
+    Item-kNN and EASE cover the ``max_cf_items`` most popular items (all of them on MovieLens-sized
+    catalogues); the rest get only the popularity tie-break.
+    """
+    n_items = len(prep.item_vocab)
+    train = prep.split.train
+    i_idx = prep.item_vocab.lookup(
+        train["item_id"].to_numpy()[(train["event_type"] != "not_interested").to_numpy()]
     )
+    pop = evaluation.popularity_scores(i_idx, n_items)
+    del i_idx
+    results: dict[str, tuple[dict[str, float], np.ndarray]] = {}
+
+    def judge(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        metrics, curves = evaluation.compare_retrieval(
+            {name: fn}, ev.exclude, ev.heldout, ev.item_user_counts, ev.n_train_users
+        )
+        results[name] = metrics[name], curves[name]
+
+    def dense(name: str, w: np.ndarray, to_full: np.ndarray) -> None:
+        local = np.zeros(n_items, dtype=np.int64)
+        local[to_full[1:]] = np.arange(1, len(to_full))
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            # A tiny popularity term orders items with equal (often zero) similarity (float64:
+            # it must still separate equal non-zero scores).
+            s = np.tile(1e-9 * pop, (len(rows), 1))
+            s[:, to_full[1:]] += item_cf.times(_history_matrix(ev, rows, local, len(to_full)), w)[:, 1:]
+            return s
+
+        judge(name, score)
+
+    judge("most_popular", lambda rows: np.broadcast_to(pop, (len(rows), n_items)))
+    generators = fit_generators(prep, train, cfg, dense)
+    if queries is not None and item_emb is not None:
+        judge("two_tower", lambda rows: queries[rows] @ item_emb.T)
+    order = [n for n in ("most_popular", "item_knn", "ease", "two_tower") if n in results]
+    return {n: results[n][0] for n in order}, {n: results[n][1] for n in order}, generators

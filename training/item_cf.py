@@ -3,7 +3,8 @@
 Both start from the item-item Gram matrix G = XᵀX of the binary user x item matrix X
 (accumulated over user chunks, so memory is O(n_items²), never O(n_users x n_items)):
 
-- item-kNN: cosine similarity G_ij / sqrt(G_ii G_jj), diagonal zeroed;
+- item-kNN: cosine similarity G_ij / sqrt(G_ii G_jj), diagonal zeroed (computed in G's buffer
+  and turned back into G afterwards, so the two need one n_items² float64 matrix between them);
 - EASE (Steck 2019, "Embarrassingly Shallow Autoencoders"): P = (G + λI)⁻¹,
   B = -P / diag(P), diagonal zeroed; a user's score for item j is Σ_{i in history} B_ij.
 
@@ -76,34 +77,58 @@ def ease(g: np.ndarray, lam: float, overwrite_g: bool = False) -> np.ndarray:
         block = a[lo:hi, lo:hi]
         block[...] = np.tril(block) + np.tril(block, -1).T
     diag = np.diag(a).copy()
+    # With ``overwrite_g``, B is float32 in the first half of the work matrix's own buffer: block
+    # [lo, hi) lands on bytes [4n·lo, 4n·hi), which only hold rows already read (each block is
+    # computed into a temporary first). No second n_items² allocation at the peak.
     if overwrite_g:
-        # B as float32 in the first half of the work matrix's own buffer, a block of rows at a time:
-        # block [lo, hi) lands on bytes [4n·lo, 4n·hi), which only hold rows already read (each
-        # block is computed into a temporary first). No second n_items² allocation at the peak.
-        flat = a.reshape(-1).view(np.float32)
-        for lo in range(0, n, ROW_BLOCK):
-            hi = min(lo + ROW_BLOCK, n)
-            block = (a[lo:hi] / -diag[None, :]).astype(np.float32)
-            flat[lo * n : hi * n] = block.reshape(-1)
-        out = flat[: n * n].reshape(n, n)
+        out = a.reshape(-1).view(np.float32)[: n * n].reshape(n, n)
     else:
         out = np.empty(a.shape, dtype=np.float32)
-        for lo in range(0, n, ROW_BLOCK):
-            out[lo : lo + ROW_BLOCK] = a[lo : lo + ROW_BLOCK] / -diag[None, :]
+    for lo in range(0, n, ROW_BLOCK):
+        hi = min(lo + ROW_BLOCK, n)
+        out[lo:hi] = (a[lo:hi] / -diag[None, :]).astype(np.float32)
     np.fill_diagonal(out, 0.0)
     return out
 
 
-def cosine(g: np.ndarray) -> np.ndarray:
-    """Item-kNN cosine similarity (float32, zero diagonal) from the Gram matrix, a block of rows at a time."""
-    norms = np.sqrt(np.diag(g)).copy()
+def cosine_in_place(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Item-kNN cosine similarity G_ij / sqrt(G_ii G_jj) in G's own float64 buffer, diagonal zeroed.
+
+    Returns what ``restore_gram`` needs to turn it back into G (no second n_items² matrix: the
+    similarity is read, pruned and scored before EASE factorises the same buffer).
+    """
+    diag = np.diag(g).copy()
+    norms = np.sqrt(diag)
     norms[norms == 0] = 1.0
-    s = np.empty(g.shape, dtype=np.float32)
     for lo in range(0, len(g), ROW_BLOCK):
         hi = lo + ROW_BLOCK
-        s[lo:hi] = g[lo:hi] / norms[lo:hi, None] / norms[None, :]
-    np.fill_diagonal(s, 0.0)
-    return s
+        g[lo:hi] /= norms[lo:hi, None]
+        g[lo:hi] /= norms[None, :]
+    np.fill_diagonal(g, 0.0)
+    return norms, diag
+
+
+def restore_gram(s: np.ndarray, norms: np.ndarray, diag: np.ndarray) -> None:
+    """Undo ``cosine_in_place``: G_ij = s_ij n_i n_j, rounded — exact, since G holds co-occurrence
+    counts (integers far below 2⁵³) and the round trip is off by a few ulps at most."""
+    for lo in range(0, len(s), ROW_BLOCK):
+        hi = lo + ROW_BLOCK
+        s[lo:hi] *= norms[lo:hi, None]
+        s[lo:hi] *= norms[None, :]
+        np.rint(s[lo:hi], out=s[lo:hi])
+    s[np.diag_indices_from(s)] = diag
+
+
+def times(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` in float32 for a float32 ``x`` and a float32 or float64 ``w`` (the latter cast a
+    block of rows at a time, so no float32 copy of an n_items² matrix is made)."""
+    if w.dtype == np.float32:
+        return x @ w
+    out = np.zeros((len(x), w.shape[1]), dtype=np.float32)
+    for lo in range(0, len(w), ROW_BLOCK):
+        hi = lo + ROW_BLOCK
+        out += x[:, lo:hi] @ w[lo:hi].astype(np.float32)
+    return out
 
 
 def prune(w: np.ndarray, k: int, kind: str) -> SparseNeighbours:

@@ -5,21 +5,28 @@ For every user, the history before the cut-off goes through the same generators 
 serving filters it; each candidate becomes one example whose inputs are
 ``lambdarec_contracts.ranker_features.ranker_matrix`` (exactly what serving's score stage
 builds) and whose label says whether the user interacted with it after the cut-off.
-numpy only (two-tower embeddings are passed in as arrays).
+numpy (and pandas for the id columns of a log); two-tower embeddings are passed in as arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from lambdarec_contracts.item_activity import ITEM_ACTIVITY_WINDOWS, ItemActivity
 from lambdarec_contracts.item_cf import SparseNeighbours
 from lambdarec_contracts.ranker_features import N_RANKER_FEATURES, genre_affinity, genre_share, ranker_matrix
 
 from . import item_cf
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .prepare import Prepared
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,11 @@ def popularity_percentile(pop: np.ndarray) -> np.ndarray:
     return pct
 
 
+# Called with ("item_knn" | "ease", the dense local matrix, local -> full item index) while the
+# matrix exists; the matrix is only valid during the call (its buffer is reused afterwards).
+DenseUse = Callable[[str, np.ndarray, np.ndarray], None]
+
+
 def fit_candidate_models(
     user_idx: np.ndarray,
     item_idx: np.ndarray,
@@ -49,11 +61,14 @@ def fit_candidate_models(
     lam: float,
     keep: int,
     max_cf_items: int = item_cf.DENSE_MAX_ITEMS,
+    dense: DenseUse | None = None,
 ) -> CandidateModels:
     """EASE and item-kNN (pruned to ``keep`` neighbours per item) plus popularity from interactions.
 
     The collaborative matrices are dense over at most ``max_cf_items`` items (the most popular);
-    the rarer ones keep popularity and the two-tower model.
+    the rarer ones keep popularity and the two-tower model. Both live in one n_items² float64
+    buffer, one after the other (cosine, then G restored, then EASE); ``dense`` sees each while
+    it exists (the baselines score the evaluation users with them).
     """
     pop = np.bincount(item_idx, minlength=n_items).astype(np.float64)
     pop[0] = 0.0
@@ -64,16 +79,50 @@ def fit_candidate_models(
     local[cf_items] = np.arange(1, len(cf_items) + 1)
     sel = local[item_idx] > 0
     g = item_cf.gram(user_idx[sel], local[item_idx[sel]], n_users, len(cf_items) + 1)
+    del sel
     to_full = np.concatenate([[0], cf_items])
-    knn = item_cf.widen(item_cf.prune(item_cf.cosine(g), keep, "item_knn"), to_full, n_items)
-    ease = item_cf.ease(g, lam, overwrite_g=True)  # g is not read again
-    del g
+    norms, diag = item_cf.cosine_in_place(g)
+    knn = item_cf.widen(item_cf.prune(g, keep, "item_knn"), to_full, n_items)
+    if dense is not None:
+        dense("item_knn", g, to_full)
+    item_cf.restore_gram(g, norms, diag)
+    b = item_cf.ease(g, lam, overwrite_g=True)  # B in g's buffer
+    ease = item_cf.widen(item_cf.prune(b, keep, "ease"), to_full, n_items)
+    if dense is not None:
+        dense("ease", b, to_full)
+    del g, b
     return CandidateModels(
-        item_cf=item_cf.widen(item_cf.prune(ease, keep, "ease"), to_full, n_items),
+        item_cf=ease,
         item_knn=knn,
         popularity=pop,
         popularity_percentile=popularity_percentile(pop),
     )
+
+
+def fit_generators(
+    prep: Prepared, interactions: pd.DataFrame, cfg: TrainConfig, dense: DenseUse | None = None
+) -> CandidateModels:
+    """EASE, item-kNN and popularity over ``interactions`` (not-interested events excluded)."""
+    # Only the two id columns of the kept rows (a filtered copy of the whole log stayed alive
+    # through the dense fits: ~0.5 GB at 10M interactions).
+    rows = (interactions["event_type"] != "not_interested").to_numpy()
+    # Any one index per user will do: the Gram matrix sums over users, whatever their order.
+    u_idx, users = pd.factorize(interactions["user_id"].to_numpy()[rows])
+    u_idx = u_idx.astype(np.int64)
+    i_idx = prep.item_vocab.lookup(interactions["item_id"].to_numpy()[rows])
+    del rows
+    keep = i_idx > 0
+    models = fit_candidate_models(
+        u_idx[keep],
+        i_idx[keep],
+        len(users),
+        len(prep.item_vocab),
+        cfg.ease_lambda,
+        cfg.item_cf_keep,
+        cfg.max_cf_items,
+        dense,
+    )
+    return dataclasses.replace(models, genres=prep.content.genres)
 
 
 def _top(scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:

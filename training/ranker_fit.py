@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from lambdarec_contracts.item_activity import day_number
@@ -18,7 +16,7 @@ from .config import TrainConfig
 from .log import log
 from .models import RankingModel
 from .prepare import Prepared
-from .ranker_data import CandidateModels, Examples, fit_candidate_models, served_like_examples
+from .ranker_data import Examples, fit_generators, served_like_examples
 from .retrieval import Retrieval, user_state_at
 from .towers import Ranker, RankerEnsemble
 
@@ -31,29 +29,6 @@ class RankerFit:
     value_weights: dict[str, float]
     metrics: dict[str, float] = field(default_factory=dict)
     losses: list[float] = field(default_factory=list)
-
-
-def fit_generators(prep: Prepared, interactions, cfg: TrainConfig) -> CandidateModels:  # noqa: ANN001 - a DataFrame
-    """EASE, item-kNN and popularity over ``interactions`` (not-interested events excluded)."""
-    # Only the two id columns of the kept rows (a filtered copy of the whole log stayed alive
-    # through the dense fits: ~0.5 GB at 10M interactions).
-    rows = (interactions["event_type"] != "not_interested").to_numpy()
-    # Any one index per user will do: the Gram matrix sums over users, whatever their order.
-    u_idx, users = pd.factorize(interactions["user_id"].to_numpy()[rows])
-    u_idx = u_idx.astype(np.int64)
-    i_idx = prep.item_vocab.lookup(interactions["item_id"].to_numpy()[rows])
-    del rows
-    keep = i_idx > 0
-    models = fit_candidate_models(
-        u_idx[keep],
-        i_idx[keep],
-        len(users),
-        len(prep.item_vocab),
-        cfg.ease_lambda,
-        cfg.item_cf_keep,
-        cfg.max_cf_items,
-    )
-    return dataclasses.replace(models, genres=prep.content.genres)
 
 
 def _sample_users(users: list[str], cap: int, seed: int) -> list[str]:

@@ -61,7 +61,7 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:
 
     from .baselines import eval_users, evaluate_baselines
     from .prepare import prepare
-    from .ranker_fit import fit_generators, fit_ranker
+    from .ranker_fit import fit_ranker
     from .retrieval import fit_retrieval, user_state_at
 
     tf.keras.utils.set_random_seed(cfg.seed)
@@ -91,10 +91,10 @@ def train_bundle(cfg: TrainConfig, settings: Any) -> Path:
     ev = eval_users(prep, cfg)
     recent, feats = user_state_at(prep, prep.split.train, ev.user_ids, cfg, inputs.training_set)
     queries = retrieval.queries(prep, ev.user_ids, recent, feats, cfg)
-    retrieval_metrics, curves = step(
-        "baselines", evaluate_baselines, prep, ev, cfg, queries, retrieval.item_emb
+    # The generators judged in the served blend, fit once with the baselines (same split).
+    retrieval_metrics, curves, eval_models = step(
+        "baselines_and_generators", evaluate_baselines, prep, ev, cfg, queries, retrieval.item_emb
     )
-    eval_models = step("generators", fit_generators, prep, prep.split.train, cfg)
     staging = Path(cfg.out_dir) if cfg.out_dir else settings.staging_dir
     return _write_and_judge(
         cfg, inputs, prep, retrieval, ranker, ev, eval_models, retrieval_metrics, curves, staging, timings, t0
@@ -110,7 +110,7 @@ def _write_and_judge(
 
     from . import report
     from .bundle_write import write_generators, write_manifest, write_models, write_static
-    from .ranker_fit import fit_generators
+    from .ranker_data import fit_generators
     from .served_eval import replay, user_states
 
     version = new_version(cfg.ds)

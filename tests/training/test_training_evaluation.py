@@ -85,7 +85,8 @@ def test_baselines() -> None:
     np.testing.assert_array_equal(ev.popularity_scores(np.array([1, 1, 3]), 5), [0, 2, 0, 1, 0])
     # u0: {1, 2}, u1: {1, 2, 3}, u2: {3}
     g = item_cf.gram(np.array([0, 0, 1, 1, 1, 2]), np.array([1, 2, 1, 2, 3, 3]), 3, 4, chunk=2)
-    sim = item_cf.cosine(g)
+    sim = g.copy()
+    item_cf.cosine_in_place(sim)
     assert sim[1, 2] == pytest.approx(2 / math.sqrt(2 * 2))
     assert sim[1, 3] == pytest.approx(1 / math.sqrt(2 * 2))
     assert sim[2, 3] == pytest.approx(0.5)

@@ -58,7 +58,9 @@ def test_prune_keeps_each_rows_strongest_positive_weights_and_scores_sum_rows() 
 
 
 def test_sparse_neighbours_round_trip_and_validation(tmp_path: Path) -> None:
-    m = item_cf.prune(item_cf.cosine(item_cf.gram(*_random_interactions(2))), k=3, kind="item_knn")
+    g = item_cf.gram(*_random_interactions(2))
+    item_cf.cosine_in_place(g)
+    m = item_cf.prune(g, k=3, kind="item_knn")
     m.save(tmp_path / "n.npz")
     back = SparseNeighbours.load(tmp_path / "n.npz")
     assert back.kind == "item_knn"
@@ -82,22 +84,80 @@ def test_cf_restricted_to_the_most_popular_items_keeps_full_indices() -> None:
     np.testing.assert_allclose(pct, [0, 2 / 3, 1 / 3, 1.0])
 
 
+def _cosine(g: np.ndarray) -> np.ndarray:
+    s = g.copy()
+    item_cf.cosine_in_place(s)
+    return s
+
+
 def test_cosine_and_prune_give_the_same_result_in_any_row_blocking(monkeypatch: pytest.MonkeyPatch) -> None:
     u, i, nu, ni = _random_interactions(3, users=60, items=30, n=500)
     g = item_cf.gram(u, i, nu, ni)
     norms = np.sqrt(np.diag(g))
     norms[norms == 0] = 1.0
-    expected_cos = (g / np.outer(norms, norms)).astype(np.float32)
+    expected_cos = g / np.outer(norms, norms)
     np.fill_diagonal(expected_cos, 0.0)
-    whole = item_cf.cosine(g), item_cf.prune(item_cf.ease(g, 2.0), 5, "ease")
+    whole = _cosine(g), item_cf.prune(item_cf.ease(g, 2.0), 5, "ease")
     monkeypatch.setattr(item_cf, "ROW_BLOCK", 7)  # 30 rows: 5 blocks, the last one short
-    blocked = item_cf.cosine(g), item_cf.prune(item_cf.ease(g, 2.0), 5, "ease")
-    np.testing.assert_allclose(whole[0], expected_cos, rtol=1e-6)
+    blocked = _cosine(g), item_cf.prune(item_cf.ease(g, 2.0), 5, "ease")
+    np.testing.assert_allclose(whole[0], expected_cos, rtol=1e-12)
     np.testing.assert_array_equal(blocked[0], whole[0])
     for a, b in zip((whole[1].indptr, whole[1].indices, whole[1].weights),
                     (blocked[1].indptr, blocked[1].indices, blocked[1].weights), strict=True):  # fmt: skip
         np.testing.assert_array_equal(a, b)
     assert whole[1].row(0)[0].tolist() == [] and len(whole[1].indices) > 0
+
+
+def test_the_gram_matrix_comes_back_exactly_from_its_cosine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large counts and an item nobody has (zero norm): the round trip must give the very same G.
+    rng = np.random.default_rng(7)
+    u, i = rng.integers(0, 5000, 60_000), rng.integers(1, 40, 60_000)
+    i[i == 13] = 14
+    g = item_cf.gram(u, i, 5000, 41)
+    kept = g.copy()
+    monkeypatch.setattr(item_cf, "ROW_BLOCK", 16)
+    norms, diag = item_cf.cosine_in_place(g)
+    assert not np.array_equal(g, kept) and np.all(np.diag(g) == 0)
+    item_cf.restore_gram(g, norms, diag)
+    np.testing.assert_array_equal(g, kept)
+
+
+def test_times_casts_a_float64_matrix_by_blocks_to_the_float32_product(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(1)
+    x = (rng.random((9, 30)) < 0.3).astype(np.float32)
+    w = rng.normal(size=(30, 30))
+    monkeypatch.setattr(item_cf, "ROW_BLOCK", 7)
+    got = item_cf.times(x, w)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(item_cf.times(x, w.astype(np.float32)), x @ w.astype(np.float32))
+
+
+def test_candidate_models_show_each_dense_matrix_before_its_buffer_is_reused() -> None:
+    u, i, nu, ni = _random_interactions(4, users=80, items=25, n=700)
+    x = np.zeros((nu, ni))
+    x[u, i] = 1.0
+    g = x.T @ x
+    seen: dict[str, np.ndarray] = {}
+
+    def keep(name: str, w: np.ndarray, to_full: np.ndarray) -> None:
+        seen[name] = np.array(w, dtype=np.float64)  # copied: the buffer is reused after the call
+        seen[name + "_to_full"] = to_full.copy()
+
+    models = fit_candidate_models(u, i, nu, ni, lam=4.0, keep=6, max_cf_items=ni, dense=keep)
+    # Every item with an interaction is in the dense matrices, in index order.
+    assert seen["item_knn_to_full"].tolist() == [0, *np.flatnonzero(np.bincount(i, minlength=ni)).tolist()]
+    cols = seen["item_knn_to_full"]
+    np.testing.assert_allclose(seen["item_knn"], _cosine(g)[np.ix_(cols, cols)], rtol=1e-12)
+    np.testing.assert_allclose(seen["ease"], item_cf.ease(g, 4.0)[np.ix_(cols, cols)], atol=1e-6)
+    # The pruned generators are the same as pruning those dense matrices independently.
+    for name, m in (("ease", models.item_cf), ("item_knn", models.item_knn)):
+        ref = item_cf.widen(item_cf.prune(seen[name], 6, name), cols, ni)
+        np.testing.assert_array_equal(m.indptr, ref.indptr)
+        np.testing.assert_array_equal(m.indices, ref.indices)
+        np.testing.assert_allclose(m.weights, ref.weights, rtol=1e-6)
 
 
 def test_ease_in_place_equals_the_dense_inverse_and_may_reuse_the_gram_matrix() -> None:
