@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 
 from lambdarec_contracts.bundle import OOV_TOKEN
 from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS, genre_multi_hot
-from lambdarec_contracts.feature_vectors import user_matrix as _user_matrix
 from lambdarec_contracts.features import (
     ITEM_REALTIME_VIEW,
     ITEM_STATS_VIEW,
@@ -42,8 +41,11 @@ from .user_columns import UserLists, read_user_lists
 
 RECENT_ITEMS_COL = ref_to_full_name(USER_RECENT_ITEMS)
 AFFINITY_COL = full_name(USER_STATS_VIEW, "genre_affinity")
-# The training set's list-valued columns stay out of the frame (``user_columns``).
-LIST_COLUMNS = (RECENT_ITEMS_COL, AFFINITY_COL, full_name(USER_STATS_VIEW, "recent_positive_items"))
+# The user view stays out of the training-set frame: its lists and the scalars ``user_vector``
+# reads are stored once per distinct user row (``user_columns``); the rest is not read.
+USER_SCALAR_COLUMNS = tuple(
+    ref_to_full_name(ref) for ref in USER_VECTOR_FEATURE_REFS if ref_to_full_name(ref) != AFFINITY_COL
+)
 NOT_INTERESTED = "not_interested"
 
 
@@ -77,6 +79,8 @@ INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "event_type", "event_ts",
 ITEM_VIEW_PREFIXES = tuple(f"{view}__" for view in (ITEM_STATS_VIEW, ITEM_TEXT_VIEW, ITEM_REALTIME_VIEW))
 # Real-time features are no model input (always null offline): left on disk too.
 UNREAD_PREFIXES = (*ITEM_VIEW_PREFIXES, f"{USER_REALTIME_VIEW}__")
+# The frame's columns: ids, time and labels (the user view comes from ``user_columns``).
+FRAME_SKIPS = (*UNREAD_PREFIXES, f"{USER_STATS_VIEW}__")
 
 
 def _read(
@@ -84,14 +88,13 @@ def _read(
     what: str,
     skip_prefixes: tuple[str, ...] = (),
     columns: list[str] | None = None,
-    skip: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"missing {what}: {path}")
     try:
-        if skip_prefixes or skip:
+        if skip_prefixes:
             names = pq.read_schema(path).names
-            columns = [c for c in names if not c.startswith(skip_prefixes) and c not in skip]
+            columns = [c for c in names if not c.startswith(skip_prefixes)]
         return pd.read_parquet(path, columns=columns)
     except Exception as exc:  # pyarrow raises many types; say which file is bad
         raise InputError(f"cannot read {what} at {path}: {exc}") from exc
@@ -100,9 +103,11 @@ def _read(
 def load_inputs(data_dir: Path, ds: str) -> Inputs:
     """Read the training set, marts, text embeddings and the latest item features for ``ds``."""
     ts_path = data_dir / "training_sets" / f"ds={ds}" / TRAINING_SET_FILE
-    training_set = _read(ts_path, "training set", skip_prefixes=UNREAD_PREFIXES, skip=LIST_COLUMNS)
+    training_set = _read(ts_path, "training set", skip_prefixes=FRAME_SKIPS)
     required = {"user_id", "item_id", "event_timestamp", "rating", "event_type", "label"}
-    missing = (required | {RECENT_ITEMS_COL, AFFINITY_COL}) - set(pq.read_schema(ts_path).names)
+    missing = (required | {RECENT_ITEMS_COL, AFFINITY_COL, *USER_SCALAR_COLUMNS}) - set(
+        pq.read_schema(ts_path).names
+    )
     if missing:
         raise InputError(f"training set {ts_path} lacks columns {sorted(missing)}")
     if training_set.empty:
@@ -110,7 +115,7 @@ def load_inputs(data_dir: Path, ds: str) -> Inputs:
     training_set["event_timestamp"] = pd.to_datetime(training_set["event_timestamp"], utc=True)
     training_set = training_set.reset_index(drop=True)  # the index is the row position (user_lists)
     try:
-        user_lists = read_user_lists(ts_path, RECENT_ITEMS_COL, AFFINITY_COL)
+        user_lists = read_user_lists(ts_path, RECENT_ITEMS_COL, AFFINITY_COL, USER_SCALAR_COLUMNS)
     except (ValueError, OSError, pa.ArrowException) as exc:
         raise InputError(f"cannot read the user lists of training set {ts_path}: {exc}") from exc
     dim_items = _read(data_dir / "marts" / f"{DIM_ITEMS}.parquet", "dim_items mart")
@@ -215,16 +220,6 @@ def item_content(vocab: Vocab, dim_items: pd.DataFrame, text: pd.DataFrame | Non
 
 
 # --- feature vectors and histories ---------------------------------------------------------------
-
-
-def user_matrix(df: pd.DataFrame, affinity: np.ndarray) -> np.ndarray:
-    """user_vector() of every row (float32 [N, F_u]): the frame's scalar user features and the
-    rows' genre-affinity slots (``UserLists.affinity`` at the rows' positions)."""
-    wanted = {ref_to_full_name(ref) for ref in USER_VECTOR_FEATURE_REFS}
-    columns = {
-        c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in df.columns if c in wanted
-    }
-    return _user_matrix(columns, affinity)
 
 
 def history_arrays(

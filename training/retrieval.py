@@ -15,7 +15,7 @@ import tensorflow as tf
 from lambdarec_contracts.feature_vectors import USER_VECTOR_NAMES
 
 from .config import TrainConfig
-from .data import history_arrays, last_rows_before, user_matrix
+from .data import history_arrays, last_rows_before
 from .log import log
 from .models import TwoTowerModel, retrieval_optimizer
 from .prepare import Prepared
@@ -74,7 +74,7 @@ def fit_retrieval(prep: Prepared, cfg: TrainConfig, rows: pd.DataFrame | None = 
     with tempfile.TemporaryDirectory(prefix="lambdarec-retrieval-") as tmp:
         t = time.perf_counter()
         shards = write_shards(
-            prep.retrieval_rows if rows is None else rows, prep.training_set, prep.user_lists,
+            prep.retrieval_rows if rows is None else rows, prep.user_lists,
             prep.user_vocab, prep.item_vocab,
             cfg.history_len, Path(tmp), cfg.seed,
         )  # fmt: skip
@@ -129,10 +129,8 @@ def user_state_at(
     last_ts = history[history["event_type"] != "not_interested"].groupby("user_id")["event_ts"].max()
     last_rows = last_rows_before(training_set, users, last_ts, inclusive=True)
     positions = last_rows.index.to_numpy()
-    feats_by_user = dict(
-        zip(last_rows["user_id"], user_matrix(last_rows, prep.user_lists.affinity[positions]), strict=True)
-    )
-    recent_by_user = dict(zip(last_rows["user_id"], prep.user_lists.recent.lists(positions), strict=True))
+    feats_by_user = dict(zip(last_rows["user_id"], prep.user_lists.user_matrix(positions), strict=True))
+    recent_by_user = dict(zip(last_rows["user_id"], prep.user_lists.recent_lists(positions), strict=True))
     zeros = np.zeros(len(USER_VECTOR_NAMES), np.float32)
     recent = [list(recent_by_user.get(u, []))[: cfg.history_len] for u in users]
     feats = np.stack([feats_by_user.get(u, zeros) for u in users]) if users else np.zeros((0, len(zeros)))

@@ -22,9 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS
-
-from .data import Vocab, user_matrix
+from .data import Vocab
 from .prepare import ROW
 from .user_columns import UserLists
 
@@ -51,19 +49,19 @@ class Shards:
 
 def _columns(
     part: pd.DataFrame,
-    positions: np.ndarray,
     lists: UserLists,
     user_vocab: Vocab,
     item_vocab: Vocab,
     history_len: int,
 ) -> dict[str, np.ndarray]:
+    positions = part[ROW].to_numpy()
     items = part["item_id"].astype(str).tolist()
-    hist = lists.recent.history(positions, item_vocab.index, history_len, drop=items)
+    hist = lists.history(positions, item_vocab.index, history_len, drop=items)
     return {
         "user_idx": user_vocab.lookup(part["user_id"]).astype(np.int32),
         "item_idx": item_vocab.lookup(items).astype(np.int32),
         "history_idx": hist.astype(np.int32),
-        "user_features": user_matrix(part, lists.affinity[positions]),
+        "user_features": lists.user_matrix(positions),
     }
 
 
@@ -112,7 +110,6 @@ class _ShardWriter:
 
 def write_shards(
     rows: pd.DataFrame,
-    training_set: pd.DataFrame,
     lists: UserLists,
     user_vocab: Vocab,
     item_vocab: Vocab,
@@ -120,23 +117,18 @@ def write_shards(
     directory: Path,
     seed: int,
 ) -> Shards:
-    """Model inputs of the ``training_set`` rows at ``rows[ROW]`` (string ids in ``rows``; their
-    list-valued features in ``lists``, by the same positions), as shards in ``directory``."""
+    """Model inputs of the training-set rows at ``rows[ROW]`` (string ids in ``rows``; their user
+    features in ``lists``, by the same positions), as shards in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     n = len(rows)
     n_shards = max(1, min(MAX_SHARDS, math.ceil(n / SHARD_ROWS)))
-    read = {ref.replace(":", "__") for ref in USER_VECTOR_FEATURE_REFS}
-    wanted = [i for i, c in enumerate(training_set.columns) if c in read]
     rng = np.random.default_rng(seed)
     writer = _ShardWriter(directory, n_shards)
     counts = np.zeros(len(item_vocab), np.float64)
     n_features = 0
     for start in range(0, n, CHUNK_ROWS):
-        ids = rows.iloc[start : start + CHUNK_ROWS]
-        positions = ids[ROW].to_numpy()
-        part = training_set.iloc[positions, wanted].reset_index(drop=True)
-        part["user_id"], part["item_id"] = ids["user_id"].to_numpy(), ids["item_id"].to_numpy()
-        cols = _columns(part, positions, lists, user_vocab, item_vocab, history_len)
+        part = rows.iloc[start : start + CHUNK_ROWS]
+        cols = _columns(part, lists, user_vocab, item_vocab, history_len)
         n_features = cols["user_features"].shape[1]
         counts += np.bincount(cols["item_idx"], minlength=len(item_vocab))
         shard = rng.integers(n_shards, size=len(part))

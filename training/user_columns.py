@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lambdarec_contracts.feature_vectors import genre_affinity_slots
+from lambdarec_contracts.feature_vectors import genre_affinity_slots, user_matrix
 from lambdarec_contracts.tables import GENRES
 
 READ_BATCH_ROWS = 1 << 18
+MAX_VALUES = 128  # fixed-width values per row (genre slots + scalar features) the row hash covers
 
 
 @dataclass
@@ -95,21 +97,133 @@ class RecentItems:
 
 @dataclass
 class UserLists:
-    """The list-valued user features of every training-set row, by row position."""
+    """The list-valued user features of every training-set row, by row position.
 
-    recent: RecentItems
-    affinity: np.ndarray  # float32 [N, len(GENRES)]: genre_affinity_slots of each row
+    With them, the scalar features ``user_vector`` reads. Rows of the same user between two feature
+    snapshots carry the very same values, so each distinct (recent items, genre affinity, scalars)
+    row is stored once and ``row_of`` maps a set row to it: ~5x less memory on the 10m preset.
+    """
+
+    recent: RecentItems  # one list per distinct row
+    affinity_rows: np.ndarray  # float32 [D, len(GENRES)]: genre_affinity_slots of each distinct row
+    scalar_rows: dict[str, np.ndarray]  # full name -> float64 [D] (NaN = null): user_vector's scalars
+    row_of: np.ndarray  # int32 [N]: set row -> distinct row
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def user_matrix(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """``user_vector`` of these set rows (float32 [len(rows), len(USER_VECTOR_NAMES)])."""
+        distinct = self.row_of[np.asarray(rows, np.int64)]
+        return user_matrix(
+            {c: v[distinct] for c, v in self.scalar_rows.items()}, self.affinity_rows[distinct]
+        )
+
+    def recent_lists(self, rows: Sequence[int] | np.ndarray) -> list[list[str]]:
+        """The recent-item lists of these set rows."""
+        return self.recent.lists(self.row_of[np.asarray(rows, np.int64)])
+
+    def history(
+        self,
+        rows: Sequence[int] | np.ndarray,
+        vocab_index: dict[str, int],
+        history_len: int,
+        drop: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """``RecentItems.history`` of these set rows."""
+        return self.recent.history(self.row_of[np.asarray(rows, np.int64)], vocab_index, history_len, drop)
 
 
-def read_user_lists(path: Path, recent_col: str, affinity_col: str) -> UserLists:
-    """``recent_col`` and ``affinity_col`` of the Parquet file at ``path``, a batch of rows at a time."""
+# Random odd multipliers of the row hash (uint64 arithmetic wraps around).
+_MULT = np.random.default_rng(0x5EED).integers(
+    1, 2**63, size=64 + MAX_VALUES + 1, dtype=np.uint64
+) | np.uint64(1)
+
+
+def _row_hashes(lengths: np.ndarray, codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A 64-bit hash (uint64 [N]) of each row's (list of codes, fixed-width values as uint64 bits):
+    equal rows hash equally; unequal rows rarely do, and ``_Distinct`` compares the values anyway."""
+    starts = (np.cumsum(lengths) - lengths).astype(np.int64)
+    elem = (codes.astype(np.uint64) + np.uint64(1)) * _MULT[_positions(lengths) % 64]
+    total = np.concatenate([np.zeros(1, np.uint64), np.cumsum(elem, dtype=np.uint64)])
+    h = total[starts + lengths] - total[starts]
+    h += lengths.astype(np.uint64) * _MULT[-1]
+    return h + (values * _MULT[64 : 64 + values.shape[1]]).sum(axis=1, dtype=np.uint64)
+
+
+class _Distinct:
+    """Distinct (codes list, fixed-width values) rows: found by hash, confirmed by comparing them."""
+
+    def __init__(self, width: int) -> None:
+        self.hashes = np.zeros(0, np.uint64)  # distinct hashes seen ...
+        self.hash_ids = np.zeros(0, np.int64)  # ... and the distinct row each stands for
+        self.lengths = np.zeros(0, np.int64)
+        self.codes = np.zeros(0, np.int32)
+        self.values = np.zeros((0, width), np.uint64)
+
+    def add(self, lengths: np.ndarray, codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Distinct-row ids of a batch's rows (new distinct rows appended in order of appearance)."""
+        h = _row_hashes(lengths, codes, values)
+        inverse, uniq = pd.factorize(h)
+        first = np.unique(inverse, return_index=True)[1]  # each hash's first row in the batch
+        pos = pd.Index(self.hashes).get_indexer(uniq)
+        ids = np.full(len(uniq), -1, np.int64)
+        ids[pos >= 0] = self.hash_ids[pos[pos >= 0]]
+        new = ids < 0
+        ids[new] = len(self.lengths) + np.arange(int(new.sum()))
+        self._append(first[new], lengths, codes, values)
+        self.hashes = np.concatenate([self.hashes, uniq[new]])
+        self.hash_ids = np.concatenate([self.hash_ids, ids[new]])
+        row_ids = ids[inverse]
+        bad = np.flatnonzero(~self._same(row_ids, lengths, codes, values))
+        if len(bad):  # a hash collision: each such row is stored as a distinct row of its own
+            row_ids[bad] = len(self.lengths) + np.arange(len(bad))
+            self._append(bad, lengths, codes, values)
+        return row_ids
+
+    def _append(self, rows: np.ndarray, lengths: np.ndarray, codes: np.ndarray, values: np.ndarray) -> None:
+        starts = (np.cumsum(lengths) - lengths).astype(np.int64)
+        take = np.repeat(starts[rows], lengths[rows]) + _positions(lengths[rows])
+        self.lengths = np.concatenate([self.lengths, lengths[rows]])
+        self.codes = np.concatenate([self.codes, codes[take]])
+        self.values = np.concatenate([self.values, values[rows]])
+
+    def _same(
+        self, ids: np.ndarray, lengths: np.ndarray, codes: np.ndarray, values: np.ndarray
+    ) -> np.ndarray:
+        """Whether each row equals the distinct row it was mapped to (bit for bit)."""
+        same = (self.lengths[ids] == lengths) & (self.values[ids] == values).all(axis=1)
+        offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        check = np.repeat(same, lengths)  # codes are compared where the lengths agree
+        theirs = np.repeat(offsets[ids], lengths) + _positions(lengths)
+        differs = np.zeros(len(codes), bool)
+        differs[check] = self.codes[theirs[check]] != codes[check]
+        same[np.repeat(np.arange(len(lengths)), lengths)[differs]] = False
+        return same
+
+
+def _positions(lengths: np.ndarray) -> np.ndarray:
+    """0..len-1 for each length, concatenated."""
+    starts = (np.cumsum(lengths) - lengths).astype(np.int64)
+    return np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)
+
+
+def read_user_lists(
+    path: Path, recent_col: str, affinity_col: str, scalar_cols: Sequence[str] = ()
+) -> UserLists:
+    """``recent_col``, ``affinity_col`` and the ``scalar_cols`` of the Parquet file at ``path``, a
+    batch of rows at a time, each distinct row stored once."""
     index: dict[str, int] = {}
-    lengths, codes, affinity = [], [], []
+    n_genres = len(GENRES)
+    if n_genres + len(scalar_cols) > MAX_VALUES:
+        raise ValueError(f"{n_genres} genres + {len(scalar_cols)} scalar features: at most {MAX_VALUES}")
+    distinct = _Distinct(n_genres + len(scalar_cols))
+    row_of = []
     for batch in pq.ParquetFile(path).iter_batches(
-        batch_size=READ_BATCH_ROWS, columns=[recent_col, affinity_col]
+        batch_size=READ_BATCH_ROWS, columns=[recent_col, affinity_col, *scalar_cols]
     ):
         arr = batch.column(0)
-        lengths.append(pc.fill_null(pc.list_value_length(arr), 0).to_numpy().astype(np.int64))
+        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy().astype(np.int64)
         enc = pc.dictionary_encode(pc.cast(arr.flatten(), pa.string()))
         if enc.indices.null_count:
             raise ValueError(f"{path}: {recent_col} holds a null id inside a list")
@@ -118,13 +232,21 @@ def read_user_lists(path: Path, recent_col: str, affinity_col: str) -> UserLists
             np.int32,
             len(enc.dictionary),
         )
-        codes.append(to_global[enc.indices.to_numpy()])
-        affinity.append(_affinity_slots(batch.column(1)))
-    n = np.concatenate([[0], *lengths]) if lengths else np.zeros(1, np.int64)
-    flat = np.concatenate(codes) if codes else np.zeros(0, np.int32)
-    recent = RecentItems(_ids(index), np.cumsum(n).astype(np.int64), flat.astype(np.int32))
-    slots = np.concatenate(affinity) if affinity else np.zeros((0, len(GENRES)), np.float32)
-    return UserLists(recent, slots)
+        codes = to_global[enc.indices.to_numpy()]
+        # One uint64 row of bits per set row: the affinity slots' float32 bits, then the scalars'
+        # float64 bits (as ``pd.to_numeric`` reads them: nulls NaN).
+        values = np.empty((batch.num_rows, n_genres + len(scalar_cols)), np.uint64)
+        values[:, :n_genres] = _affinity_slots(batch.column(1)).view(np.uint32)
+        for k in range(len(scalar_cols)):
+            col = pc.cast(batch.column(2 + k), pa.float64()).to_numpy(zero_copy_only=False)
+            values[:, n_genres + k] = np.asarray(col, np.float64).view(np.uint64)
+        row_of.append(distinct.add(lengths, codes, values).astype(np.int32))
+    offsets = np.concatenate([[0], np.cumsum(distinct.lengths)]).astype(np.int64)
+    recent = RecentItems(_ids(index), offsets, distinct.codes.astype(np.int32))
+    affinity = distinct.values[:, :n_genres].astype(np.uint32).view(np.float32)
+    scalars = {c: distinct.values[:, n_genres + k].view(np.float64).copy() for k, c in enumerate(scalar_cols)}
+    rows = np.concatenate(row_of) if row_of else np.zeros(0, np.int32)
+    return UserLists(recent, affinity, scalars, rows)
 
 
 def _affinity_slots(arr: pa.Array) -> np.ndarray:

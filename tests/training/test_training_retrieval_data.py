@@ -15,7 +15,7 @@ import pytest
 from lambdarec_contracts.feature_vectors import user_vector
 from lambdarec_contracts.tables import GENRES
 from training import retrieval_data as rd
-from training.data import AFFINITY_COL, RECENT_ITEMS_COL, Vocab, build_vocab
+from training.data import AFFINITY_COL, RECENT_ITEMS_COL, USER_SCALAR_COLUMNS, Vocab, build_vocab
 from training.prepare import ROW
 from training.user_columns import read_user_lists
 
@@ -68,7 +68,9 @@ class Case:
         # As training loads it: the lists from the file, the frame without them.
         directory.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pandas(self.ts, preserve_index=False), directory / "set.parquet")
-        self.lists = read_user_lists(directory / "set.parquet", RECENT_ITEMS_COL, AFFINITY_COL)
+        scalars = [c for c in USER_SCALAR_COLUMNS if c in self.ts]
+        assert scalars == SCALAR_FEATURES
+        self.lists = read_user_lists(directory / "set.parquet", RECENT_ITEMS_COL, AFFINITY_COL, scalars)
         keep = np.arange(1, N, 3)[::-1]
         self.rows = pd.DataFrame(
             {
@@ -81,7 +83,6 @@ class Case:
         self.items: Vocab = build_vocab(self.rows["item_id"], extra_ids=["999"])
         self.shards = rd.write_shards(
             self.rows,
-            self.ts.drop(columns=[RECENT_ITEMS_COL, AFFINITY_COL]),
             self.lists,
             self.users,
             self.items,
@@ -186,7 +187,7 @@ def test_tf_dataset_reads_the_epochs_in_order(tmp_path: Path) -> None:
 def test_training_reads_the_sets_user_side_only(tiny_data_dir: Path, tmp_path: Path) -> None:
     from lambdarec_contracts.tables import TRAINING_SET_FILE
     from tests.training.conftest import TINY_DS
-    from training.data import ITEM_VIEW_PREFIXES, LIST_COLUMNS, UNREAD_PREFIXES, load_inputs
+    from training.data import FRAME_SKIPS, ITEM_VIEW_PREFIXES, load_inputs
 
     path = tiny_data_dir / "training_sets" / f"ds={TINY_DS}" / TRAINING_SET_FILE
     on_disk = pq.read_table(path)
@@ -195,12 +196,19 @@ def test_training_reads_the_sets_user_side_only(tiny_data_dir: Path, tmp_path: P
     inputs = load_inputs(tiny_data_dir, TINY_DS)
     loaded = inputs.training_set
     # the list-valued user features come from the file separately (user_columns), by row position
-    kept = [c for c in on_disk.column_names if c not in LIST_COLUMNS and not c.startswith(UNREAD_PREFIXES)]
-    assert list(loaded.columns) == kept and "user_stats__rating_mean" in kept
-    assert len(inputs.user_lists.recent) == len(inputs.user_lists.affinity) == on_disk.num_rows == len(loaded)
+    kept = [c for c in on_disk.column_names if not c.startswith(FRAME_SKIPS)]
+    assert list(loaded.columns) == kept and "label" in kept and "user_stats__rating_mean" not in kept
+    assert len(inputs.user_lists) == on_disk.num_rows == len(loaded)
     recent = on_disk.column(RECENT_ITEMS_COL).to_pylist()
     for r in (0, len(loaded) // 2, len(loaded) - 1):
-        assert inputs.user_lists.recent.lists([r]) == [[str(x) for x in recent[r] or []]]
+        assert inputs.user_lists.recent_lists([r]) == [[str(x) for x in recent[r] or []]]
+    # the user vector of every row, from the distinct user rows, is the contract's of the raw row
+    assert set(USER_SCALAR_COLUMNS) <= set(on_disk.column_names)
+    raw = on_disk.select([c for c in on_disk.column_names if c.startswith("user_stats__")]).to_pylist()
+    np.testing.assert_array_equal(
+        inputs.user_lists.user_matrix(np.arange(on_disk.num_rows)), np.stack([user_vector(r) for r in raw])
+    )
+    assert len(inputs.user_lists.recent) < on_disk.num_rows  # rows share their user rows
     # ... and a set with the item side (``--item-views``) loads the same columns
     wide_dir = tmp_path / "training_sets" / f"ds={TINY_DS}"
     wide_dir.mkdir(parents=True)
