@@ -84,7 +84,7 @@ def test_auc_and_rmse() -> None:
 def test_baselines() -> None:
     np.testing.assert_array_equal(ev.popularity_scores(np.array([1, 1, 3]), 5), [0, 2, 0, 1, 0])
     # u0: {1, 2}, u1: {1, 2, 3}, u2: {3}
-    g = item_cf.gram(np.array([0, 0, 1, 1, 1, 2]), np.array([1, 2, 1, 2, 3, 3]), 3, 4, chunk=2)
+    g = item_cf.gram(np.array([0, 0, 1, 1, 1, 2]), np.array([1, 2, 1, 2, 3, 3]), 3, 4)
     sim = g.copy()
     item_cf.cosine_in_place(sim)
     assert sim[1, 2] == pytest.approx(2 / math.sqrt(2 * 2))

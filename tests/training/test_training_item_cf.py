@@ -19,11 +19,15 @@ def _random_interactions(seed: int = 0, users: int = 40, items: int = 12, n: int
     return u, i, users, items
 
 
-def test_gram_is_x_transpose_x_of_the_binary_matrix_in_any_chunking() -> None:
+def test_gram_is_x_transpose_x_of_the_binary_matrix_in_any_blocking(monkeypatch: pytest.MonkeyPatch) -> None:
     u, i, nu, ni = _random_interactions()
     x = np.zeros((nu, ni))
     x[u, i] = 1.0  # duplicates count once
-    np.testing.assert_allclose(item_cf.gram(u, i, nu, ni, chunk=7), x.T @ x)
+    whole = item_cf.gram(u, i, nu, ni)
+    assert whole.dtype == np.float64
+    np.testing.assert_array_equal(whole, x.T @ x)
+    monkeypatch.setattr(item_cf, "ROW_BLOCK", 5)  # 12 columns: 3 blocks, the last one short
+    np.testing.assert_array_equal(item_cf.gram(u, i, nu, ni), x.T @ x)
 
 
 def test_ease_solves_each_columns_ridge_regression() -> None:
