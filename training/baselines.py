@@ -37,7 +37,8 @@ def eval_users(prep: Prepared, cfg: TrainConfig) -> EvalUsers:
         users = sorted(rng.choice(users, size=cfg.max_eval_users, replace=False).tolist())
     exclude = prep.histories(prep.split.train, users)
     held_df = prep.split.heldout
-    held_idx = held_df["item_id"].map(prep.item_vocab.index).fillna(-1).to_numpy(dtype=np.int64)
+    held_idx = prep.item_vocab.lookup(held_df["item_id"])
+    held_idx[held_idx == 0] = -1  # outside the vocabulary (0 is only ever an unknown id's index)
     rows = held_df.groupby("user_id").indices  # each user's row positions, in log order
     heldout = [held_idx[rows[u]] for u in users]
     train = prep.split.train[prep.split.train["event_type"] != "not_interested"]
@@ -73,7 +74,7 @@ def evaluate_baselines(
     n_items = len(prep.item_vocab)
     train = prep.split.train
     i_idx = prep.item_vocab.lookup(
-        train["item_id"].to_numpy()[(train["event_type"] != "not_interested").to_numpy()]
+        train["item_id"].array[(train["event_type"] != "not_interested").to_numpy()]
     )
     pop = evaluation.popularity_scores(i_idx, n_items)
     del i_idx

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pandas.api.extensions import ExtensionArray
 
 from lambdarec_contracts.bundle import OOV_TOKEN
 from lambdarec_contracts.feature_vectors import USER_VECTOR_FEATURE_REFS, genre_multi_hot
@@ -174,13 +175,26 @@ class Vocab:
         return len(self.ids)
 
     def lookup(self, ids: Iterable[Any]) -> np.ndarray:
-        """Indices of ids (0 for unknown ones)."""
-        return np.fromiter((self.index.get(str(x), 0) for x in ids), dtype=np.int64)
+        """Indices of ids (0 for unknown ones). Each distinct id is looked up once: a column of
+        millions of repeated ids (Arrow strings in pandas) never becomes millions of Python strings."""
+        values = (
+            ids
+            if isinstance(ids, pd.Series | pd.Index | np.ndarray | ExtensionArray)
+            else np.array(list(ids), object)
+        )
+        codes, uniques = pd.factorize(values)
+        table = np.fromiter((self.index.get(str(x), 0) for x in uniques), np.int64, len(uniques))
+        return (
+            np.where(codes >= 0, table[np.maximum(codes, 0)], 0)
+            if len(table)
+            else np.zeros(len(codes), np.int64)
+        )
 
 
 def build_vocab(train_ids: Iterable[Any], extra_ids: Iterable[Any] = ()) -> Vocab:
     """[OOV] + ids seen in training (most frequent first, id breaks ties) + the other extra ids."""
-    counts = pd.Series([str(x) for x in train_ids]).value_counts()
+    ids = train_ids if isinstance(train_ids, pd.Series) else pd.Series(list(train_ids), dtype=object)
+    counts = ids.astype(str).value_counts()
     trained = sorted(counts.index, key=lambda x: (-counts[x], x))
     seen = set(trained)
     rest = sorted({str(x) for x in extra_ids} - seen)

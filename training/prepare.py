@@ -60,6 +60,7 @@ class Prepared:
 
     def histories(self, df: pd.DataFrame, users: list[str]) -> list[np.ndarray]:
         """Item indices each user interacted with in ``df`` (unknown items dropped), in ``users`` order."""
+        df = df.loc[df["user_id"].isin(users).to_numpy(), ["user_id", "item_id"]]  # only their rows
         idx = self.item_vocab.lookup(df["item_id"])
         by_user = pd.Series(idx).groupby(df["user_id"].astype(str).to_numpy()).apply(np.asarray)
         empty = np.zeros(0, dtype=np.int64)
@@ -67,6 +68,7 @@ class Prepared:
 
     def targets(self, df: pd.DataFrame, users: list[str]) -> list[dict[int, float]]:
         """Per user: held-out item index -> rating (NaN when unrated); unknown items dropped."""
+        df = df.loc[df["user_id"].isin(users).to_numpy(), ["user_id", "item_id", "rating"]]
         idx = self.item_vocab.lookup(df["item_id"])
         rating = pd.to_numeric(df["rating"], errors="coerce").to_numpy(dtype=np.float64)
         out: dict[str, dict[int, float]] = {}
@@ -104,7 +106,7 @@ def prepare(inputs: Inputs, cfg: TrainConfig) -> Prepared:
     # index (the collaborative matrices and popularity cover all items).
     user_vocab = build_vocab(rows["user_id"])
     item_vocab = build_vocab(
-        rows["item_id"], extra_ids=[*inputs.dim_items["item_id"].astype(str), *inter["item_id"]]
+        rows["item_id"], extra_ids=[*inputs.dim_items["item_id"].astype(str), *inter["item_id"].unique()]
     )
     content = item_content(item_vocab, inputs.dim_items, inputs.text_embeddings)
     # All events, as the Spark job counts item_stats' windows (not only the positives).

@@ -106,10 +106,11 @@ def fit_generators(
     # Only the two id columns of the kept rows (a filtered copy of the whole log stayed alive
     # through the dense fits: ~0.5 GB at 10M interactions).
     rows = (interactions["event_type"] != "not_interested").to_numpy()
-    # Any one index per user will do: the Gram matrix sums over users, whatever their order.
-    u_idx, users = pd.factorize(interactions["user_id"].to_numpy()[rows])
+    # Any one index per user will do: the Gram matrix sums over users, whatever their order. The
+    # id columns stay pandas arrays (``to_numpy`` made a Python string per row: ~1 GB at 10M).
+    u_idx, users = pd.factorize(interactions["user_id"].array[rows])
     u_idx = u_idx.astype(np.int64)
-    i_idx = prep.item_vocab.lookup(interactions["item_id"].to_numpy()[rows])
+    i_idx = prep.item_vocab.lookup(interactions["item_id"].array[rows])
     del rows
     keep = i_idx > 0
     models = fit_candidate_models(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from training.config import TrainConfig, parse_value_weights
@@ -14,6 +15,31 @@ def test_vocab_orders_trained_by_frequency_then_catalogue() -> None:
     assert v.ids == ["[OOV]", "b", "a", "c", "y", "z"]
     assert v.n_trained == 3
     np.testing.assert_array_equal(v.lookup(["a", "nope", "z"]), [2, 0, 5])
+
+
+def test_vocab_lookup_of_a_column_is_the_per_id_lookup() -> None:
+    # A pandas column of repeated ids (Arrow strings, object strings, ints, a null), a numpy
+    # array, an iterator and nothing: each id maps as the vocabulary's dict says, unknown and
+    # null ids to 0.
+    v = build_vocab(pd.Series(["7", "a", "7", "b"], dtype="str"), extra_ids=[12, "q"])
+    ids = ["a", "7", "zz", "a", "12", "[OOV]", "q", "7"]
+    want = [v.index.get(x, 0) for x in ids]
+    assert v.ids[:3] == ["[OOV]", "7", "a"] and v.index["12"] > 0 and 0 not in want[:2]
+    for column in (
+        pd.Series(ids, dtype="str"),
+        pd.Series(ids, dtype=object),
+        np.array(ids, dtype=object),
+        iter(ids),
+    ):
+        np.testing.assert_array_equal(v.lookup(column), want)
+    np.testing.assert_array_equal(v.lookup(pd.Series([12, 7, 5])), [v.index["12"], v.index["7"], 0])
+    np.testing.assert_array_equal(
+        v.lookup(pd.Series(["a", None, "b"], dtype="str")), [v.index["a"], 0, v.index["b"]]
+    )
+    np.testing.assert_array_equal(
+        v.lookup(pd.Series(["a", "b"], dtype="str").array[np.array([False, True])]), [v.index["b"]]
+    )
+    assert v.lookup([]).tolist() == [] and v.lookup(pd.Series([], dtype="str")).dtype == np.int64
 
 
 def test_history_arrays_pad_mask_and_drop_the_target() -> None:
