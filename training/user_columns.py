@@ -101,7 +101,8 @@ class UserLists:
 
     With them, the scalar features ``user_vector`` reads. Rows of the same user between two feature
     snapshots carry the very same values, so each distinct (recent items, genre affinity, scalars)
-    row is stored once and ``row_of`` maps a set row to it: ~5x less memory on the 10m preset.
+    row is stored once and ``row_of`` maps a set row to it (10m preset: 3.35M set rows, 259k
+    distinct, 67 MB instead of ~700 MB).
     """
 
     recent: RecentItems  # one list per distinct row
