@@ -47,7 +47,11 @@ def test_user_matrix_is_user_vector_of_every_row() -> None:
     counts[::7] = np.nan  # null
     mean = np.where(rng.random(n) < 0.2, np.nan, rng.uniform(1, 5, n))
     affinity = [
-        None if k % 5 == 0 else [float("nan")] * len(GENRES) if k % 11 == 0 else rng.random(len(GENRES)).tolist()
+        None
+        if k % 5 == 0
+        else [float("nan")] * len(GENRES)
+        if k % 11 == 0
+        else rng.random(len(GENRES)).tolist()
         for k in range(n)
     ]
     affinity[3] = [0.5, 0.5]  # the wrong length counts as none
