@@ -56,7 +56,7 @@ def _columns(
 ) -> dict[str, np.ndarray]:
     positions = part[ROW].to_numpy()
     items = part["item_id"].astype(str).tolist()
-    hist = lists.history(positions, item_vocab.index, history_len, drop=items)
+    hist = lists.recent.history(lists.row_of[positions], item_vocab.index, history_len, drop=items)
     return {
         "user_idx": user_vocab.lookup(part["user_id"]).astype(np.int32),
         "item_idx": item_vocab.lookup(items).astype(np.int32),

@@ -124,16 +124,6 @@ class UserLists:
         """The recent-item lists of these set rows."""
         return self.recent.lists(self.row_of[np.asarray(rows, np.int64)])
 
-    def history(
-        self,
-        rows: Sequence[int] | np.ndarray,
-        vocab_index: dict[str, int],
-        history_len: int,
-        drop: Sequence[str] | None = None,
-    ) -> np.ndarray:
-        """``RecentItems.history`` of these set rows."""
-        return self.recent.history(self.row_of[np.asarray(rows, np.int64)], vocab_index, history_len, drop)
-
 
 # Random odd multipliers of the row hash (uint64 arithmetic wraps around).
 _MULT = np.random.default_rng(0x5EED).integers(

@@ -57,8 +57,10 @@ def test_recent_lists_and_histories_match_the_per_row_lookup(
     drop = [expected[r][1] if len(expected[r]) > 1 else "i3" for r in rows]
     for length in (3, 8, 12):
         want, _ = history_arrays([expected[r] for r in rows], vocab, length, drop=drop)
-        np.testing.assert_array_equal(recent.history(rows, vocab.index, length, drop=drop), want)
-    np.testing.assert_array_equal(recent.history([], vocab.index, 4), np.zeros((0, 4)))
+        np.testing.assert_array_equal(
+            recent.recent.history(recent.row_of[rows], vocab.index, length, drop=drop), want
+        )
+    np.testing.assert_array_equal(recent.recent.history([], vocab.index, 4), np.zeros((0, 4)))
 
 
 @pytest.mark.parametrize("collide", [False, True])
