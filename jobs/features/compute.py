@@ -89,11 +89,10 @@ def parse_args(argv: list[str] | None = None) -> FeatureJobArgs:
 
 def run(spark: SparkSession, settings: FeaturesSettings, args: FeatureJobArgs) -> list[dict[str, object]]:
     """Read and validate the marts, then compute and write every requested snapshot."""
-    from .io import Marts, check_output, read_marts, validate_marts, write_partition
+    from .io import Marts, ParquetCheckpoint, check_output, read_marts, validate_marts, write_partition
     from .schemas import output_schema
-    from .transforms import FeatureParams, item_features, user_features
+    from .transforms import FeatureParams, item_features, user_feature_snapshots
 
-    transforms = {USER_FEATURES_TABLE: user_features, ITEM_FEATURES_TABLE: item_features}
     params = FeatureParams(
         bayes_m=args.bayes_m,
         trending_smoothing=args.trending_smoothing,
@@ -103,13 +102,22 @@ def run(spark: SparkSession, settings: FeaturesSettings, args: FeatureJobArgs) -
     # Validation's scan is the one that fills the cache.
     interactions = marts.interactions.persist()
     items = marts.items.persist()
+    days = args.snapshot_dates()
+    # A backfill's user snapshots are incremental: each merges the previous one's state with the
+    # week between them (one pass over the history, not one per snapshot).
+    checkpoint = ParquetCheckpoint(spark, settings.features_dir / USER_FEATURES_TABLE)
+    user_snapshots = user_feature_snapshots(interactions, items, days, checkpoint, params)
     written: list[dict[str, object]] = []
     try:
         validate_marts(Marts(items=items, interactions=interactions))
-        for ds in args.snapshot_dates():
+        for ds in days:
             for table in args.tables:
                 started = time.monotonic()
-                df = transforms[table](interactions, items, ds, params)
+                if table == USER_FEATURES_TABLE:
+                    snapshot_ds, df = next(user_snapshots)
+                    assert snapshot_ds == ds, (snapshot_ds, ds)
+                else:
+                    df = item_features(interactions, items, ds, params)
                 check_output(df, output_schema(table), table)
                 path = write_partition(df, settings.features_dir / table, ds, settings.output_files)
                 rows = pads.dataset(str(path), format="parquet").count_rows()  # footers only
@@ -127,6 +135,7 @@ def run(spark: SparkSession, settings: FeaturesSettings, args: FeatureJobArgs) -
                     }
                 )
     finally:
+        checkpoint.close()
         interactions.unpersist()
         items.unpersist()
     return written

@@ -191,3 +191,30 @@ def write_partition(df: DataFrame, table_dir: Path, ds: dt.date, n_files: int = 
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(retired, ignore_errors=True)
     return target
+
+
+class ParquetCheckpoint:
+    """Writes a frame to Parquet under a hidden scratch directory and returns a frame reading it.
+
+    It cuts a plan's lineage (the user-state chain of a backfill) on the storage every worker
+    already shares with the driver (the data directory), so it works the same on ``local[*]`` and
+    on a cluster, and keeps nothing in executor memory. Only the last two checkpoints are kept
+    (the newest may still be read by the snapshot built from it); ``close`` removes them all.
+    """
+
+    def __init__(self, spark: SparkSession, parent: Path, name: str = "state") -> None:
+        self.spark = spark
+        # Hidden: Spark, pyarrow and Feast skip names starting with "." when reading the parent.
+        self.directory = parent / f".{name}-{uuid.uuid4().hex[:12]}"
+        self._written: list[Path] = []
+
+    def __call__(self, df: DataFrame) -> DataFrame:
+        path = self.directory / str(len(self._written))
+        df.write.mode("errorifexists").parquet(str(path))
+        self._written.append(path)
+        for old in self._written[:-2]:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.spark.read.parquet(str(path))
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)

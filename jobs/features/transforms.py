@@ -12,6 +12,7 @@ Spark action: each returns a lazy DataFrame, the caller decides when to compute 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -67,17 +68,6 @@ def _window_counts(ds: dt.date) -> list[Column]:
         F.count(F.when(F.col("event_ts") >= _since(ds, 30), 1)).alias("n_interactions_30d"),
         F.count(F.lit(1)).alias("n_interactions_total"),
     ]
-
-
-def _newest_first(ts: Column, limit: int) -> Column:
-    """Aggregation: the group's item_ids by ``ts`` newest first (ties by item_id), at most ``limit``.
-
-    Rows whose ``ts`` is null are left out (``collect_list`` skips nulls). One sort of the
-    group's own list, no window over the whole frame.
-    """
-    entry = F.when(ts.isNotNull(), F.struct((-F.unix_micros(ts)).alias("k"), F.col("item_id").alias("i")))
-    newest = F.slice(F.array_sort(F.collect_list(entry)), 1, limit)
-    return F.transform(newest, lambda s: s["i"])
 
 
 def checked_genres() -> Column:
@@ -151,63 +141,151 @@ def _conform(df: DataFrame, schema: T.StructType) -> DataFrame:
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-def user_features(
-    interactions: DataFrame, items: DataFrame, ds: dt.date, params: FeatureParams | None = None
-) -> DataFrame:
-    """One row per user with at least one visible interaction, as of the end of day ``ds``."""
+def _newest_entries(ts: Column, limit: int) -> Column:
+    """Aggregation: the group's (k = -micros of ``ts``, i = item_id) structs, newest first (ties by
+    item_id), at most ``limit``; rows whose ``ts`` is null are left out (``collect_list`` skips
+    nulls). The state keeps the timestamps so that two segments' lists can be merged."""
+    entry = F.when(ts.isNotNull(), F.struct((-F.unix_micros(ts)).alias("k"), F.col("item_id").alias("i")))
+    return F.slice(F.array_sort(F.collect_list(entry)), 1, limit)
+
+
+_STATE_SUMS = (
+    ("n_interactions_total", "_r_sum", "_r_sq", "_r_n")
+    + tuple(f"_g{n}" for n in range(len(GENRES)))
+    + ("_votes",)
+)
+
+
+def user_state(events: DataFrame, items: DataFrame, params: FeatureParams | None = None) -> DataFrame:
+    """Per user, the aggregates of ``events`` every user feature but the 7/30-day counts derives from.
+
+    One row per user with an event: the event count, rating sums (sum, sum of squares, count), the
+    latest event, the newest distinct items and positive items with their timestamps, and the
+    genre vote sums. They add up over disjoint sets of events (``merge_user_states``), so a
+    backfill computes each weekly snapshot from the previous one and the week between them.
+    Two shuffles: events -> one row per (user, item), then -> one row per user.
+    """
     params = params or FeatureParams()
-    vis = visible_interactions(interactions, ds).select(
-        "user_id",
-        "item_id",
-        "rating",
-        "event_ts",
-        F.coalesce(F.col("is_positive"), F.lit(False)).alias("pos"),
-    )
-    # Two shuffles: events -> one row per (user, item), then -> one row per user. Every user
-    # feature is an aggregate of the first: counts and rating sums add up, the recent lists sort
-    # each user's distinct items by their latest (positive) event, the genre votes are per item.
     rated = F.col("rating").isNotNull()
-    pairs = vis.groupBy("user_id", "item_id").agg(
-        *_window_counts(ds),
+    pos = F.coalesce(F.col("is_positive"), F.lit(False))
+    pairs = events.groupBy("user_id", "item_id").agg(
+        F.count(F.lit(1)).alias("n_interactions_total"),
         F.sum("rating").alias("_r_sum"),
         F.sum(F.col("rating") * F.col("rating")).alias("_r_sq"),
         F.count(F.when(rated, 1)).alias("_r_n"),
         F.max("event_ts").alias("_ts"),
-        F.max(F.when(F.col("pos"), F.col("event_ts"))).alias("_pos_ts"),
-        F.count(F.when(F.col("pos"), 1)).alias("_n_pos"),
+        F.max(F.when(pos, F.col("event_ts"))).alias("_pos_ts"),
+        F.count(F.when(pos, 1)).alias("_n_pos"),
     )
-    per_user = (
+    return (
         _genre_votes(pairs, items)
         .groupBy("user_id")
         .agg(
-            *[F.sum(c).alias(c) for c in ("n_interactions_7d", "n_interactions_30d", "n_interactions_total")],
-            F.sum("_r_sum").alias("_r_sum"),
-            F.sum("_r_sq").alias("_r_sq"),
-            F.sum("_r_n").alias("_r_n"),
+            *[F.sum(c).alias(c) for c in ("n_interactions_total", "_r_sum", "_r_sq", "_r_n")],
             F.max("_ts").alias("_last_ts"),
-            _newest_first(F.col("_ts"), params.recent_len).alias("recent_items"),
-            _newest_first(F.col("_pos_ts"), params.recent_len).alias("recent_positive_items"),
+            _newest_entries(F.col("_ts"), params.recent_len).alias("_recent"),
+            _newest_entries(F.col("_pos_ts"), params.recent_len).alias("_recent_pos"),
             *_affinity_sums(),
         )
     )
+
+
+def _merged_entries(lists: Column, limit: int) -> Column:
+    """Aggregation: the groups' entry lists as one, an item's newest entry only, newest first."""
+    merged = F.array_sort(F.flatten(F.collect_list(lists)))
+    ids = F.transform(merged, lambda s: s["i"])
+    # Sorted newest first, so an item's first entry is its newest; later ones are dropped.
+    first = F.filter(merged, lambda s, n: ~F.array_contains(F.slice(ids, 1, n), s["i"]))
+    return F.slice(first, 1, limit)
+
+
+def merge_user_states(earlier: DataFrame, later: DataFrame, params: FeatureParams | None = None) -> DataFrame:
+    """The ``user_state`` of two disjoint sets of events together: sums add, the latest event is
+    the later one, and the recent lists keep each item's newest entry. Equal to ``user_state`` of
+    the union up to the order of the floating-point additions."""
+    params = params or FeatureParams()
+    return (
+        earlier.unionByName(later)
+        .groupBy("user_id")
+        .agg(
+            *[F.sum(c).alias(c) for c in _STATE_SUMS[:4]],
+            F.max("_last_ts").alias("_last_ts"),
+            _merged_entries(F.col("_recent"), params.recent_len).alias("_recent"),
+            _merged_entries(F.col("_recent_pos"), params.recent_len).alias("_recent_pos"),
+            *[F.sum(c).alias(c) for c in _STATE_SUMS[4:]],
+        )
+    )
+
+
+def user_windows(interactions: DataFrame, ds: dt.date) -> DataFrame:
+    """(user_id, n_interactions_7d, n_interactions_30d) over the last 30 days before the snapshot."""
+    recent = interactions.where(
+        (F.col("event_ts") >= _since(ds, 30)) & (F.col("event_ts") < _ts(snapshot_time(ds)))
+    )
+    return recent.groupBy("user_id").agg(*_window_counts(ds)[:2])
+
+
+def user_features_from_state(state: DataFrame, windows: DataFrame, ds: dt.date) -> DataFrame:
+    """The user_features snapshot of day ``ds`` from its ``user_state`` and ``user_windows``."""
     n = F.col("_r_n")
     mean = F.col("_r_sum") / n
     # Population variance from the sums (0 for one rating); clipped at 0 against rounding.
     variance = F.greatest(F.col("_r_sq") / n - mean * mean, F.lit(0.0))
-    out = per_user.select(
+    out = state.join(windows, "user_id", "left").select(
         "user_id",
         _ts(snapshot_time(ds)).alias(EVENT_TIMESTAMP),
-        "n_interactions_7d",
-        "n_interactions_30d",
+        F.coalesce(F.col("n_interactions_7d"), F.lit(0)).alias("n_interactions_7d"),
+        F.coalesce(F.col("n_interactions_30d"), F.lit(0)).alias("n_interactions_30d"),
         "n_interactions_total",
         F.when(n > 0, mean).otherwise(F.lit(0.0)).alias("rating_mean"),
         F.when(n > 0, F.sqrt(variance)).otherwise(F.lit(0.0)).alias("rating_std"),
         _affinity_vector().alias("genre_affinity"),
-        "recent_items",
-        "recent_positive_items",
+        F.transform("_recent", lambda s: s["i"]).alias("recent_items"),
+        F.transform("_recent_pos", lambda s: s["i"]).alias("recent_positive_items"),
         F.unix_timestamp(F.col("_last_ts")).alias("last_active_ts"),
     )
     return _conform(out, user_features_schema())
+
+
+def user_features(
+    interactions: DataFrame, items: DataFrame, ds: dt.date, params: FeatureParams | None = None
+) -> DataFrame:
+    """One row per user with at least one visible interaction, as of the end of day ``ds``."""
+    state = user_state(visible_interactions(interactions, ds), items, params)
+    return user_features_from_state(state, user_windows(interactions, ds), ds)
+
+
+def user_feature_snapshots(
+    interactions: DataFrame,
+    items: DataFrame,
+    days: list[dt.date],
+    checkpoint: Callable[[DataFrame], DataFrame],
+    params: FeatureParams | None = None,
+) -> Iterator[tuple[dt.date, DataFrame]]:
+    """The user_features snapshots of ``days`` (ascending), each from the previous one's state.
+
+    The first state aggregates every event before the first snapshot; each later one merges the
+    previous state with the events between the two snapshots, so a backfill of K weekly snapshots
+    shuffles the history once, not K times. ``checkpoint`` materialises a state and returns a
+    frame reading it back (the caller's storage; it cuts the plan's lineage), before its
+    snapshot is yielded. Equal to ``user_features`` per day up to floating-point addition order.
+    """
+    if list(days) != sorted(set(days)):
+        raise ValueError(f"snapshot days must be distinct and ascending: {days}")
+    state: DataFrame | None = None
+    previous: dt.date | None = None
+    for ds in days:
+        until = F.col("event_ts") < _ts(snapshot_time(ds))
+        if previous is None:
+            state = user_state(interactions.where(until), items, params)
+        else:
+            since = F.col("event_ts") >= _ts(snapshot_time(previous))
+            state = merge_user_states(
+                state, user_state(interactions.where(since & until), items, params), params
+            )
+        state = checkpoint(state)
+        previous = ds
+        yield ds, user_features_from_state(state, user_windows(interactions, ds), ds)
 
 
 def item_features(
