@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from lambdarec_contracts.features import RECENT_HISTORY_LEN
 from lambdarec_contracts.ranker_features import RANKER_HEADS
+from training.item_cf import DENSE_MAX_ITEMS
 
 
 class TrainConfig(BaseModel):
@@ -37,7 +38,10 @@ class TrainConfig(BaseModel):
     ease_lambda: float = Field(default=200.0, gt=0.0, description="EASE L2 regularisation")
     item_cf_keep: int = Field(default=200, ge=5, description="neighbours kept per item in the bundle")
     max_cf_items: int = Field(
-        default=20_000, ge=100, description="most popular items in the dense CF matrices"
+        default=DENSE_MAX_ITEMS,
+        ge=100,
+        le=DENSE_MAX_ITEMS,
+        description="most popular items in the dense CF matrices",
     )
     # ranker
     candidates_per_generator: int = Field(default=100, ge=10)

@@ -18,7 +18,7 @@ import numpy as np
 
 from lambdarec_contracts.item_cf import SparseNeighbours
 
-DENSE_MAX_ITEMS = 20_000  # G and its inverse are n_items² float32/float64
+DENSE_MAX_ITEMS = 20_000  # items in G and its inverse (n_items² float64), besides the padding row 0
 ROW_BLOCK = 1024  # rows per block of the n_items² passes: their temporaries stay O(block x n_items)
 
 
@@ -31,8 +31,10 @@ def gram(user_idx: np.ndarray, item_idx: np.ndarray, n_users: int, n_items: int)
     """
     from scipy import sparse
 
-    if n_items > DENSE_MAX_ITEMS:
-        raise ValueError(f"{n_items} items: a dense Gram matrix needs n_items <= {DENSE_MAX_ITEMS}")
+    if n_items > DENSE_MAX_ITEMS + 1:  # the CF index is 1-based: row 0 is padding
+        raise ValueError(
+            f"a dense Gram matrix of side {n_items} holds more than {DENSE_MAX_ITEMS} items (+ the padding row)"
+        )
     # One int64 key per (user, item): duplicates count once.
     keys = np.unique(np.asarray(user_idx, np.int64) * n_items + np.asarray(item_idx, np.int64))
     ones = np.ones(len(keys), np.float32)  # counts <= n_users are exact in float32

@@ -176,3 +176,29 @@ def test_ease_in_place_equals_the_dense_inverse_and_may_reuse_the_gram_matrix() 
     np.testing.assert_array_equal(g, kept)  # not overwritten unless asked
     np.testing.assert_allclose(b, expected, atol=1e-6)
     np.testing.assert_array_equal(item_cf.ease(g, 5.0, overwrite_g=True), b)
+
+
+def test_the_cf_matrices_take_exactly_the_dense_limit_of_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalogue larger than the limit is cut to ``max_cf_items`` = the limit; the padding row 0
+    comes on top. The 25m preset (62,000 items, limit 20,000) failed here: the side 20,001 was
+    refused. The limit is lowered so that the test stays small; the arithmetic is the same."""
+    u, i, nu, ni = _random_interactions(3, items=30, n=600)
+    limit = 12
+    assert len(np.unique(i)) > limit
+    monkeypatch.setattr(item_cf, "DENSE_MAX_ITEMS", limit)
+    models = fit_candidate_models(u, i, nu, ni, lam=5.0, keep=5, max_cf_items=limit)
+    assert len(set(models.item_cf.indices.tolist())) == limit  # every CF item is someone's neighbour here
+    assert len(set(models.item_knn.indices.tolist())) == limit
+    with pytest.raises(ValueError, match="holds more than 12 items"):
+        item_cf.gram(u, i, nu, limit + 2)
+
+
+def test_config_refuses_more_cf_items_than_the_dense_limit() -> None:
+    from pydantic import ValidationError
+
+    from training.config import TrainConfig
+
+    assert TrainConfig(ds="2024-01-01").max_cf_items == item_cf.DENSE_MAX_ITEMS
+    with pytest.raises(ValidationError) as err:
+        TrainConfig(ds="2024-01-01", max_cf_items=item_cf.DENSE_MAX_ITEMS + 1)
+    assert [e["loc"] for e in err.value.errors()] == [("max_cf_items",)]
