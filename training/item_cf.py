@@ -58,13 +58,18 @@ def ease(g: np.ndarray, lam: float, overwrite_g: bool = False) -> np.ndarray:
     n_items² float64 matrices at once, ~3.7 GB).
     """
     from scipy.linalg import lapack
+    from threadpoolctl import threadpool_limits
 
     a = g if overwrite_g else g.copy()
     a[np.diag_indices_from(a)] += lam
     # ``a`` is C-ordered and symmetric, so its transpose is the same matrix in Fortran order:
     # LAPACK works on that memory without a copy (it writes one triangle).
     f = a.T
-    c, info = lapack.dpotrf(f, lower=0, clean=0, overwrite_a=1)
+    # One thread: OpenBLAS's threaded dpotrf (0.3.30 in scipy, 0.3.31 in numpy) dies with SIGSEGV
+    # from about 16,000 items on 2 cores (the 25m preset's 20,001 did; one thread factorises it
+    # in ~50 s). Its potri is fine threaded.
+    with threadpool_limits(limits=1, user_api="blas"):
+        c, info = lapack.dpotrf(f, lower=0, clean=0, overwrite_a=1)
     if info != 0 or not np.shares_memory(c, a):
         raise ValueError(f"EASE: G + λI is not positive definite or was copied (potrf info {info})")
     p, info = lapack.dpotri(c, lower=0, overwrite_c=1)

@@ -202,3 +202,32 @@ def test_config_refuses_more_cf_items_than_the_dense_limit() -> None:
     with pytest.raises(ValidationError) as err:
         TrainConfig(ds="2024-01-01", max_cf_items=item_cf.DENSE_MAX_ITEMS + 1)
     assert [e["loc"] for e in err.value.errors()] == [("max_cf_items",)]
+
+
+def test_ease_factorises_a_catalogue_past_the_threaded_openblas_crash(tmp_path: Path) -> None:
+    """16,384 items: OpenBLAS's threaded dpotrf dies with SIGSEGV there on 2 cores (the 25m
+    preset's 20,001-item EASE did). Run in a child process so that a crash fails this test
+    instead of the test run; G = 2I + 0.001·11ᵀ has a known inverse to check against."""
+    import subprocess
+    import sys
+
+    n = 16_384
+    script = f"""
+import numpy as np
+from training import item_cf
+n = {n}
+g = np.full((n, n), 0.001)
+g[np.diag_indices_from(g)] += 1.0  # + lambda = 1 -> 2I + c11^T
+b = item_cf.ease(g, 1.0, overwrite_g=True)
+# (2I + c11^T)^-1 = I/2 - c/(2(2 + nc)) 11^T: off-diagonal P_ij = -c/(2(2+nc)), P_jj = 1/2 + that,
+# so B_ij = -P_ij / P_jj for i != j.
+c = 0.001
+off = -c / (2 * (2 + n * c))
+want = -off / (0.5 + off)
+print(float(b[1, 0]), float(b[n - 1, n - 2]), float(b[0, 0]), want)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    b10, b_last, b00, want = map(float, proc.stdout.split())
+    assert b10 == pytest.approx(want, rel=1e-4) and b_last == pytest.approx(want, rel=1e-4)
+    assert b00 == 0.0
