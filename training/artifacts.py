@@ -15,6 +15,18 @@ from lambdarec_contracts.bundle import MANIFEST_FILE
 from training.bundle_eval import sha256_of
 
 
+def top_k_stable(scores: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k highest scores' columns, best first, ties by column: what a stable sort of
+    the whole row gives, in O(n_columns) a row instead of O(n_columns log n_columns) (62,000
+    items took ~6 min a neighbour table with the full sort). ``k`` <= the number of columns."""
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]  # each row's k-th highest score
+    out = np.empty((len(scores), k), np.int64)
+    for n, row in enumerate(scores):
+        cand = np.flatnonzero(row >= kth[n])  # k of them, more on a tie at the k-th score
+        out[n] = cand[np.argsort(-row[cand], kind="stable")[:k]]
+    return out
+
+
 def cosine_neighbours(
     vectors: np.ndarray, ids: Sequence[str], k: int = 20, chunk: int = 1024
 ) -> dict[str, list[list[Any]]]:
@@ -38,9 +50,8 @@ def cosine_neighbours(
         sims = unit[r] @ unit.T
         sims[:, ~valid] = -np.inf
         sims[np.arange(len(r)), r] = -np.inf  # never your own neighbour
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-        for n, i in enumerate(r):
-            out[ids[i]] = [[ids[j], round(float(sims[n, j]), 6)] for j in top[n]]
+        for n, (i, top) in enumerate(zip(r, top_k_stable(sims, k), strict=True)):
+            out[ids[i]] = [[ids[j], round(float(sims[n, j]), 6)] for j in top]
     return out
 
 
