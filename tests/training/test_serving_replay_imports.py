@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from testing_support.bundle_builder import BundleSpec, build_bundle, expected_query, expected_scores
 
@@ -35,7 +36,11 @@ def test_pure_modules_import_without_serving_only_packages():
     assert out.stdout.strip() == "", f"pure serving modules imported {out.stdout.strip()}"
 
 
-def test_one_request_replayed_on_a_small_bundle(tmp_path):
+# The training run's replay loads the bundle as serving does: above the HNSW threshold (20,000
+# items by default; the 25m preset has 62,000) the vector index is hnswlib's, so the training env
+# needs it too (the 25m run failed on its import). 2 puts this small bundle above it.
+@pytest.mark.parametrize("hnsw_threshold", [20_000, 2])
+def test_one_request_replayed_on_a_small_bundle(tmp_path, hnsw_threshold):
     from serving.bundle import load_bundle
     from serving.pipeline import (
         ItemFeatures,
@@ -48,7 +53,8 @@ def test_one_request_replayed_on_a_small_bundle(tmp_path):
     )
 
     spec = BundleSpec()
-    bundle = load_bundle(build_bundle(tmp_path, spec))
+    bundle = load_bundle(build_bundle(tmp_path, spec), hnsw_threshold=hnsw_threshold)
+    assert bundle.index.kind == ("hnsw" if hnsw_threshold == 2 else "exact")
     bayes = {"i2": 5.0, "i7": 4.0, "i9": 1.0}
     feats = ItemFeatures.from_rows(bundle, {i: {"item_stats__bayes_rating": b} for i, b in bayes.items()})
     state = UserState(seen={"i1"}, not_interested={"i4"}, recent=["i1"])
