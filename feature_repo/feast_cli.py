@@ -1,28 +1,25 @@
 """Run the real ``feast`` CLI on this repo with lambdarec's environment filled in.
 
 Usage: ``python -m feature_repo.feast_cli plan`` (or ``apply``, ``registry-dump`` ...).
+
+The CLI is Feast's own (``feast.cli.cli``), run in a child process of this environment's
+interpreter with the repo as working directory, exactly as the ``feast`` console script does,
+but with Feast imported without typeguard's import-time instrumentation
+(:mod:`feature_repo.feast_import`): ~3 s less per command.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from feature_repo.feast_settings import REPO_DIR, FeastSettings
 
 
-def feast_binary() -> str:
-    """The ``feast`` console script of the running interpreter's environment."""
-    candidate = Path(sys.executable).parent / "feast"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("feast")
-    if found is None:
-        raise SystemExit("error: the feast CLI is not installed in this environment")
-    return found
+def feast_command(args: list[str]) -> list[str]:
+    """``feast <args>`` as a command line: Feast's CLI in this environment's interpreter."""
+    return [sys.executable, "-m", "feature_repo.feast_cli", "--in-process", *args]
 
 
 def run_feast(
@@ -32,12 +29,27 @@ def run_feast(
     settings.prepare()
     env = {**os.environ, **settings.feast_env()}
     return subprocess.run(
-        [feast_binary(), *args], cwd=REPO_DIR, env=env, check=False, capture_output=capture, text=True
+        feast_command(args), cwd=REPO_DIR, env=env, check=False, capture_output=capture, text=True
     )
+
+
+def _feast_in_process(args: list[str]) -> int:
+    from feature_repo.feast_import import skip_feast_typechecks
+
+    skip_feast_typechecks()
+    from feast.cli.cli import cli
+
+    try:
+        cli.main(args=args, prog_name="feast", standalone_mode=True)
+    except SystemExit as exc:  # click ends with sys.exit; keep its code
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--in-process"]:
+        return _feast_in_process(args[1:])
     return run_feast(args, FeastSettings()).returncode
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from feature_repo.feast_cli import feast_binary, run_feast
+from feature_repo.feast_cli import feast_command, run_feast
 from feature_repo.feast_settings import REPO_DIR, FeastSettings, open_store, redis_url_to_feast
 from jobs.materialize import materialize, parse_utc
 from tests.feature_repo.feast_testdata import dump_redis, feast_apply, settings_for, write_standard_dataset
@@ -67,7 +67,7 @@ def test_feast_plan_cli_fails_on_a_broken_definition(tmp_path: Path) -> None:
     settings = settings_for(tmp_path / "data", "redis://127.0.0.1:1/0")
     settings.prepare()
     result = subprocess.run(
-        [feast_binary(), "plan"],
+        feast_command(["plan"]),
         cwd=repo,
         capture_output=True,
         text=True,
