@@ -57,6 +57,7 @@ def run() -> str:
             "engine",
             "wall s",
             "rows/s",
+            "write s",
             "peak tree MB",
             "online 1 entity ms",
             "online 500 entities ms",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -118,6 +119,20 @@ def test_airflow_recorded_successful_runs_of_all_three_dags(demo: DemoRun) -> No
         out = demo.airflow("dags", "list-runs", dag_id, "-o", "json")
         runs = json.loads(next(ln for ln in reversed(out.splitlines()) if ln.startswith("[")))
         assert [r["state"] for r in runs] == ["success"], (dag_id, runs)
+
+
+def test_pipeline_reports_every_task_with_its_wall_time(demo: DemoRun) -> None:
+    # scripts/check_dag_run.py reads Airflow's database: each task, in the order it ran, with its time.
+    assert demo.proc.returncode == 0
+    line = next(ln for ln in demo.proc.stdout.splitlines() if ln.startswith("ok: build_features_daily"))
+    timed = re.findall(r"(\w+) (\d+\.\d) s", line.split("tasks succeeded", 1)[1])
+    names = [name for name, _ in timed]
+    assert set(names) == {
+        "ingest_raw", "dbt_build", "spark_features", "text_embeddings",
+        "feast_materialize", "publish_history", "announce_features",
+    }, line  # fmt: skip
+    assert names.index("ingest_raw") < names.index("dbt_build") < names.index("spark_features"), line
+    assert float(dict(timed)["spark_features"]) > 1.0, line  # a Spark job, not a placeholder
 
 
 def test_published_bundle_is_served(demo: DemoRun) -> None:
