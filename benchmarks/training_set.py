@@ -1,6 +1,6 @@
 """Point-in-time training set benchmark: ``python -m jobs.training_set`` on a generated sample.
 
-    python -m benchmarks.run --sections training_set     # LAMBDAREC_BENCH_TS_PRESET=1m (default) or 10m
+    python -m benchmarks.run --sections training_set     # LAMBDAREC_BENCH_TS_PRESETS=1m (default), 10m or 1m,10m
 
 Inputs are made by the real steps, as ``build_features_daily`` makes them (kept under
 ``var/bench/training-set-<preset>`` and reused): sample data -> ingest -> dbt -> Spark features
@@ -110,7 +110,12 @@ def _split(log: str) -> str:
 
 
 def run() -> str:
-    preset = os.environ.get("LAMBDAREC_BENCH_TS_PRESET", "1m")
+    """Each preset of ``LAMBDAREC_BENCH_TS_PRESETS`` (default ``1m``; ``1m,10m`` for both)."""
+    presets = os.environ.get("LAMBDAREC_BENCH_TS_PRESETS", os.environ.get("LAMBDAREC_BENCH_TS_PRESET", "1m"))
+    return "".join(run_preset(p.strip()) for p in presets.split(",") if p.strip())
+
+
+def run_preset(preset: str) -> str:
     data, ds, rows = prepare(preset)
     py = venv_python("pipeline")
     env = {"LAMBDAREC_DATA_DIR": str(data), "PYSPARK_PYTHON": py}

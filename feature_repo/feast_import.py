@@ -32,7 +32,10 @@ def skip_feast_typechecks() -> bool:
     (Feast already imported in this process) or kept on purpose."""
     if os.environ.get("LAMBDAREC_FEAST_TYPECHECKS") == "1" or "feast" in sys.modules:
         return False
-    import typeguard
+    try:
+        import typeguard
+    except ImportError:  # an environment without Feast (serving, training): nothing to skip
+        return False
 
     # Feast binds ``from typeguard import typechecked`` while its modules import, so the module
     # attribute is what it picks up; typeguard's own use of its check functions is untouched.
