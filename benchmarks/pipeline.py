@@ -4,10 +4,12 @@ sampled from /proc over the run's process tree."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 from .common import REPO_ROOT, free_port_env, table, timed_tree
 
@@ -35,6 +37,27 @@ def task_times(stdout: str) -> list[list[str]]:
     return rows
 
 
+def served_table(manifest_path: Path, preset: str) -> str:
+    """The published bundle's own judgement (training's served replay) and retrieval throughput."""
+    if not manifest_path.exists():
+        return f"\n(no published bundle at {manifest_path})\n"
+    manifest = json.loads(manifest_path.read_text())
+    m, base = manifest.get("metrics", {}), manifest.get("baselines", {})
+    nan = float("nan")
+    rows = [["served blend", f"{m.get('served_recall@10', nan):.4f}", f"{m.get('served_ndcg@10', nan):.4f}"]]
+    rows += [
+        [name, f"{b.get('recall@10', nan):.4f}", f"{b.get('ndcg@10', nan):.4f}"] for name, b in base.items()
+    ]
+    rows.append(["served / best of EASE, item-kNN", f"{m.get('served_lift@10', nan):.3f}x", ""])
+    rows.append(["two-tower training", f"{m.get('retrieval_examples_per_s', nan):,.0f} examples/s",
+                 f"{m.get('retrieval_s_per_epoch', nan):.1f} s/epoch"])  # fmt: skip
+    return table(
+        f"What the run published ({preset}; bundle {manifest.get('bundle_version', '?')}, per-user temporal hold-out)",
+        ["model", "recall@10", "ndcg@10"],
+        rows,
+    )
+
+
 def run_preset(preset: str) -> str:
     var = REPO_ROOT / "var" / "bench" / f"pipeline-{preset}"
     shutil.rmtree(var, ignore_errors=True)
@@ -59,6 +82,7 @@ def run_preset(preset: str) -> str:
     peaks = sorted(r.peak_by_label.items(), key=lambda kv: -kv[1])
     return (
         table(f"Full pipeline through Airflow on the {preset} sample", ["step", "wall"], rows)
+        + served_table(var / "data" / "models" / "current" / "manifest.json", preset)
         + table(
             f"Tasks of that run ({preset}; Airflow's start/end times)",
             ["dag", "task", "wall"],
